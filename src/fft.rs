@@ -1,0 +1,1 @@
+//! FFT (being written).

@@ -1,0 +1,70 @@
+//! Progress report and cancel, one small trait shared by Fiji (IJ.showProgress / Esc),
+//! the CLI (progress bar / Ctrl-C) and tests.
+
+use crate::{Error, Result};
+
+/// Receives progress from long computations and tells them when to stop.
+///
+/// Implementations must be cheap: `fraction` and `cancelled` are called at least once per
+/// iteration of every iterative algorithm.
+pub trait Progress {
+    /// Fraction of the whole job done, 0.0–1.0.
+    fn fraction(&mut self, _fraction: f32) {}
+    /// A short status line ("RL iteration 12/40").
+    fn status(&mut self, _message: &str) {}
+    /// A line for the log (device used, warnings such as a cropped PSF).
+    fn log(&mut self, _message: &str) {}
+    /// True once the user asked to stop.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
+}
+
+/// Ignores progress and never cancels.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// `Err(Error::Cancelled)` when the user asked to stop.
+pub fn check_cancel(progress: &mut dyn Progress) -> Result<()> {
+    if progress.cancelled() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// Maps the progress of one part of a job onto a range of the whole: part `k` of `n`
+/// reports fractions in `[k/n, (k+1)/n]`.
+pub struct SubProgress<'a> {
+    inner: &'a mut dyn Progress,
+    start: f32,
+    span: f32,
+}
+
+impl<'a> SubProgress<'a> {
+    pub fn new(inner: &'a mut dyn Progress, part: usize, parts: usize) -> Self {
+        let parts = parts.max(1) as f32;
+        SubProgress {
+            inner,
+            start: part as f32 / parts,
+            span: 1.0 / parts,
+        }
+    }
+}
+
+impl Progress for SubProgress<'_> {
+    fn fraction(&mut self, fraction: f32) {
+        self.inner
+            .fraction(self.start + self.span * fraction.clamp(0.0, 1.0));
+    }
+    fn status(&mut self, message: &str) {
+        self.inner.status(message)
+    }
+    fn log(&mut self, message: &str) {
+        self.inner.log(message)
+    }
+    fn cancelled(&mut self) -> bool {
+        self.inner.cancelled()
+    }
+}

@@ -1,0 +1,1 @@
+//! Simulated data (being written).
