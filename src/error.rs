@@ -19,6 +19,9 @@ pub enum Error {
     /// A GPU failure (reported, then the caller falls back to the CPU).
     #[error("GPU error: {0}")]
     Device(String),
+    /// A bug or an environment problem (JNI failure, caught panic): please report it.
+    #[error("internal error in Fluorecon's engine: {0} (please report this)")]
+    Internal(String),
 }
 
 /// Shorthand used across the crate.

@@ -6,7 +6,7 @@
 //! frequency). The forward transform is unnormalised; the inverse divides by nz·ny·nx, so
 //! `inverse(forward(x)) == x`.
 
-use ndarray::{ArrayViewMut3, Axis};
+use ndarray::{s, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
@@ -107,7 +107,18 @@ impl Fft3 {
 
     /// Forward transform of `input` (nz·ny·nx reals, x fastest) into `spectrum`.
     pub fn forward(&self, input: &[f32], spectrum: &mut [Complex32]) {
-        let (_, _, nx) = self.shape;
+        self.forward_supported(input, spectrum, (self.shape.0, self.shape.1));
+    }
+
+    /// Forward transform of an `input` known to be zero outside planes z < support.0 and
+    /// rows y < support.1: the transforms of all-zero lines are skipped.
+    pub fn forward_supported(
+        &self,
+        input: &[f32],
+        spectrum: &mut [Complex32],
+        support: (usize, usize),
+    ) {
+        let (_, ny, nx) = self.shape;
         let nkx = nx / 2 + 1;
         assert_eq!(input.len(), self.len(), "FFT input length");
         assert_eq!(spectrum.len(), self.spectrum_len(), "FFT spectrum length");
@@ -115,38 +126,56 @@ impl Fft3 {
         input
             .par_chunks(nx)
             .zip(spectrum.par_chunks_mut(nkx))
+            .enumerate()
             .for_each_init(
                 || (vec![0f32; nx], r2c.make_scratch_vec()),
-                |(row, scratch), (src, dst)| {
-                    row.copy_from_slice(src);
-                    r2c.process_with_scratch(row, dst, scratch)
-                        .expect("buffer lengths match the plan");
+                |(row, scratch), (r, (src, dst))| {
+                    if r / ny < support.0 && r % ny < support.1 {
+                        row.copy_from_slice(src);
+                        r2c.process_with_scratch(row, dst, scratch)
+                            .expect("buffer lengths match the plan");
+                    } else {
+                        dst.fill(Complex32::new(0.0, 0.0));
+                    }
                 },
             );
         let mut view = self.spectrum_view(spectrum);
-        transform_axis(view.view_mut(), Axis(1), &self.y_fwd);
+        transform_axis(view.slice_mut(s![..support.0, .., ..]), Axis(1), &self.y_fwd);
         transform_axis(view, Axis(0), &self.z_fwd);
     }
 
     /// Inverse transform of `spectrum` (destroyed) into `output`, normalised by 1/(nz·ny·nx).
     pub fn inverse(&self, spectrum: &mut [Complex32], output: &mut [f32]) {
-        let (_, _, nx) = self.shape;
+        self.inverse_wanted(spectrum, output, (self.shape.0, self.shape.1));
+    }
+
+    /// Inverse transform that computes only the planes z < wanted.0 and rows y < wanted.1
+    /// of `output`; the rest of `output` is left as it was.
+    pub fn inverse_wanted(
+        &self,
+        spectrum: &mut [Complex32],
+        output: &mut [f32],
+        wanted: (usize, usize),
+    ) {
+        let (_, ny, nx) = self.shape;
         let nkx = nx / 2 + 1;
         assert_eq!(output.len(), self.len(), "FFT output length");
         assert_eq!(spectrum.len(), self.spectrum_len(), "FFT spectrum length");
         {
             let mut view = self.spectrum_view(spectrum);
             transform_axis(view.view_mut(), Axis(0), &self.z_inv);
-            transform_axis(view, Axis(1), &self.y_inv);
+            transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
         }
         let scale = 1.0 / self.len() as f32;
         let c2r = &self.c2r;
         spectrum
             .par_chunks_mut(nkx)
             .zip(output.par_chunks_mut(nx))
+            .enumerate()
+            .filter(|(r, _)| r / ny < wanted.0 && r % ny < wanted.1)
             .for_each_init(
                 || c2r.make_scratch_vec(),
-                |scratch, (src, dst)| {
+                |scratch, (_, (src, dst))| {
                     // A Hermitian spectrum has real DC and Nyquist terms; round-off may leave
                     // a tiny imaginary part there, which carries no information.
                     src[0].im = 0.0;
@@ -247,21 +276,34 @@ impl OtfConvolver {
 
     /// `output = kernel ⊛ input` (circular, on the planned shape).
     pub fn convolve(&mut self, input: &[f32], output: &mut [f32]) {
-        self.apply(input, output, false)
+        let (nz, ny, _) = self.fft.shape();
+        self.apply(input, output, false, (nz, ny), (nz, ny))
     }
 
     /// `output = kernel ⋆ input` (circular correlation, the adjoint of `convolve`).
     pub fn correlate(&mut self, input: &[f32], output: &mut [f32]) {
-        self.apply(input, output, true)
+        let (nz, ny, _) = self.fft.shape();
+        self.apply(input, output, true, (nz, ny), (nz, ny))
     }
 
-    fn apply(&mut self, input: &[f32], output: &mut [f32], conjugate: bool) {
-        self.fft.forward(input, &mut self.spectrum);
+    /// `convolve` or `correlate` (`conjugate`) of an input that is zero outside planes
+    /// z < support.0 and rows y < support.1, computing the output only on z < wanted.0,
+    /// y < wanted.1 (the rest of `output` is left as it was).
+    pub fn apply(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        conjugate: bool,
+        support: (usize, usize),
+        wanted: (usize, usize),
+    ) {
+        self.fft
+            .forward_supported(input, &mut self.spectrum, support);
         self.spectrum
             .par_iter_mut()
             .zip(self.otf.par_iter())
             .for_each(|(s, h)| *s *= if conjugate { h.conj() } else { *h });
-        self.fft.inverse(&mut self.spectrum, output);
+        self.fft.inverse_wanted(&mut self.spectrum, output, wanted);
     }
 }
 

@@ -1,1 +1,302 @@
-//! JNI bridge (being written).
+//! The JNI bridge to the Fiji plugin (`java/…/fluorecon/Native.java`): the only FFI code.
+//!
+//! Arrays are copied in, the core computes, results are copied out (no critical sections
+//! are held while Java is called back). Every `Err` becomes a `fluorecon.FluoreconException`
+//! (`fluorecon.CancelledException` for a cancel) and every panic is caught and becomes a
+//! `FluoreconException` too: Fiji never crashes because of the engine.
+
+use crate::deconv::{richardson_lucy, Boundary, RlOptions};
+use crate::progress::Progress;
+use crate::psf::{Psf, PsfModel, PsfParams};
+use crate::{Error, Result, Volume, VoxelSize};
+use jni::objects::{JClass, JFloatArray, JObject, JString, JValue};
+use jni::sys::{jboolean, jdouble, jfloat, jfloatArray, jint, jintArray, jstring, JNI_TRUE};
+use jni::JNIEnv;
+use ndarray::Array3;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+const EXCEPTION: &str = "fluorecon/FluoreconException";
+const CANCELLED: &str = "fluorecon/CancelledException";
+
+impl From<jni::errors::Error> for Error {
+    fn from(e: jni::errors::Error) -> Self {
+        Error::Internal(format!("JNI: {e}"))
+    }
+}
+
+/// Runs `body`, turning an `Err` or a panic into a pending Java exception (and the
+/// return value into null / the default).
+fn guard<'l, T: Default>(env: &mut JNIEnv<'l>, body: impl FnOnce(&mut JNIEnv<'l>) -> Result<T>) -> T {
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut *env)));
+    let err = match outcome {
+        Ok(Ok(v)) => return v,
+        Ok(Err(e)) => e,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Error::Internal(msg)
+        }
+    };
+    // A Java exception raised by a callback may be pending: ours replaces it.
+    if env.exception_check().unwrap_or(false) {
+        let _ = env.exception_clear();
+    }
+    let class = if matches!(err, Error::Cancelled) {
+        CANCELLED
+    } else {
+        EXCEPTION
+    };
+    let _ = env.throw_new(class, err.to_string());
+    T::default()
+}
+
+/// `fluorecon.ProgressListener` seen from Rust. A null listener ignores everything.
+struct JavaProgress<'a, 'l> {
+    env: &'a mut JNIEnv<'l>,
+    listener: &'a JObject<'l>,
+}
+
+impl JavaProgress<'_, '_> {
+    fn call_string(&mut self, method: &str, message: &str) {
+        if self.listener.is_null() {
+            return;
+        }
+        if let Ok(s) = self.env.new_string(message) {
+            let _ = self.env.call_method(
+                self.listener,
+                method,
+                "(Ljava/lang/String;)V",
+                &[JValue::Object(&s)],
+            );
+            let _ = self.env.delete_local_ref(s);
+        }
+        self.clear_exception();
+    }
+    /// A listener that throws must not abort the computation: forget its exception.
+    fn clear_exception(&mut self) {
+        if self.env.exception_check().unwrap_or(false) {
+            let _ = self.env.exception_clear();
+        }
+    }
+}
+
+impl Progress for JavaProgress<'_, '_> {
+    fn fraction(&mut self, fraction: f32) {
+        if self.listener.is_null() {
+            return;
+        }
+        let _ = self.env.call_method(
+            self.listener,
+            "fraction",
+            "(D)V",
+            &[JValue::Double(fraction as f64)],
+        );
+        self.clear_exception();
+    }
+    fn status(&mut self, message: &str) {
+        self.call_string("status", message)
+    }
+    fn log(&mut self, message: &str) {
+        self.call_string("log", message)
+    }
+    fn cancelled(&mut self) -> bool {
+        if self.listener.is_null() {
+            return false;
+        }
+        let r = self
+            .env
+            .call_method(self.listener, "cancelled", "()Z", &[])
+            .and_then(|v| v.z());
+        self.clear_exception();
+        r.unwrap_or(false)
+    }
+}
+
+fn read_floats(env: &mut JNIEnv, array: &JFloatArray, expected: usize, what: &str) -> Result<Vec<f32>> {
+    if array.is_null() {
+        return Err(Error::InvalidInput(format!("{what} is missing")));
+    }
+    let len = env.get_array_length(array)? as usize;
+    if len != expected {
+        return Err(Error::InvalidInput(format!(
+            "{what} has {len} values but its dimensions say {expected}"
+        )));
+    }
+    let mut buf = vec![0f32; len];
+    env.get_float_array_region(array, 0, &mut buf)?;
+    Ok(buf)
+}
+
+fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray> {
+    let out = env.new_float_array(data.len() as i32)?;
+    env.set_float_array_region(&out, 0, data)?;
+    Ok(out.into_raw())
+}
+
+fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
+    if nx < 0 || ny < 0 || nz < 0 {
+        return Err(Error::InvalidInput(format!("{what} has negative dimensions")));
+    }
+    Ok((nz as usize, ny as usize, nx as usize))
+}
+
+fn psf_params(
+    env: &mut JNIEnv,
+    model: &JString,
+    na: f64,
+    wavelength_nm: f64,
+    immersion_index: f64,
+    pixel_size_nm: f64,
+    z_step_nm: f64,
+) -> Result<PsfParams> {
+    let name: String = env.get_string(model)?.into();
+    let model = match name.to_ascii_lowercase().as_str() {
+        "gaussian" => PsfModel::Gaussian,
+        "born-wolf" | "born & wolf" | "bornwolf" => PsfModel::BornWolf,
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "unknown PSF model '{other}': use born-wolf or gaussian"
+            )))
+        }
+    };
+    Ok(PsfParams {
+        model,
+        na,
+        wavelength_nm,
+        immersion_index,
+        pixel_size_nm,
+        z_step_nm,
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_Native_version<'l>(mut env: JNIEnv<'l>, _: JClass<'l>) -> jstring {
+    guard(&mut env, |env| Ok(env.new_string(crate::VERSION)?.into_raw()))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_Native_info<'l>(mut env: JNIEnv<'l>, _: JClass<'l>) -> jstring {
+    guard(&mut env, |env| Ok(env.new_string(crate::info_text())?.into_raw()))
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_fluorecon_Native_deconvolve<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    image: JFloatArray<'l>,
+    nx: jint,
+    ny: jint,
+    nz: jint,
+    psf: JFloatArray<'l>,
+    pnx: jint,
+    pny: jint,
+    pnz: jint,
+    measured_psf: jboolean,
+    iterations: jint,
+    tv_lambda: jfloat,
+    acceleration: jboolean,
+    circulant: jboolean,
+    tolerance: jfloat,
+    voxel_x: jfloat,
+    voxel_y: jfloat,
+    voxel_z: jfloat,
+    device: JString<'l>,
+    listener: JObject<'l>,
+) -> jfloatArray {
+    guard(&mut env, |env| {
+        let shape = dims(nx, ny, nz, "the image")?;
+        let pixels = read_floats(env, &image, shape.0 * shape.1 * shape.2, "the image")?;
+        let voxel = VoxelSize {
+            z: voxel_z as f64,
+            y: voxel_y as f64,
+            x: voxel_x as f64,
+        };
+        let volume = Volume::from_vec(pixels, shape, voxel)?;
+        let pshape = dims(pnx, pny, pnz, "the PSF")?;
+        let kernel = read_floats(env, &psf, pshape.0 * pshape.1 * pshape.2, "the PSF")?;
+        let kernel = Array3::from_shape_vec(pshape, kernel).expect("length checked");
+        let psf = if measured_psf == JNI_TRUE {
+            Psf::from_measured(&kernel)?
+        } else {
+            Psf { data: kernel }
+        };
+        let device: String = if device.is_null() {
+            "auto".into()
+        } else {
+            env.get_string(&device)?.into()
+        };
+        let opts = RlOptions {
+            iterations: iterations.max(0) as usize,
+            tv_lambda,
+            acceleration: acceleration == JNI_TRUE,
+            boundary: if circulant == JNI_TRUE {
+                Boundary::Circulant
+            } else {
+                Boundary::NonCirculant
+            },
+            tolerance,
+            device: device.parse()?,
+        };
+        let mut progress = JavaProgress {
+            env: &mut *env,
+            listener: &listener,
+        };
+        let result = richardson_lucy(&volume, &psf, &opts, &mut progress)?;
+        progress.log(&format!(
+            "Fluorecon Richardson–Lucy: {} iterations on {}",
+            result.iterations, result.device
+        ));
+        let out = result.volume.data;
+        write_floats(env, out.as_slice().expect("standard layout"))
+    })
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_fluorecon_Native_generatePsf<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    model: JString<'l>,
+    na: jdouble,
+    wavelength_nm: jdouble,
+    immersion_index: jdouble,
+    pixel_size_nm: jdouble,
+    z_step_nm: jdouble,
+    nx: jint,
+    ny: jint,
+    nz: jint,
+) -> jfloatArray {
+    guard(&mut env, |env| {
+        let params = psf_params(env, &model, na, wavelength_nm, immersion_index, pixel_size_nm, z_step_nm)?;
+        let psf = Psf::generate(&params, dims(nx, ny, nz, "the PSF")?)?;
+        write_floats(env, psf.data.as_slice().expect("standard layout"))
+    })
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_fluorecon_Native_suggestPsfSize<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    model: JString<'l>,
+    na: jdouble,
+    wavelength_nm: jdouble,
+    immersion_index: jdouble,
+    pixel_size_nm: jdouble,
+    z_step_nm: jdouble,
+    image_nx: jint,
+    image_ny: jint,
+    image_nz: jint,
+) -> jintArray {
+    guard(&mut env, |env| {
+        let params = psf_params(env, &model, na, wavelength_nm, immersion_index, pixel_size_nm, z_step_nm)?;
+        let (nz, ny, nx) = Psf::for_image(&params, dims(image_nx, image_ny, image_nz, "the image")?)?.shape();
+        let out = env.new_int_array(3)?;
+        env.set_int_array_region(&out, 0, &[nx as i32, ny as i32, nz as i32])?;
+        Ok(out.into_raw())
+    })
+}

@@ -27,3 +27,16 @@ pub use progress::{NoProgress, Progress};
 
 /// Library version (Cargo package version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Version, build features and devices found, one "key: value" per line (for
+/// `About Fluorecon…` and `fluorecon info`).
+pub fn info_text() -> String {
+    let mut s = format!(
+        "Fluorecon: {VERSION}\nBuild features: {}\n",
+        device::build_features().join(", ")
+    );
+    for d in device::devices_found() {
+        s.push_str(&format!("Device: {d}\n"));
+    }
+    s
+}

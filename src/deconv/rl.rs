@@ -311,11 +311,15 @@ fn deconvolve_volume(
             opts.iterations
         ));
         // work = H x; ratio = y / Hx inside the field of view (y is 0 outside).
-        conv.convolve(&x, &mut work);
+        // Only the field of view (z < m.0, y < m.1) of Hx is needed, and the ratio is zero
+        // outside it: the FFTs skip those lines. Elsewhere `work` keeps stale values, which
+        // meet y = 0 and give a zero ratio.
+        let (full, fov) = ((grid.0, grid.1), (m.0, m.1));
+        conv.apply(&x, &mut work, false, full, fov);
         work.par_iter_mut().zip(y.par_iter()).for_each(|(h, &obs)| {
             *h = if *h > eps { obs / *h } else { 0.0 };
         });
-        conv.correlate(&work, &mut corr);
+        conv.apply(&work, &mut corr, true, fov, full);
         // TV denominator 1 − λ div(∇x/|∇x|) into `work` (ratio no longer needed).
         let tv = opts.tv_lambda > 0.0;
         if tv {
