@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs Fluorecon in a real, headless ImageJ 1.x with the built jar as the only plugin.
+#
+#   tests/imagej/run.sh test   every tests/imagej/test_*.ijm (each prints PASS:/FAIL: lines)
+#                              and every bad_*.ijm (each must abort with the message named
+#                              in its "// expect:" line, without a Java stack trace)
+#   tests/imagej/run.sh demo   tests/imagej/demo.ijm on samples/, results in demo-output/
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+mode=${1:-test}
+
+jar=$(ls java/target/Fluorecon_-*.jar 2>/dev/null | head -1)
+[ -n "$jar" ] || { echo "no plugin jar: run 'make jar' first"; exit 1; }
+ij=${IJ_JAR:-/usr/share/java/ij.jar}
+[ -f "$ij" ] || { echo "ImageJ not found at $ij (apt-get install imagej)"; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/ij/plugins"
+cp "$jar" "$work/ij/plugins/"
+
+# run_macro MACRO ARGUMENT: ImageJ in batch mode under a virtual display, output to stdout.
+run_macro() {
+  timeout 900 xvfb-run -a java -Xmx6g -Dplugins.dir="$work/ij" -Duser.home="$work" \
+    -cp "$ij" ij.ImageJ -batch "$1" "$2" 2>&1 || true
+}
+
+if [ "$mode" = demo ]; then
+  out="$root/demo-output"
+  rm -rf "$out"
+  mkdir -p "$out"
+  run_macro tests/imagej/demo.ijm "$root/samples/|$out/" | tee "$out/log.txt"
+  grep -q "^Demo finished" "$out/log.txt" || { echo "demo failed"; exit 1; }
+  echo "Results in $out:"
+  ls -l "$out"
+  exit 0
+fi
+
+passed=0
+failed=0
+data="$work/data/"
+mkdir -p "$data"
+cp samples/*.tif "$data"
+for macro in tests/imagej/test_*.ijm; do
+  echo "== $macro"
+  output=$(run_macro "$macro" "$data")
+  echo "$output" | grep -E "^(PASS|FAIL|Fluorecon|Warning)" || true
+  p=$(echo "$output" | grep -c "^PASS" || true)
+  f=$(echo "$output" | grep -c "^FAIL" || true)
+  if [ "$p" -eq 0 ] || echo "$output" | grep -qE "^\s+at [a-z]+\.|Exception in"; then
+    echo "$output" | tail -40
+    echo "FAIL: $macro did not run to the end, or threw"
+    f=$((f + 1))
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+done
+for macro in tests/imagej/bad_*.ijm; do
+  expect=$(sed -n 's#^// expect: ##p' "$macro")
+  output=$(run_macro "$macro" "$data")
+  if echo "$output" | grep -qF -- "$expect" && ! echo "$output" | grep -q "^REACHED" \
+     && ! echo "$output" | grep -qE "^\s+at [a-z]+\."; then
+    echo "PASS: $macro: \"$expect\""
+    passed=$((passed + 1))
+  else
+    echo "$output" | tail -20
+    echo "FAIL: $macro: expected an abort with \"$expect\""
+    failed=$((failed + 1))
+  fi
+done
+echo "imagej: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
