@@ -6,7 +6,7 @@
 //! frequency). The forward transform is unnormalised; the inverse divides by nz·ny·nx, so
 //! `inverse(forward(x)) == x`.
 
-use ndarray::{s, ArrayViewMut3, Axis};
+use ndarray::{s, ArrayView3, ArrayViewMut3, Axis};
 use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
@@ -118,6 +118,35 @@ impl Fft3 {
         spectrum: &mut [Complex32],
         support: (usize, usize),
     ) {
+        self.rows_forward(input, spectrum, support);
+        let mut view = self.spectrum_view(spectrum);
+        transform_axis(view.slice_mut(s![..support.0, .., ..]), Axis(1), &self.y_fwd);
+        transform_axis(view, Axis(0), &self.z_fwd);
+    }
+
+    /// Inverse transform of `spectrum` (destroyed) into `output`, normalised by 1/(nz·ny·nx).
+    pub fn inverse(&self, spectrum: &mut [Complex32], output: &mut [f32]) {
+        self.inverse_wanted(spectrum, output, (self.shape.0, self.shape.1));
+    }
+
+    /// Inverse transform that computes only the planes z < wanted.0 and rows y < wanted.1
+    /// of `output`; the rest of `output` is left as it was.
+    pub fn inverse_wanted(
+        &self,
+        spectrum: &mut [Complex32],
+        output: &mut [f32],
+        wanted: (usize, usize),
+    ) {
+        {
+            let mut view = self.spectrum_view(spectrum);
+            transform_axis(view.view_mut(), Axis(0), &self.z_inv);
+            transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
+        }
+        self.rows_inverse(spectrum, output, wanted);
+    }
+
+    /// Real-to-complex transforms of the rows (x) inside `support`; zero rows elsewhere.
+    fn rows_forward(&self, input: &[f32], spectrum: &mut [Complex32], support: (usize, usize)) {
         let (_, ny, nx) = self.shape;
         let nkx = nx / 2 + 1;
         assert_eq!(input.len(), self.len(), "FFT input length");
@@ -139,33 +168,14 @@ impl Fft3 {
                     }
                 },
             );
-        let mut view = self.spectrum_view(spectrum);
-        transform_axis(view.slice_mut(s![..support.0, .., ..]), Axis(1), &self.y_fwd);
-        transform_axis(view, Axis(0), &self.z_fwd);
     }
 
-    /// Inverse transform of `spectrum` (destroyed) into `output`, normalised by 1/(nz·ny·nx).
-    pub fn inverse(&self, spectrum: &mut [Complex32], output: &mut [f32]) {
-        self.inverse_wanted(spectrum, output, (self.shape.0, self.shape.1));
-    }
-
-    /// Inverse transform that computes only the planes z < wanted.0 and rows y < wanted.1
-    /// of `output`; the rest of `output` is left as it was.
-    pub fn inverse_wanted(
-        &self,
-        spectrum: &mut [Complex32],
-        output: &mut [f32],
-        wanted: (usize, usize),
-    ) {
+    /// Complex-to-real transforms of the rows inside `wanted`, normalised by 1/(nz·ny·nx).
+    fn rows_inverse(&self, spectrum: &mut [Complex32], output: &mut [f32], wanted: (usize, usize)) {
         let (_, ny, nx) = self.shape;
         let nkx = nx / 2 + 1;
         assert_eq!(output.len(), self.len(), "FFT output length");
         assert_eq!(spectrum.len(), self.spectrum_len(), "FFT spectrum length");
-        {
-            let mut view = self.spectrum_view(spectrum);
-            transform_axis(view.view_mut(), Axis(0), &self.z_inv);
-            transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
-        }
         let scale = 1.0 / self.len() as f32;
         let c2r = &self.c2r;
         spectrum
@@ -189,6 +199,37 @@ impl Fft3 {
             );
     }
 
+    /// `output = IFFT(H · FFT(input))` (or with conj(H)), with the multiplication fused into
+    /// the last forward / first inverse pass. `input` is zero outside z < support.0,
+    /// y < support.1; only z < wanted.0, y < wanted.1 of `output` are computed.
+    #[allow(clippy::too_many_arguments)]
+    fn filter(
+        &self,
+        input: &[f32],
+        output: &mut [f32],
+        transfer: &[Complex32],
+        conjugate: bool,
+        support: (usize, usize),
+        wanted: (usize, usize),
+        spectrum: &mut [Complex32],
+    ) {
+        let nz = self.shape.0;
+        assert_eq!(transfer.len(), self.spectrum_len(), "transfer function length");
+        self.rows_forward(input, spectrum, support);
+        let h = ArrayView3::from_shape(self.spectrum_shape(), transfer).expect("length checked");
+        let mut view = self.spectrum_view(spectrum);
+        if nz > 1 {
+            transform_axis(view.slice_mut(s![..support.0, .., ..]), Axis(1), &self.y_fwd);
+            let f = LineFilter { inverse: &self.z_inv, transfer: h, conjugate };
+            transform_lines(view.view_mut(), Axis(0), &self.z_fwd, Some(f));
+            transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
+        } else {
+            let f = LineFilter { inverse: &self.y_inv, transfer: h, conjugate };
+            transform_lines(view.view_mut(), Axis(1), &self.y_fwd, Some(f));
+        }
+        self.rows_inverse(spectrum, output, wanted);
+    }
+
     fn spectrum_view<'a>(&self, spectrum: &'a mut [Complex32]) -> ArrayViewMut3<'a, Complex32> {
         ArrayViewMut3::from_shape(self.spectrum_shape(), spectrum).expect("length checked")
     }
@@ -197,40 +238,76 @@ impl Fft3 {
 /// In-place complex FFT along `axis` (0 = z or 1 = y) of a (nz, ny, nkx) view. Lines are
 /// gathered LINE_BLOCK at a time into a contiguous buffer, transformed and scattered back;
 /// blocks along kx run in parallel.
-fn transform_axis(mut view: ArrayViewMut3<Complex32>, axis: Axis, fft: &Arc<dyn Fft<f32>>) {
+fn transform_axis(view: ArrayViewMut3<Complex32>, axis: Axis, fft: &Arc<dyn Fft<f32>>) {
+    transform_lines(view, axis, fft, None);
+}
+
+/// Multiplication by a transfer function between a forward and an inverse FFT along the
+/// same axis, done while the lines are gathered (saves two passes over the spectrum).
+struct LineFilter<'a> {
+    inverse: &'a Arc<dyn Fft<f32>>,
+    /// Same shape as the spectrum view.
+    transfer: ArrayView3<'a, Complex32>,
+    conjugate: bool,
+}
+
+fn transform_lines(
+    mut view: ArrayViewMut3<Complex32>,
+    axis: Axis,
+    fft: &Arc<dyn Fft<f32>>,
+    filter: Option<LineFilter>,
+) {
     let n = view.len_of(axis);
-    if n == 1 {
+    if n == 1 && filter.is_none() {
         return;
     }
     let other = Axis(1 - axis.index());
-    view.axis_chunks_iter_mut(Axis(2), LINE_BLOCK)
-        .into_par_iter()
-        .for_each_init(
-            || {
-                (
-                    vec![Complex32::new(0.0, 0.0); n * LINE_BLOCK],
-                    vec![Complex32::new(0.0, 0.0); fft.get_inplace_scratch_len()],
-                )
-            },
-            |(lines, scratch), mut block| {
-                let width = block.len_of(Axis(2));
-                let lines = &mut lines[..n * width];
-                for mut plane in block.axis_iter_mut(other) {
-                    // plane: (n, width), the lines are its columns.
-                    for (i, row) in plane.outer_iter().enumerate() {
-                        for (k, v) in row.iter().enumerate() {
-                            lines[k * n + i] = *v;
-                        }
-                    }
-                    fft.process_with_scratch(lines, scratch);
-                    for (i, mut row) in plane.outer_iter_mut().enumerate() {
-                        for (k, v) in row.iter_mut().enumerate() {
-                            *v = lines[k * n + i];
-                        }
+    let scratch_len = fft
+        .get_inplace_scratch_len()
+        .max(filter.as_ref().map_or(0, |f| f.inverse.get_inplace_scratch_len()));
+    let blocks = view.axis_chunks_iter_mut(Axis(2), LINE_BLOCK).into_par_iter();
+    let transfer = filter.as_ref().map(|f| f.transfer.view());
+    let body = |(lines, scratch): &mut (Vec<Complex32>, Vec<Complex32>),
+                mut block: ArrayViewMut3<Complex32>,
+                h_block: Option<ArrayView3<Complex32>>| {
+        let width = block.len_of(Axis(2));
+        let lines = &mut lines[..n * width];
+        for (p, mut plane) in block.axis_iter_mut(other).enumerate() {
+            // plane: (n, width), the lines are its columns.
+            for (i, row) in plane.outer_iter().enumerate() {
+                for (k, v) in row.iter().enumerate() {
+                    lines[k * n + i] = *v;
+                }
+            }
+            fft.process_with_scratch(lines, scratch);
+            if let (Some(f), Some(h)) = (&filter, &h_block) {
+                let h = h.index_axis(other, p);
+                for (i, row) in h.outer_iter().enumerate() {
+                    for (k, t) in row.iter().enumerate() {
+                        lines[k * n + i] *= if f.conjugate { t.conj() } else { *t };
                     }
                 }
-            },
-        );
+                f.inverse.process_with_scratch(lines, scratch);
+            }
+            for (i, mut row) in plane.outer_iter_mut().enumerate() {
+                for (k, v) in row.iter_mut().enumerate() {
+                    *v = lines[k * n + i];
+                }
+            }
+        }
+    };
+    let init = || {
+        (
+            vec![Complex32::new(0.0, 0.0); n * LINE_BLOCK],
+            vec![Complex32::new(0.0, 0.0); scratch_len],
+        )
+    };
+    match transfer {
+        Some(h) => blocks
+            .zip(h.axis_chunks_iter(Axis(2), LINE_BLOCK).into_par_iter())
+            .for_each_init(init, |state, (block, h_block)| body(state, block, Some(h_block))),
+        None => blocks.for_each_init(init, |state, block| body(state, block, None)),
+    }
 }
 
 /// Places a centred kernel (peak at index n/2 along each axis) into a zero volume of `shape`
@@ -297,13 +374,7 @@ impl OtfConvolver {
         support: (usize, usize),
         wanted: (usize, usize),
     ) {
-        self.fft
-            .forward_supported(input, &mut self.spectrum, support);
-        self.spectrum
-            .par_iter_mut()
-            .zip(self.otf.par_iter())
-            .for_each(|(s, h)| *s *= if conjugate { h.conj() } else { *h });
-        self.fft.inverse_wanted(&mut self.spectrum, output, wanted);
+        self.fft.filter(input, output, &self.otf, conjugate, support, wanted, &mut self.spectrum);
     }
 }
 
