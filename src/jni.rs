@@ -7,7 +7,7 @@
 
 use crate::deconv::{richardson_lucy, Boundary, RlOptions};
 use crate::progress::Progress;
-use crate::psf::{Psf, PsfModel, PsfParams};
+use crate::psf::{self, Psf, PsfModel, PsfParams};
 use crate::{Error, Result, Volume, VoxelSize};
 use jni::objects::{JClass, JFloatArray, JObject, JString, JValue};
 use jni::sys::{jboolean, jdouble, jfloat, jfloatArray, jint, jintArray, jstring, JNI_TRUE};
@@ -294,7 +294,9 @@ pub extern "system" fn Java_fluorecon_Native_suggestPsfSize<'l>(
 ) -> jintArray {
     guard(&mut env, |env| {
         let params = psf_params(env, &model, na, wavelength_nm, immersion_index, pixel_size_nm, z_step_nm)?;
-        let (nz, ny, nx) = Psf::for_image(&params, dims(image_nx, image_ny, image_nz, "the image")?)?.shape();
+        let image_shape = dims(image_nx, image_ny, image_nz, "the image")?;
+        params.validate(image_shape.0 > 1)?;
+        let (nz, ny, nx) = psf::suggested_shape(&params, image_shape);
         let out = env.new_int_array(3)?;
         env.set_int_array_region(&out, 0, &[nx as i32, ny as i32, nz as i32])?;
         Ok(out.into_raw())

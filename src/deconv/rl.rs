@@ -107,6 +107,7 @@ pub fn richardson_lucy(
 
     let (nz, _, _) = image.shape();
     let mut kernel = psf.data.clone();
+    normalise(&mut kernel);
     if nz == 1 && kernel.dim().0 > 1 {
         let c = kernel.dim().0 / 2;
         kernel = kernel.slice(s![c..c + 1, .., ..]).to_owned();
