@@ -120,7 +120,11 @@ impl Fft3 {
     ) {
         self.rows_forward(input, spectrum, support);
         let mut view = self.spectrum_view(spectrum);
-        transform_axis(view.slice_mut(s![..support.0, .., ..]), Axis(1), &self.y_fwd);
+        transform_axis(
+            view.slice_mut(s![..support.0, .., ..]),
+            Axis(1),
+            &self.y_fwd,
+        );
         transform_axis(view, Axis(0), &self.z_fwd);
     }
 
@@ -214,17 +218,33 @@ impl Fft3 {
         spectrum: &mut [Complex32],
     ) {
         let nz = self.shape.0;
-        assert_eq!(transfer.len(), self.spectrum_len(), "transfer function length");
+        assert_eq!(
+            transfer.len(),
+            self.spectrum_len(),
+            "transfer function length"
+        );
         self.rows_forward(input, spectrum, support);
         let h = ArrayView3::from_shape(self.spectrum_shape(), transfer).expect("length checked");
         let mut view = self.spectrum_view(spectrum);
         if nz > 1 {
-            transform_axis(view.slice_mut(s![..support.0, .., ..]), Axis(1), &self.y_fwd);
-            let f = LineFilter { inverse: &self.z_inv, transfer: h, conjugate };
+            transform_axis(
+                view.slice_mut(s![..support.0, .., ..]),
+                Axis(1),
+                &self.y_fwd,
+            );
+            let f = LineFilter {
+                inverse: &self.z_inv,
+                transfer: h,
+                conjugate,
+            };
             transform_lines(view.view_mut(), Axis(0), &self.z_fwd, Some(f));
             transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
         } else {
-            let f = LineFilter { inverse: &self.y_inv, transfer: h, conjugate };
+            let f = LineFilter {
+                inverse: &self.y_inv,
+                transfer: h,
+                conjugate,
+            };
             transform_lines(view.view_mut(), Axis(1), &self.y_fwd, Some(f));
         }
         self.rows_inverse(spectrum, output, wanted);
@@ -262,10 +282,14 @@ fn transform_lines(
         return;
     }
     let other = Axis(1 - axis.index());
-    let scratch_len = fft
-        .get_inplace_scratch_len()
-        .max(filter.as_ref().map_or(0, |f| f.inverse.get_inplace_scratch_len()));
-    let blocks = view.axis_chunks_iter_mut(Axis(2), LINE_BLOCK).into_par_iter();
+    let scratch_len = fft.get_inplace_scratch_len().max(
+        filter
+            .as_ref()
+            .map_or(0, |f| f.inverse.get_inplace_scratch_len()),
+    );
+    let blocks = view
+        .axis_chunks_iter_mut(Axis(2), LINE_BLOCK)
+        .into_par_iter();
     let transfer = filter.as_ref().map(|f| f.transfer.view());
     let body = |(lines, scratch): &mut (Vec<Complex32>, Vec<Complex32>),
                 mut block: ArrayViewMut3<Complex32>,
@@ -305,7 +329,9 @@ fn transform_lines(
     match transfer {
         Some(h) => blocks
             .zip(h.axis_chunks_iter(Axis(2), LINE_BLOCK).into_par_iter())
-            .for_each_init(init, |state, (block, h_block)| body(state, block, Some(h_block))),
+            .for_each_init(init, |state, (block, h_block)| {
+                body(state, block, Some(h_block))
+            }),
         None => blocks.for_each_init(init, |state, block| body(state, block, None)),
     }
 }
@@ -316,7 +342,10 @@ fn transform_lines(
 pub fn kernel_spectrum(kernel: &ndarray::Array3<f32>, fft: &Fft3) -> Vec<Complex32> {
     let (nz, ny, nx) = fft.shape();
     let (kz, ky, kx) = kernel.dim();
-    assert!(kz <= nz && ky <= ny && kx <= nx, "kernel larger than the FFT volume");
+    assert!(
+        kz <= nz && ky <= ny && kx <= nx,
+        "kernel larger than the FFT volume"
+    );
     let mut wrapped = vec![0f32; fft.len()];
     for ((z, y, x), &v) in kernel.indexed_iter() {
         let wz = (z + nz - kz / 2) % nz;
@@ -374,7 +403,15 @@ impl OtfConvolver {
         support: (usize, usize),
         wanted: (usize, usize),
     ) {
-        self.fft.filter(input, output, &self.otf, conjugate, support, wanted, &mut self.spectrum);
+        self.fft.filter(
+            input,
+            output,
+            &self.otf,
+            conjugate,
+            support,
+            wanted,
+            &mut self.spectrum,
+        );
     }
 }
 
@@ -444,7 +481,11 @@ mod tests {
                 .map(|(c, (r, i))| (c.re as f64 - r).powi(2) + (c.im as f64 - i).powi(2))
                 .sum::<f64>()
                 .sqrt();
-            assert!(err / norm < 1e-6, "shape {shape:?}: relative error {}", err / norm);
+            assert!(
+                err / norm < 1e-6,
+                "shape {shape:?}: relative error {}",
+                err / norm
+            );
 
             let mut back = vec![0f32; n];
             fft.inverse(&mut spec, &mut back);
@@ -453,7 +494,10 @@ mod tests {
                 .zip(&x)
                 .map(|(a, b)| (*a as f64 - b).abs())
                 .fold(0.0, f64::max);
-            assert!(max_err < 1e-5, "shape {shape:?}: round trip error {max_err}");
+            assert!(
+                max_err < 1e-5,
+                "shape {shape:?}: round trip error {max_err}"
+            );
         }
     }
 

@@ -41,7 +41,11 @@ impl Volume {
     }
 
     /// Wraps a flat z-major buffer (x fastest), as ImageJ stacks and TIFF pages store it.
-    pub fn from_vec(data: Vec<f32>, shape: (usize, usize, usize), voxel: VoxelSize) -> Result<Self> {
+    pub fn from_vec(
+        data: Vec<f32>,
+        shape: (usize, usize, usize),
+        voxel: VoxelSize,
+    ) -> Result<Self> {
         let n = shape.0 * shape.1 * shape.2;
         if data.len() != n {
             return invalid!(

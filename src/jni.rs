@@ -26,7 +26,10 @@ impl From<jni::errors::Error> for Error {
 
 /// Runs `body`, turning an `Err` or a panic into a pending Java exception (and the
 /// return value into null / the default).
-fn guard<'l, T: Default>(env: &mut JNIEnv<'l>, body: impl FnOnce(&mut JNIEnv<'l>) -> Result<T>) -> T {
+fn guard<'l, T: Default>(
+    env: &mut JNIEnv<'l>,
+    body: impl FnOnce(&mut JNIEnv<'l>) -> Result<T>,
+) -> T {
     let outcome = catch_unwind(AssertUnwindSafe(|| body(&mut *env)));
     let err = match outcome {
         Ok(Ok(v)) => return v,
@@ -115,7 +118,12 @@ impl Progress for JavaProgress<'_, '_> {
     }
 }
 
-fn read_floats(env: &mut JNIEnv, array: &JFloatArray, expected: usize, what: &str) -> Result<Vec<f32>> {
+fn read_floats(
+    env: &mut JNIEnv,
+    array: &JFloatArray,
+    expected: usize,
+    what: &str,
+) -> Result<Vec<f32>> {
     if array.is_null() {
         return Err(Error::InvalidInput(format!("{what} is missing")));
     }
@@ -138,7 +146,9 @@ fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray> {
 
 fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
     if nx < 0 || ny < 0 || nz < 0 {
-        return Err(Error::InvalidInput(format!("{what} has negative dimensions")));
+        return Err(Error::InvalidInput(format!(
+            "{what} has negative dimensions"
+        )));
     }
     Ok((nz as usize, ny as usize, nx as usize))
 }
@@ -173,13 +183,23 @@ fn psf_params(
 }
 
 #[no_mangle]
-pub extern "system" fn Java_fluorecon_Native_version<'l>(mut env: JNIEnv<'l>, _: JClass<'l>) -> jstring {
-    guard(&mut env, |env| Ok(env.new_string(crate::VERSION)?.into_raw()))
+pub extern "system" fn Java_fluorecon_Native_version<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+) -> jstring {
+    guard(&mut env, |env| {
+        Ok(env.new_string(crate::VERSION)?.into_raw())
+    })
 }
 
 #[no_mangle]
-pub extern "system" fn Java_fluorecon_Native_info<'l>(mut env: JNIEnv<'l>, _: JClass<'l>) -> jstring {
-    guard(&mut env, |env| Ok(env.new_string(crate::info_text())?.into_raw()))
+pub extern "system" fn Java_fluorecon_Native_info<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+) -> jstring {
+    guard(&mut env, |env| {
+        Ok(env.new_string(crate::info_text())?.into_raw())
+    })
 }
 
 #[no_mangle]
@@ -271,7 +291,15 @@ pub extern "system" fn Java_fluorecon_Native_generatePsf<'l>(
     nz: jint,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        let params = psf_params(env, &model, na, wavelength_nm, immersion_index, pixel_size_nm, z_step_nm)?;
+        let params = psf_params(
+            env,
+            &model,
+            na,
+            wavelength_nm,
+            immersion_index,
+            pixel_size_nm,
+            z_step_nm,
+        )?;
         let psf = Psf::generate(&params, dims(nx, ny, nz, "the PSF")?)?;
         write_floats(env, psf.data.as_slice().expect("standard layout"))
     })
@@ -293,7 +321,15 @@ pub extern "system" fn Java_fluorecon_Native_suggestPsfSize<'l>(
     image_nz: jint,
 ) -> jintArray {
     guard(&mut env, |env| {
-        let params = psf_params(env, &model, na, wavelength_nm, immersion_index, pixel_size_nm, z_step_nm)?;
+        let params = psf_params(
+            env,
+            &model,
+            na,
+            wavelength_nm,
+            immersion_index,
+            pixel_size_nm,
+            z_step_nm,
+        )?;
         let image_shape = dims(image_nx, image_ny, image_nz, "the image")?;
         params.validate(image_shape.0 > 1)?;
         let (nz, ny, nx) = psf::suggested_shape(&params, image_shape);

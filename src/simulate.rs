@@ -58,7 +58,11 @@ pub fn widefield(shape: (usize, usize, usize), psf: &Psf, opts: &SimOptions) -> 
     let ext = (nz + 2 * cz, ny + 2 * cy, nx + 2 * cx);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut object = phantom(ext, &mut rng);
-    let max = object.iter().cloned().fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+    let max = object
+        .iter()
+        .cloned()
+        .fold(0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
     object.mapv_inplace(|v| v / max * opts.peak_photons + opts.background);
 
     // Linear convolution, evaluated on the field of view only: a grid ≥ ext has no
@@ -120,7 +124,11 @@ pub fn phantom(shape: (usize, usize, usize), rng: &mut ChaCha8Rng) -> Array3<f32
             rng.gen_range(0.0..nx as f32),
         ];
         let mut dir = [
-            if three_d { rng.gen_range(-0.3f32..0.3) } else { 0.0 },
+            if three_d {
+                rng.gen_range(-0.3f32..0.3)
+            } else {
+                0.0
+            },
             rng.gen_range(-1f32..1.0),
             rng.gen_range(-1f32..1.0),
         ];
@@ -131,7 +139,9 @@ pub fn phantom(shape: (usize, usize, usize), rng: &mut ChaCha8Rng) -> Array3<f32
             for d in dir.iter_mut().skip(if three_d { 0 } else { 1 }) {
                 *d += rng.gen_range(-0.15f32..0.15);
             }
-            let n = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]).sqrt().max(1e-6);
+            let n = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2])
+                .sqrt()
+                .max(1e-6);
             for (q, d) in p.iter_mut().zip(&dir) {
                 *q += 0.5 * d / n;
             }
@@ -151,7 +161,11 @@ fn splat(obj: &mut Array3<f32>, c: [f32; 3], sigma: f32, amp: f32) {
     let (nz, ny, nx) = obj.dim();
     let r = (3.0 * sigma).ceil() as isize;
     let inv = 1.0 / (2.0 * sigma * sigma);
-    let (z0, y0, x0) = (c[0].round() as isize, c[1].round() as isize, c[2].round() as isize);
+    let (z0, y0, x0) = (
+        c[0].round() as isize,
+        c[1].round() as isize,
+        c[2].round() as isize,
+    );
     let zr = if nz > 1 { r } else { 0 };
     for z in (z0 - zr).max(0)..=(z0 + zr).min(nz as isize - 1) {
         for y in (y0 - r).max(0)..=(y0 + r).min(ny as isize - 1) {
@@ -169,7 +183,11 @@ fn splat(obj: &mut Array3<f32>, c: [f32; 3], sigma: f32, amp: f32) {
 /// max(truth) − min(truth). Optionally over an interior crop of `margin` voxels per side
 /// (x, y; and z when the volume has more than 2·margin planes).
 pub fn psnr(estimate: &Array3<f32>, truth: &Array3<f32>, margin: usize) -> f64 {
-    assert_eq!(estimate.dim(), truth.dim(), "PSNR of images of different shapes");
+    assert_eq!(
+        estimate.dim(),
+        truth.dim(),
+        "PSNR of images of different shapes"
+    );
     let (nz, ny, nx) = truth.dim();
     let mz = if nz > 2 * margin { margin } else { 0 };
     let (my, mx) = (margin.min((ny - 1) / 2), margin.min((nx - 1) / 2));

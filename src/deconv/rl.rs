@@ -332,18 +332,26 @@ fn deconvolve_volume(
             .enumerate()
             .map(|(i, c)| {
                 let old = x[i];
-                let mut d = normal.as_ref().map_or(1.0, |nm| {
-                    if nm[i] < NORMAL_FLOOR {
-                        1.0
-                    } else {
-                        nm[i]
-                    }
-                });
+                let mut d =
+                    normal.as_ref().map_or(
+                        1.0,
+                        |nm| {
+                            if nm[i] < NORMAL_FLOOR {
+                                1.0
+                            } else {
+                                nm[i]
+                            }
+                        },
+                    );
                 if tv {
                     d *= work[i];
                 }
                 let new = old * *c / d;
-                *c = if new.is_finite() && new > 0.0 { new } else { 0.0 };
+                *c = if new.is_finite() && new > 0.0 {
+                    new
+                } else {
+                    0.0
+                };
                 let diff = (*c - old) as f64;
                 (diff * diff, (old as f64) * (old as f64))
             })

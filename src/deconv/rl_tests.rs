@@ -12,7 +12,14 @@ type Shape = (usize, usize, usize);
 /// Direct float64 RL. The object lives on the field of view extended by the kernel's
 /// half-size c on each side (non-circulant) or on the field of view with wrap-around
 /// (circulant). Returns the estimate over the field of view.
-fn reference_rl(y: &[f64], m: Shape, h: &[f64], p: Shape, iterations: usize, circulant: bool) -> Vec<f64> {
+fn reference_rl(
+    y: &[f64],
+    m: Shape,
+    h: &[f64],
+    p: Shape,
+    iterations: usize,
+    circulant: bool,
+) -> Vec<f64> {
     let c = (p.0 / 2, p.1 / 2, p.2 / 2);
     // Object domain: index o ↔ image coordinate o − c (non-circulant), o (circulant).
     let d = if circulant {
@@ -79,9 +86,13 @@ fn reference_rl(y: &[f64], m: Shape, h: &[f64], p: Shape, iterations: usize, cir
 
 fn random_problem(m: Shape, p: Shape, seed: u64) -> (Volume, Psf) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let img: Vec<f32> = (0..m.0 * m.1 * m.2).map(|_| rng.gen_range(1.0..100.0)).collect();
+    let img: Vec<f32> = (0..m.0 * m.1 * m.2)
+        .map(|_| rng.gen_range(1.0..100.0))
+        .collect();
     // An asymmetric, non-separable kernel catches flipped or shifted adjoints.
-    let mut k: Vec<f32> = (0..p.0 * p.1 * p.2).map(|_| rng.gen_range(0.05..1.0)).collect();
+    let mut k: Vec<f32> = (0..p.0 * p.1 * p.2)
+        .map(|_| rng.gen_range(0.05..1.0))
+        .collect();
     let s: f32 = k.iter().sum();
     k.iter_mut().for_each(|v| *v /= s);
     let vol = Volume::from_vec(img, m, VoxelSize::default()).unwrap();
@@ -111,7 +122,10 @@ fn check_against_reference(m: Shape, p: Shape, boundary: Boundary, iterations: u
         .sum();
     let den: f64 = want.iter().map(|b| b * b).sum();
     let rel = (num / den).sqrt();
-    assert!(rel < 2e-5, "{boundary:?} {m:?}⊛{p:?}: relative RMS error {rel:e}");
+    assert!(
+        rel < 2e-5,
+        "{boundary:?} {m:?}⊛{p:?}: relative RMS error {rel:e}"
+    );
     assert_eq!(got.volume.shape(), m);
     assert_eq!(got.iterations, iterations);
 }
@@ -163,7 +177,11 @@ fn tolerance_stops_early() {
         ..Default::default()
     };
     let got = richardson_lucy(&vol, &psf, &opts, &mut NoProgress).unwrap();
-    assert!(got.iterations > 1 && got.iterations < 500, "{}", got.iterations);
+    assert!(
+        got.iterations > 1 && got.iterations < 500,
+        "{}",
+        got.iterations
+    );
 }
 
 struct CancelAfter(usize);
@@ -202,7 +220,10 @@ fn bad_inputs_give_clear_messages() {
     nan.data[[0, 3, 4]] = f32::NAN;
     let before = nan.clone();
     let msg = err_text(&nan, &psf, &opts);
-    assert!(msg.contains("not numbers") && msg.contains("x=4, y=3"), "{msg}");
+    assert!(
+        msg.contains("not numbers") && msg.contains("x=4, y=3"),
+        "{msg}"
+    );
     assert_eq!(nan.data[[0, 3, 5]], before.data[[0, 3, 5]]);
 
     let one = Volume::from_vec(vec![5.0], (1, 1, 1), VoxelSize::default()).unwrap();

@@ -1,3 +1,6 @@
 //! File formats used by the command line (the Fiji plugin gets its pixels from ImageJ).
 
+mod imagej;
 pub mod tiff;
+mod tiff_read;
+mod tiff_write;

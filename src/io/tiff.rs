@@ -1,6 +1,16 @@
-//! TIFF reading and writing, ImageJ-compatible (stub: being written).
+//! TIFF reading and writing, ImageJ-compatible.
+//!
+//! Reads 8-, 16- and 32-bit grayscale TIFFs (unsigned, signed or float; uncompressed, LZW,
+//! Deflate or PackBits; single- or multi-page), ImageJ hyperstack metadata included: the
+//! `ImageDescription` gives channels / slices / frames, unit and z spacing, X/YResolution the
+//! pixel size. Writes 32-bit float hyperstacks the way ImageJ does (pixel data of all planes
+//! contiguous after the first IFD), so that ImageJ, Fiji and tifffile open them with the right
+//! dimensions and calibration.
 
-use crate::{Result, Volume, VoxelSize};
+use super::tiff_read::read_inner;
+use crate::progress::{NoProgress, Progress};
+use crate::{invalid, Error, Result, Volume, VoxelSize};
+use ndarray::{s, Array3};
 use std::path::Path;
 
 /// An ImageJ hyperstack: `channels × slices × frames` planes of `width × height` pixels.
@@ -18,27 +28,200 @@ pub struct Hyperstack {
     pub voxel: VoxelSize,
     /// Length unit of `voxel` ("micron", "nm", "pixel"…).
     pub unit: String,
-    /// Bits per sample of the source file (8, 16 or 32).
+    /// Bits per sample of the source file (8, 16, 32, or 64 for double-precision files).
     pub bit_depth: u8,
+    /// Time between frames in seconds (ImageJ's `finterval`), when known.
+    pub frame_interval: Option<f64>,
 }
 
 impl Hyperstack {
-    /// The z-stack of channel `c`, frame `t` (0-based).
-    pub fn volume(&self, _c: usize, _t: usize) -> Volume {
-        todo!()
+    /// A hyperstack of the given size filled with zeros (32-bit).
+    pub fn zeros(
+        width: usize,
+        height: usize,
+        channels: usize,
+        slices: usize,
+        frames: usize,
+        voxel: VoxelSize,
+        unit: &str,
+    ) -> Hyperstack {
+        Hyperstack {
+            width,
+            height,
+            channels,
+            slices,
+            frames,
+            data: vec![0.0; width * height * channels * slices * frames],
+            voxel,
+            unit: unit.to_string(),
+            bit_depth: 32,
+            frame_interval: None,
+        }
     }
-    /// Replaces the z-stack of channel `c`, frame `t` (0-based).
-    pub fn set_volume(&mut self, _c: usize, _t: usize, _v: &Volume) -> Result<()> {
-        todo!()
+
+    /// A one-channel, one-frame hyperstack holding `v`, calibrated in µm.
+    pub fn from_volume(v: &Volume) -> Hyperstack {
+        let (nz, ny, nx) = v.shape();
+        Hyperstack {
+            width: nx,
+            height: ny,
+            channels: 1,
+            slices: nz,
+            frames: 1,
+            data: v.data.iter().copied().collect(),
+            voxel: v.voxel,
+            unit: "micron".into(),
+            bit_depth: 32,
+            frame_interval: None,
+        }
+    }
+
+    /// Pixels per plane.
+    pub fn plane_len(&self) -> usize {
+        self.width * self.height
+    }
+
+    /// Number of planes (channels × slices × frames).
+    pub fn planes(&self) -> usize {
+        self.channels * self.slices * self.frames
+    }
+
+    /// Index of plane (c, z, t) in ImageJ order, 0-based.
+    pub fn plane_index(&self, c: usize, z: usize, t: usize) -> usize {
+        c + self.channels * (z + self.slices * t)
+    }
+
+    /// Shape of one z-stack, (nz, ny, nx).
+    pub fn stack_shape(&self) -> (usize, usize, usize) {
+        (self.slices, self.height, self.width)
+    }
+
+    /// True when the voxel size is in µm (the unit the library's algorithms expect).
+    pub fn is_calibrated_in_microns(&self) -> bool {
+        self.unit == "micron"
+    }
+
+    /// The z-stack of channel `c`, frame `t` (0-based), with the hyperstack's voxel size.
+    ///
+    /// # Panics
+    /// When `c` or `t` is out of range.
+    pub fn volume(&self, c: usize, t: usize) -> Volume {
+        assert!(
+            c < self.channels && t < self.frames,
+            "channel {c} / frame {t} out of range ({} channels, {} frames)",
+            self.channels,
+            self.frames
+        );
+        let n = self.plane_len();
+        let mut buf = Vec::with_capacity(n * self.slices);
+        for z in 0..self.slices {
+            let i = self.plane_index(c, z, t) * n;
+            buf.extend_from_slice(&self.data[i..i + n]);
+        }
+        let data = Array3::from_shape_vec(self.stack_shape(), buf).expect("sizes match");
+        Volume::new(data, self.voxel)
+    }
+
+    /// Replaces the z-stack of channel `c`, frame `t` (0-based); the hyperstack takes the
+    /// volume's voxel size.
+    pub fn set_volume(&mut self, c: usize, t: usize, v: &Volume) -> Result<()> {
+        if c >= self.channels || t >= self.frames {
+            return invalid!(
+                "channel {} / frame {} does not exist: the image has {} channel(s) and {} frame(s)",
+                c + 1,
+                t + 1,
+                self.channels,
+                self.frames
+            );
+        }
+        if v.shape() != self.stack_shape() {
+            let (nz, ny, nx) = v.shape();
+            return invalid!(
+                "a {nx}×{ny}×{nz} (x×y×z) volume does not fit a {}×{}×{} hyperstack",
+                self.width,
+                self.height,
+                self.slices
+            );
+        }
+        let n = self.plane_len();
+        for z in 0..self.slices {
+            let i = self.plane_index(c, z, t) * n;
+            let dst = &mut self.data[i..i + n];
+            for (d, s) in dst.iter_mut().zip(v.data.slice(s![z, .., ..]).iter()) {
+                *d = *s;
+            }
+        }
+        self.voxel = v.voxel;
+        Ok(())
+    }
+
+    /// Fails unless `data` holds exactly `width × height × planes` values.
+    pub fn check(&self) -> Result<()> {
+        let n = self.plane_len() * self.planes();
+        if n == 0 {
+            return invalid!(
+                "empty image ({}×{} pixels, {} channel(s), {} slice(s), {} frame(s))",
+                self.width,
+                self.height,
+                self.channels,
+                self.slices,
+                self.frames
+            );
+        }
+        if self.data.len() != n {
+            return invalid!(
+                "hyperstack has {} values but {}×{}×{}×{}×{} (x×y×c×z×t) needs {n}",
+                self.data.len(),
+                self.width,
+                self.height,
+                self.channels,
+                self.slices,
+                self.frames
+            );
+        }
+        Ok(())
     }
 }
 
 /// Reads an 8-, 16- or 32-bit (multi-page) TIFF, ImageJ hyperstack metadata included.
-pub fn read_tiff(_path: &Path) -> Result<Hyperstack> {
-    todo!()
+///
+/// Without ImageJ metadata the pages form one z-stack (1 channel, 1 frame). Calibration in
+/// µm or nm becomes µm with unit "micron"; other units are kept as they are; an uncalibrated
+/// file has unit "pixel" and voxel size 1.
+pub fn read_tiff(path: &Path) -> Result<Hyperstack> {
+    // The decoder must never bring the program down, whatever the file holds.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_inner(path))).unwrap_or_else(
+        |_| {
+            Err(file_error(
+                path,
+                "the TIFF decoder failed on this file: it is probably corrupt".into(),
+            ))
+        },
+    )
 }
 
 /// Writes a 32-bit float ImageJ hyperstack TIFF with its calibration.
-pub fn write_tiff(_path: &Path, _stack: &Hyperstack) -> Result<()> {
-    todo!()
+pub fn write_tiff(path: &Path, stack: &Hyperstack) -> Result<()> {
+    super::tiff_write::write_hyperstack(path, stack, &mut NoProgress)
 }
+
+/// [`write_tiff`] reporting progress per plane; returns [`Error::Cancelled`] (and writes
+/// nothing) when `progress` says so.
+pub fn write_tiff_with_progress(
+    path: &Path,
+    stack: &Hyperstack,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    super::tiff_write::write_hyperstack(path, stack, progress)
+}
+
+pub(crate) fn file_error(path: &Path, message: String) -> Error {
+    Error::File {
+        path: path.display().to_string(),
+        message,
+    }
+}
+
+#[cfg(test)]
+#[path = "tiff_tests.rs"]
+mod tests;

@@ -1,0 +1,372 @@
+//! The subcommands: each reads its inputs, calls the library and writes TIFFs.
+
+use crate::terminal::{install_ctrlc, CliProgress};
+use crate::{DeconvolveArgs, PsfArgs, SimulateArgs};
+use fluorecon::deconv::{richardson_lucy, RlOptions};
+use fluorecon::io::tiff::{read_tiff, write_tiff, write_tiff_with_progress, Hyperstack};
+use fluorecon::progress::{check_cancel, SubProgress};
+use fluorecon::psf::{suggested_shape, Psf, PsfModel, PsfParams};
+use fluorecon::{device, invalid, simulate, Progress, Result, Volume};
+use std::path::Path;
+use std::time::Instant;
+
+/// `fluorecon deconvolve`.
+pub fn deconvolve(a: &DeconvolveArgs) -> Result<()> {
+    let start = Instant::now();
+    check_options(a)?;
+    let input = read_tiff(&a.input)?;
+    check_pixels(&a.input, &input)?;
+
+    let cancel = install_ctrlc();
+    let mut bar = CliProgress::new(cancel);
+    let psf = deconvolution_psf(a, &input, &mut bar)?;
+    let opts = RlOptions {
+        iterations: a.iterations,
+        tv_lambda: a.tv,
+        acceleration: a.accelerate,
+        boundary: a.boundary.into(),
+        tolerance: a.tolerance,
+        device: a.device,
+    };
+
+    let (nc, nt) = (input.channels, input.frames);
+    let parts = nc * nt;
+    let mut out = Hyperstack::zeros(
+        input.width,
+        input.height,
+        nc,
+        input.slices,
+        nt,
+        input.voxel,
+        &input.unit,
+    );
+    out.frame_interval = input.frame_interval;
+    let (mut its_min, mut its_max) = (usize::MAX, 0);
+    let mut used_device = None;
+    for t in 0..nt {
+        for c in 0..nc {
+            check_cancel(&mut bar)?;
+            let mut at = Vec::new();
+            if nc > 1 {
+                at.push(format!("c {}/{nc}", c + 1));
+            }
+            if nt > 1 {
+                at.push(format!("t {}/{nt}", t + 1));
+            }
+            bar.set_prefix(if at.is_empty() {
+                String::new()
+            } else {
+                at.join(", ") + ": "
+            });
+            let volume = input.volume(c, t);
+            let mut part = SubProgress::new(&mut bar, t * nc + c, parts);
+            let result = richardson_lucy(&volume, &psf, &opts, &mut part)?;
+            out.set_volume(c, t, &result.volume)?;
+            its_min = its_min.min(result.iterations);
+            its_max = its_max.max(result.iterations);
+            used_device = Some(result.device);
+        }
+    }
+    drop(input);
+    check_cancel(&mut bar)?;
+
+    bar.restart(&format!("writing {}", a.output.display()));
+    write_tiff_with_progress(&a.output, &out, &mut bar)?;
+    bar.finish();
+
+    let iterations = if its_min == its_max {
+        format!("{its_max} iterations")
+    } else {
+        format!("{its_min}–{its_max} iterations")
+    };
+    let device = used_device.map_or_else(|| "?".to_string(), |d| d.to_string());
+    eprintln!(
+        "fluorecon: deconvolved {parts} stack(s) of {}×{}×{} (x×y×z): {iterations} on {device} \
+         in {:.1} s → {}",
+        out.width,
+        out.height,
+        out.slices,
+        start.elapsed().as_secs_f64(),
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Option checks that need no file.
+fn check_options(a: &DeconvolveArgs) -> Result<()> {
+    if a.iterations == 0 {
+        return invalid!("--iterations must be at least 1 (typical: 20–100)");
+    }
+    if !(a.tv.is_finite() && a.tv >= 0.0) {
+        return invalid!("--tv must be 0 or positive (typical: 0.001–0.01)");
+    }
+    if !(a.tolerance.is_finite() && a.tolerance >= 0.0) {
+        return invalid!("--tolerance must be 0 or positive (e.g. 0.001)");
+    }
+    match (&a.psf, a.psf_model) {
+        (Some(_), Some(_)) => {
+            invalid!("give either --psf (a measured PSF) or --psf-model (a computed one), not both")
+        }
+        (None, None) => invalid!(
+            "a PSF is needed: give --psf PSF.tif (a measured bead) or --psf-model \
+             born-wolf|gaussian with --na and --wavelength"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Fails on NaN or infinite pixels, saying where the first one is.
+fn check_pixels(path: &Path, h: &Hyperstack) -> Result<()> {
+    let Some(i) = h.data.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let count = h.data.iter().filter(|v| !v.is_finite()).count();
+    let n = h.plane_len();
+    let (plane, x, y) = (i / n, i % n % h.width, i % n / h.width);
+    let (c, z, t) = (
+        plane % h.channels,
+        plane / h.channels % h.slices,
+        plane / (h.channels * h.slices),
+    );
+    invalid!(
+        "{} has {count} pixel(s) that are not numbers (first: {} at x={x}, y={y}, channel {}, \
+         slice {}, frame {}); replace them first, e.g. in Fiji with Process › Math › Remove NaNs…",
+        path.display(),
+        h.data[i],
+        c + 1,
+        z + 1,
+        t + 1
+    )
+}
+
+/// The measured or model PSF for `input`.
+fn deconvolution_psf(
+    a: &DeconvolveArgs,
+    input: &Hyperstack,
+    log: &mut dyn Progress,
+) -> Result<Psf> {
+    if let Some(path) = &a.psf {
+        if a.na.is_some() || a.wavelength.is_some() || a.pixel_size.is_some() || a.z_step.is_some()
+        {
+            log.log("Warning: --na, --wavelength, --pixel-size and --z-step are ignored with a measured PSF");
+        }
+        let h = read_tiff(path)?;
+        if h.channels * h.frames != 1 {
+            return invalid!(
+                "the PSF file {} has {} channel(s) and {} frame(s); give one z-stack of one bead",
+                path.display(),
+                h.channels,
+                h.frames
+            );
+        }
+        check_pixels(path, &h)?;
+        if h.is_calibrated_in_microns() && input.is_calibrated_in_microns() {
+            let differs = |p: f64, i: f64| (p - i).abs() > 0.02 * i;
+            let z_matters = h.slices > 1 && input.slices > 1;
+            if differs(h.voxel.x, input.voxel.x) || (z_matters && differs(h.voxel.z, input.voxel.z))
+            {
+                log.log(&format!(
+                    "Warning: the PSF's voxel size ({:.1} nm, z {:.1} nm) differs from the \
+                     image's ({:.1} nm, z {:.1} nm); a measured PSF must be sampled like the image",
+                    h.voxel.x * 1e3,
+                    h.voxel.z * 1e3,
+                    input.voxel.x * 1e3,
+                    input.voxel.z * 1e3
+                ));
+            }
+        }
+        log.log(&format!(
+            "PSF: {} ({}×{}×{} pixels, measured)",
+            path.display(),
+            h.width,
+            h.height,
+            h.slices
+        ));
+        return Psf::from_measured(&h.volume(0, 0).data);
+    }
+
+    let model: PsfModel = a.psf_model.expect("checked").into();
+    let (Some(na), Some(wavelength)) = (a.na, a.wavelength) else {
+        return invalid!(
+            "--psf-model needs --na (numerical aperture, e.g. 1.4) and --wavelength \
+             (emission wavelength in nm, e.g. 520)"
+        );
+    };
+    let calibrated = input.is_calibrated_in_microns();
+    let uncalibrated = |what: &str| {
+        invalid!(
+            "{} has no calibration in µm (unit: '{}'); give {what}",
+            a.input.display(),
+            input.unit
+        )
+    };
+    let (pixel_size, pixel_from_file) = match a.pixel_size {
+        Some(p) => (p, false),
+        None if calibrated => (input.voxel.x * 1e3, true),
+        None => return uncalibrated("--pixel-size NM (and --z-step NM for a z-stack)"),
+    };
+    let (z_step, z_from_file) = match a.z_step {
+        Some(z) => (z, false),
+        None if calibrated => (input.voxel.z * 1e3, true),
+        None if input.slices == 1 => (pixel_size, false), // unused for a 2D image
+        None => return uncalibrated("--z-step NM"),
+    };
+    if pixel_from_file && (input.voxel.x - input.voxel.y).abs() > 0.01 * input.voxel.x {
+        log.log(&format!(
+            "Warning: pixels are not square ({:.1} × {:.1} nm); the model uses the width",
+            input.voxel.x * 1e3,
+            input.voxel.y * 1e3
+        ));
+    }
+    let params = PsfParams {
+        model,
+        na,
+        wavelength_nm: wavelength,
+        immersion_index: a.immersion,
+        pixel_size_nm: pixel_size,
+        z_step_nm: z_step,
+    };
+    let source = |from_file: bool| if from_file { " (from the file)" } else { "" };
+    let z_text = if input.slices > 1 {
+        format!(", z step {z_step:.1} nm{}", source(z_from_file))
+    } else {
+        String::new()
+    };
+    log.log(&format!(
+        "PSF: {} model, NA {na}, λ {wavelength} nm, immersion n {}, pixel {pixel_size:.1} nm{}{z_text}",
+        model_name(model),
+        a.immersion,
+        source(pixel_from_file),
+    ));
+    Psf::for_image(&params, input.stack_shape())
+}
+
+fn model_name(m: PsfModel) -> &'static str {
+    match m {
+        PsfModel::BornWolf => "Born & Wolf",
+        PsfModel::Gaussian => "Gaussian",
+    }
+}
+
+/// `fluorecon psf`.
+pub fn psf(a: &PsfArgs) -> Result<()> {
+    let o = &a.optics;
+    let nz_given = a.size.map(|(_, _, nz)| nz);
+    let z_step = match (a.z_step, nz_given) {
+        (Some(z), _) => z,
+        (None, Some(1)) => o.pixel_size, // not used for a 2D PSF
+        (None, _) => {
+            return invalid!("--z-step NM is needed for a 3D PSF (or give --size NX,NY,1 for 2D)")
+        }
+    };
+    let params = PsfParams {
+        model: a.model.into(),
+        na: o.na,
+        wavelength_nm: o.wavelength,
+        immersion_index: o.immersion,
+        pixel_size_nm: o.pixel_size,
+        z_step_nm: z_step,
+    };
+    let shape = match a.size {
+        Some((nx, ny, nz)) => {
+            check_odd(nx, ny, nz)?;
+            (nz, ny, nx)
+        }
+        None => default_psf_shape(&params),
+    };
+    let psf = Psf::generate(&params, shape)?;
+    let volume = Volume::new(psf.data, Psf::voxel_size(&params));
+    write_tiff(&a.output, &Hyperstack::from_volume(&volume))?;
+    let (nz, ny, nx) = shape;
+    eprintln!(
+        "fluorecon: wrote a {} PSF of {nx}×{ny}×{nz} pixels (x×y×z; pixel {} nm, z step {} nm) → {}",
+        model_name(params.model),
+        o.pixel_size,
+        z_step,
+        a.output.display()
+    );
+    Ok(())
+}
+
+fn check_odd(nx: usize, ny: usize, nz: usize) -> Result<()> {
+    if nx % 2 == 0 || ny % 2 == 0 || nz % 2 == 0 {
+        return invalid!(
+            "the PSF size must be odd along every axis (its peak sits in the centre pixel), \
+             e.g. 65,65,33; got {nx},{ny},{nz}"
+        );
+    }
+    Ok(())
+}
+
+/// The PSF size when none is given: the library's suggestion for a 17-plane stack of a
+/// large field (33 planes for Born & Wolf).
+fn default_psf_shape(p: &PsfParams) -> (usize, usize, usize) {
+    suggested_shape(p, (17, 1025, 1025))
+}
+
+/// `fluorecon simulate`.
+pub fn simulate(a: &SimulateArgs) -> Result<()> {
+    let params = PsfParams {
+        model: PsfModel::BornWolf,
+        na: a.na,
+        wavelength_nm: a.wavelength,
+        immersion_index: a.immersion,
+        pixel_size_nm: a.pixel_size,
+        z_step_nm: a.z_step,
+    };
+    if !(a.photons.is_finite() && a.photons > 0.0) {
+        return invalid!("--photons must be positive");
+    }
+    if !(a.background.is_finite() && a.background >= 0.0) {
+        return invalid!("--background must be 0 or positive");
+    }
+    let shape = a.shape;
+    let psf = match a.psf_size {
+        Some((nx, ny, nz)) => {
+            check_odd(nx, ny, nz)?;
+            Psf::generate(&params, (nz, ny, nx))?
+        }
+        None => Psf::for_image(&params, shape)?,
+    };
+    let opts = simulate::SimOptions {
+        peak_photons: a.photons,
+        background: a.background,
+        seed: a.seed,
+    };
+    let sim = simulate::widefield(shape, &psf, &opts)?;
+    std::fs::create_dir_all(&a.output).map_err(|e| fluorecon::Error::File {
+        path: a.output.display().to_string(),
+        message: format!("cannot create the folder: {e}"),
+    })?;
+    let voxel = Psf::voxel_size(&params);
+    let write = |name: &str, data| -> Result<()> {
+        write_tiff(
+            &a.output.join(name),
+            &Hyperstack::from_volume(&Volume::new(data, voxel)),
+        )
+    };
+    write("truth.tif", sim.truth)?;
+    write("blurred.tif", sim.noisy)?;
+    let (pz, py, px) = psf.shape();
+    write("psf.tif", psf.data)?;
+    let (nz, ny, nx) = shape;
+    eprintln!(
+        "fluorecon: simulated {nx}×{ny}×{nz} pixels (x×y×z; pixel {} nm, z step {} nm; PSF \
+         {px}×{py}×{pz}) → {}/{{truth,blurred,psf}}.tif",
+        a.pixel_size,
+        a.z_step,
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// `fluorecon info`.
+pub fn info() {
+    println!("fluorecon {}", fluorecon::VERSION);
+    println!("build features: {}", device::build_features().join(", "));
+    println!("threads: {}", rayon::current_num_threads());
+    println!("devices:");
+    for d in device::devices_found() {
+        println!("  {d}");
+    }
+}
