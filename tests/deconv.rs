@@ -85,7 +85,11 @@ fn circulant_conserves_flux_exactly_and_non_circulant_inside() {
         );
         let flux_out: f64 = out.iter().map(|&v| v as f64).sum();
         let rel = (flux_out - flux_in).abs() / flux_in;
-        let bound = if boundary == Boundary::Circulant { 1e-4 } else { 1e-2 };
+        let bound = if boundary == Boundary::Circulant {
+            1e-4
+        } else {
+            1e-2
+        };
         println!("{boundary:?}: flux error {rel:.2e}");
         assert!(rel < bound, "{boundary:?}: flux changed by {rel:.2e}");
     }
@@ -124,7 +128,11 @@ fn centroid(a: &Array3<f32>) -> [f64; 3] {
 
 #[test]
 fn centred_bead_stays_centred() {
-    for (shape, psf_shape) in [((1, 65, 65), (1, 31, 31)), ((1, 64, 64), (1, 31, 31)), ((17, 48, 48), (15, 31, 31))] {
+    for (shape, psf_shape) in [
+        ((1, 65, 65), (1, 31, 31)),
+        ((1, 64, 64), (1, 31, 31)),
+        ((17, 48, 48), (15, 31, 31)),
+    ] {
         let psf = Psf::generate(&optics(PsfModel::BornWolf), psf_shape).unwrap();
         let mut truth = Array3::<f32>::zeros(shape);
         let centre = (shape.0 / 2, shape.1 / 2, shape.2 / 2);
@@ -149,9 +157,11 @@ fn centred_bead_stays_centred() {
                 );
             }
             // And the peak is where the bead is.
-            let peak = out
-                .indexed_iter()
-                .fold(((0, 0, 0), f32::MIN), |m, (i, &v)| if v > m.1 { (i, v) } else { m });
+            let peak =
+                out.indexed_iter().fold(
+                    ((0, 0, 0), f32::MIN),
+                    |m, (i, &v)| if v > m.1 { (i, v) } else { m },
+                );
             assert_eq!(peak.0, centre, "{shape:?} {boundary:?}");
         }
     }
@@ -191,7 +201,10 @@ fn non_circulant_rings_less_at_the_edges() {
     let nc = band(&rl(&sim.blurred, &psf, opts(Boundary::NonCirculant)));
     let circ = band(&rl(&sim.blurred, &psf, opts(Boundary::Circulant)));
     println!("edge RMSE: non-circulant {nc:.2}, circulant {circ:.2}");
-    assert!(nc < 0.7 * circ, "non-circulant {nc:.2} vs circulant {circ:.2}");
+    assert!(
+        nc < 0.7 * circ,
+        "non-circulant {nc:.2} vs circulant {circ:.2}"
+    );
 }
 
 #[test]
