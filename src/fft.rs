@@ -6,7 +6,7 @@
 //! frequency). The forward transform is unnormalised; the inverse divides by nz·ny·nx, so
 //! `inverse(forward(x)) == x`.
 
-use ndarray::{s, ArrayView3, ArrayViewMut3, Axis};
+use ndarray::Axis;
 use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
@@ -43,6 +43,10 @@ pub fn next_fast_even_len(n: usize) -> usize {
     }
     m
 }
+
+/// An operation on one output row of a transform: `(row index z·ny + y, values)`, returning
+/// two partial sums.
+pub type RowOp<'a> = &'a (dyn Fn(usize, &mut [f32]) -> (f64, f64) + Sync);
 
 /// FFT plans for real volumes of one shape. Cheap to share between threads.
 pub struct Fft3 {
@@ -102,7 +106,7 @@ impl Fft3 {
 
     /// A zeroed half-spectrum buffer.
     pub fn make_spectrum(&self) -> Vec<Complex32> {
-        vec![Complex32::new(0.0, 0.0); self.spectrum_len()]
+        crate::image::work_buffer(self.spectrum_len())
     }
 
     /// Forward transform of `input` (nz·ny·nx reals, x fastest) into `spectrum`.
@@ -118,14 +122,10 @@ impl Fft3 {
         spectrum: &mut [Complex32],
         support: (usize, usize),
     ) {
+        let sh = self.spectrum_shape();
         self.rows_forward(input, spectrum, support);
-        let mut view = self.spectrum_view(spectrum);
-        transform_axis(
-            view.slice_mut(s![..support.0, .., ..]),
-            Axis(1),
-            &self.y_fwd,
-        );
-        transform_axis(view, Axis(0), &self.z_fwd);
+        transform_axis(spectrum, sh, support.0, Axis(1), &self.y_fwd);
+        transform_axis(spectrum, sh, sh.0, Axis(0), &self.z_fwd);
     }
 
     /// Inverse transform of `spectrum` (destroyed) into `output`, normalised by 1/(nz·ny·nx).
@@ -141,12 +141,10 @@ impl Fft3 {
         output: &mut [f32],
         wanted: (usize, usize),
     ) {
-        {
-            let mut view = self.spectrum_view(spectrum);
-            transform_axis(view.view_mut(), Axis(0), &self.z_inv);
-            transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
-        }
-        self.rows_inverse(spectrum, output, wanted);
+        let sh = self.spectrum_shape();
+        transform_axis(spectrum, sh, sh.0, Axis(0), &self.z_inv);
+        transform_axis(spectrum, sh, wanted.0, Axis(1), &self.y_inv);
+        self.rows_inverse(spectrum, output, wanted, None);
     }
 
     /// Real-to-complex transforms of the rows (x) inside `support`; zero rows elsewhere.
@@ -174,8 +172,16 @@ impl Fft3 {
             );
     }
 
-    /// Complex-to-real transforms of the rows inside `wanted`, normalised by 1/(nz·ny·nx).
-    fn rows_inverse(&self, spectrum: &mut [Complex32], output: &mut [f32], wanted: (usize, usize)) {
+    /// Complex-to-real transforms of the rows inside `wanted`, normalised by 1/(nz·ny·nx),
+    /// each row then handed to `row_op` (if any) while it is still in cache. Returns the sum
+    /// of what `row_op` returned.
+    fn rows_inverse(
+        &self,
+        spectrum: &mut [Complex32],
+        output: &mut [f32],
+        wanted: (usize, usize),
+        row_op: Option<RowOp>,
+    ) -> (f64, f64) {
         let (_, ny, nx) = self.shape;
         let nkx = nx / 2 + 1;
         assert_eq!(output.len(), self.len(), "FFT output length");
@@ -187,9 +193,9 @@ impl Fft3 {
             .zip(output.par_chunks_mut(nx))
             .enumerate()
             .filter(|(r, _)| r / ny < wanted.0 && r % ny < wanted.1)
-            .for_each_init(
+            .map_init(
                 || c2r.make_scratch_vec(),
-                |scratch, (_, (src, dst))| {
+                |scratch, (r, (src, dst))| {
                     // A Hermitian spectrum has real DC and Nyquist terms; round-off may leave
                     // a tiny imaginary part there, which carries no information.
                     src[0].im = 0.0;
@@ -199,8 +205,10 @@ impl Fft3 {
                     c2r.process_with_scratch(src, dst, scratch)
                         .expect("buffer lengths match the plan");
                     dst.iter_mut().for_each(|v| *v *= scale);
+                    row_op.map_or((0.0, 0.0), |op| op(r, dst))
                 },
-            );
+            )
+            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
     }
 
     /// `output = IFFT(H · FFT(input))` (or with conj(H)), with the multiplication fused into
@@ -216,124 +224,143 @@ impl Fft3 {
         support: (usize, usize),
         wanted: (usize, usize),
         spectrum: &mut [Complex32],
-    ) {
+        row_op: Option<RowOp>,
+    ) -> (f64, f64) {
         let nz = self.shape.0;
         assert_eq!(
             transfer.len(),
             self.spectrum_len(),
             "transfer function length"
         );
+        let sh = self.spectrum_shape();
         self.rows_forward(input, spectrum, support);
-        let h = ArrayView3::from_shape(self.spectrum_shape(), transfer).expect("length checked");
-        let mut view = self.spectrum_view(spectrum);
-        if nz > 1 {
-            transform_axis(
-                view.slice_mut(s![..support.0, .., ..]),
-                Axis(1),
-                &self.y_fwd,
-            );
-            let f = LineFilter {
-                inverse: &self.z_inv,
-                transfer: h,
-                conjugate,
-            };
-            transform_lines(view.view_mut(), Axis(0), &self.z_fwd, Some(f));
-            transform_axis(view.slice_mut(s![..wanted.0, .., ..]), Axis(1), &self.y_inv);
+        let (axis, forward, inverse) = if nz > 1 {
+            transform_axis(spectrum, sh, support.0, Axis(1), &self.y_fwd);
+            (Axis(0), &self.z_fwd, &self.z_inv)
         } else {
-            let f = LineFilter {
-                inverse: &self.y_inv,
-                transfer: h,
-                conjugate,
-            };
-            transform_lines(view.view_mut(), Axis(1), &self.y_fwd, Some(f));
+            (Axis(1), &self.y_fwd, &self.y_inv)
+        };
+        let f = LineFilter {
+            inverse,
+            transfer,
+            conjugate,
+        };
+        transform_lines(spectrum, sh, sh.0, axis, forward, Some(f));
+        if nz > 1 {
+            transform_axis(spectrum, sh, wanted.0, Axis(1), &self.y_inv);
         }
-        self.rows_inverse(spectrum, output, wanted);
-    }
-
-    fn spectrum_view<'a>(&self, spectrum: &'a mut [Complex32]) -> ArrayViewMut3<'a, Complex32> {
-        ArrayViewMut3::from_shape(self.spectrum_shape(), spectrum).expect("length checked")
+        self.rows_inverse(spectrum, output, wanted, row_op)
     }
 }
 
-/// In-place complex FFT along `axis` (0 = z or 1 = y) of a (nz, ny, nkx) view. Lines are
-/// gathered LINE_BLOCK at a time into a contiguous buffer, transformed and scattered back;
-/// blocks along kx run in parallel.
-fn transform_axis(view: ArrayViewMut3<Complex32>, axis: Axis, fft: &Arc<dyn Fft<f32>>) {
-    transform_lines(view, axis, fft, None);
+/// In-place complex FFT along `axis` (0 = z, or 1 = y within the planes z < `planes`) of a
+/// half spectrum of `shape` (nz, ny, nkx).
+fn transform_axis(
+    spectrum: &mut [Complex32],
+    shape: (usize, usize, usize),
+    planes: usize,
+    axis: Axis,
+    fft: &Arc<dyn Fft<f32>>,
+) {
+    transform_lines(spectrum, shape, planes, axis, fft, None);
 }
 
 /// Multiplication by a transfer function between a forward and an inverse FFT along the
 /// same axis, done while the lines are gathered (saves two passes over the spectrum).
 struct LineFilter<'a> {
     inverse: &'a Arc<dyn Fft<f32>>,
-    /// Same shape as the spectrum view.
-    transfer: ArrayView3<'a, Complex32>,
+    /// Same layout as the spectrum.
+    transfer: &'a [Complex32],
     conjugate: bool,
 }
 
+/// A raw pointer shared by tasks that touch disjoint elements.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut Complex32);
+// SAFETY: every task of `transform_lines` reads and writes a set of elements that no other
+// task touches (distinct (base, width) tiles), so sharing the pointer is data-race free.
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+/// The FFT (and optional filter) of every line along `axis`. Lines are taken in tiles of
+/// up to LINE_BLOCK neighbours whose elements are contiguous in memory (element i of the
+/// tile's lines at `base + i·stride + 0..width`), gathered transposed into a buffer,
+/// transformed, and scattered back; tiles run in parallel.
 fn transform_lines(
-    mut view: ArrayViewMut3<Complex32>,
+    spectrum: &mut [Complex32],
+    (nz, ny, nkx): (usize, usize, usize),
+    planes: usize,
     axis: Axis,
     fft: &Arc<dyn Fft<f32>>,
     filter: Option<LineFilter>,
 ) {
-    let n = view.len_of(axis);
+    assert_eq!(spectrum.len(), nz * ny * nkx, "spectrum length");
+    let along_z = axis.index() == 0;
+    let n = if along_z { nz } else { ny };
     if n == 1 && filter.is_none() {
         return;
     }
-    let other = Axis(1 - axis.index());
+    // Tiles (base offset, width) and the distance between consecutive line elements.
+    let (stride, tiles): (usize, Vec<(usize, usize)>) = if along_z {
+        let plane = ny * nkx;
+        let tiles = (0..plane)
+            .step_by(LINE_BLOCK)
+            .map(|b| (b, LINE_BLOCK.min(plane - b)))
+            .collect();
+        (plane, tiles)
+    } else {
+        let tiles = (0..planes.min(nz))
+            .flat_map(|z| {
+                (0..nkx)
+                    .step_by(LINE_BLOCK)
+                    .map(move |k| (z * ny * nkx + k, LINE_BLOCK.min(nkx - k)))
+            })
+            .collect();
+        (nkx, tiles)
+    };
     let scratch_len = fft.get_inplace_scratch_len().max(
         filter
             .as_ref()
             .map_or(0, |f| f.inverse.get_inplace_scratch_len()),
     );
-    let blocks = view
-        .axis_chunks_iter_mut(Axis(2), LINE_BLOCK)
-        .into_par_iter();
-    let transfer = filter.as_ref().map(|f| f.transfer.view());
-    let body = |(lines, scratch): &mut (Vec<Complex32>, Vec<Complex32>),
-                mut block: ArrayViewMut3<Complex32>,
-                h_block: Option<ArrayView3<Complex32>>| {
-        let width = block.len_of(Axis(2));
-        let lines = &mut lines[..n * width];
-        for (p, mut plane) in block.axis_iter_mut(other).enumerate() {
-            // plane: (n, width), the lines are its columns.
-            for (i, row) in plane.outer_iter().enumerate() {
-                for (k, v) in row.iter().enumerate() {
-                    lines[k * n + i] = *v;
+    let data = SharedMut(spectrum.as_mut_ptr());
+    tiles.par_iter().for_each_init(
+        || {
+            (
+                vec![Complex32::new(0.0, 0.0); n * LINE_BLOCK],
+                vec![Complex32::new(0.0, 0.0); scratch_len],
+            )
+        },
+        |(lines, scratch), &(base, width)| {
+            let data = data;
+            let lines = &mut lines[..n * width];
+            // SAFETY: base + (n−1)·stride + width ≤ spectrum.len() by construction of the
+            // tiles, and no other task touches these elements (see SharedMut).
+            let row = |i: usize| unsafe {
+                std::slice::from_raw_parts_mut(data.0.add(base + i * stride), width)
+            };
+            for i in 0..n {
+                for (line, v) in lines.chunks_exact_mut(n).zip(row(i).iter()) {
+                    line[i] = *v;
                 }
             }
             fft.process_with_scratch(lines, scratch);
-            if let (Some(f), Some(h)) = (&filter, &h_block) {
-                let h = h.index_axis(other, p);
-                for (i, row) in h.outer_iter().enumerate() {
-                    for (k, t) in row.iter().enumerate() {
-                        lines[k * n + i] *= if f.conjugate { t.conj() } else { *t };
+            if let Some(f) = &filter {
+                for i in 0..n {
+                    let h = &f.transfer[base + i * stride..base + i * stride + width];
+                    for (line, t) in lines.chunks_exact_mut(n).zip(h) {
+                        line[i] *= if f.conjugate { t.conj() } else { *t };
                     }
                 }
                 f.inverse.process_with_scratch(lines, scratch);
             }
-            for (i, mut row) in plane.outer_iter_mut().enumerate() {
-                for (k, v) in row.iter_mut().enumerate() {
-                    *v = lines[k * n + i];
+            for i in 0..n {
+                for (line, v) in lines.chunks_exact(n).zip(row(i).iter_mut()) {
+                    *v = line[i];
                 }
             }
-        }
-    };
-    let init = || {
-        (
-            vec![Complex32::new(0.0, 0.0); n * LINE_BLOCK],
-            vec![Complex32::new(0.0, 0.0); scratch_len],
-        )
-    };
-    match transfer {
-        Some(h) => blocks
-            .zip(h.axis_chunks_iter(Axis(2), LINE_BLOCK).into_par_iter())
-            .for_each_init(init, |state, (block, h_block)| {
-                body(state, block, Some(h_block))
-            }),
-        None => blocks.for_each_init(init, |state, block| body(state, block, None)),
-    }
+        },
+    );
 }
 
 /// Places a centred kernel (peak at index n/2 along each axis) into a zero volume of `shape`
@@ -346,7 +373,7 @@ pub fn kernel_spectrum(kernel: &ndarray::Array3<f32>, fft: &Fft3) -> Vec<Complex
         kz <= nz && ky <= ny && kx <= nx,
         "kernel larger than the FFT volume"
     );
-    let mut wrapped = vec![0f32; fft.len()];
+    let mut wrapped = crate::image::work_buffer(fft.len());
     for ((z, y, x), &v) in kernel.indexed_iter() {
         let wz = (z + nz - kz / 2) % nz;
         let wy = (y + ny - ky / 2) % ny;
@@ -403,6 +430,21 @@ impl OtfConvolver {
         support: (usize, usize),
         wanted: (usize, usize),
     ) {
+        self.apply_then(input, output, conjugate, support, wanted, None);
+    }
+
+    /// [`apply`](Self::apply), then `row_op(row, values)` on every computed output row
+    /// (row = z·ny + y) while it is in cache; returns the sum of the pairs it returned
+    /// (for reductions such as a relative change).
+    pub fn apply_then(
+        &mut self,
+        input: &[f32],
+        output: &mut [f32],
+        conjugate: bool,
+        support: (usize, usize),
+        wanted: (usize, usize),
+        row_op: Option<RowOp>,
+    ) -> (f64, f64) {
         self.fft.filter(
             input,
             output,
@@ -411,7 +453,8 @@ impl OtfConvolver {
             support,
             wanted,
             &mut self.spectrum,
-        );
+            row_op,
+        )
     }
 }
 

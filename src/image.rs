@@ -99,3 +99,28 @@ pub fn check_min_size(data: &Array3<f32>, what: &str, min: usize) -> Result<()> 
     }
     Ok(())
 }
+
+/// A zero-filled buffer of `n` values for volume-sized work arrays. On Linux the kernel is
+/// asked to back it with 2 MiB pages: FFT passes along z stride through the whole buffer,
+/// and with 4 KiB pages every such step is a TLB miss.
+pub fn work_buffer<T: Clone + Default>(n: usize) -> Vec<T> {
+    let v = vec![T::default(); n];
+    #[cfg(target_os = "linux")]
+    {
+        let bytes = n * std::mem::size_of::<T>();
+        const HUGE: usize = 2 << 20;
+        if bytes >= 4 * HUGE {
+            let start = v.as_ptr() as usize;
+            let aligned = (start + HUGE - 1) & !(HUGE - 1);
+            let len = (start + bytes).saturating_sub(aligned) & !(HUGE - 1);
+            if len > 0 {
+                // SAFETY: the range lies inside the allocation; MADV_HUGEPAGE only changes how
+                // the kernel backs the pages, never their contents. Failure is harmless.
+                unsafe {
+                    libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+                }
+            }
+        }
+    }
+    v
+}

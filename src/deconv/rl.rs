@@ -11,7 +11,7 @@
 use super::tv::tv_denominator;
 use crate::device::{self, Device, DeviceRequest};
 use crate::fft::{next_fast_even_len, next_fast_len, OtfConvolver};
-use crate::image::{check_finite, check_min_size};
+use crate::image::{check_finite, check_min_size, work_buffer};
 use crate::progress::{check_cancel, Progress, SubProgress};
 use crate::psf::Psf;
 use crate::{invalid, Error, Result, Volume};
@@ -267,8 +267,8 @@ fn deconvolve_volume(
     let n = grid.0 * grid.1 * grid.2;
     let mut conv = OtfConvolver::new(kernel, grid);
     // Observation y on the grid, field of view at the origin, zero outside.
-    let mut y = vec![0f32; n];
-    let mut mask = vec![0f32; n];
+    let mut y = work_buffer(n);
+    let mut mask = work_buffer(n);
     for ((z, yy, x), &v) in data.indexed_iter() {
         let i = (z * grid.1 + yy) * grid.2 + x;
         y[i] = v.max(0.0);
@@ -276,7 +276,7 @@ fn deconvolve_volume(
     }
     // normal = Hᵀ(mask); 1 everywhere for circulant boundaries.
     let normal = if non_circulant {
-        let mut normal = vec![0f32; n];
+        let mut normal = work_buffer(n);
         conv.correlate(&mask, &mut normal);
         Some(normal)
     } else {
@@ -291,8 +291,18 @@ fn deconvolve_volume(
         .map(|i| if inside(i) { mean as f32 } else { 0.0 })
         .collect();
 
-    let mut work = vec![0f32; n];
-    let mut corr = vec![0f32; n];
+    // Past this point `normal` is only a divisor: voxels outside the PSF's reach get 1.
+    let normal = normal.map(|mut nm| {
+        nm.par_iter_mut().for_each(|v| {
+            if *v < NORMAL_FLOOR {
+                *v = 1.0
+            }
+        });
+        nm
+    });
+    let mut ratio = work_buffer(n);
+    let mut corr = work_buffer(n);
+    let mut tv = (opts.tv_lambda > 0.0).then(|| vec![1f32; n]);
     // Biggs–Andrews state: previous estimate and previous step g = x_{k+1} − y_k.
     let mut accel = opts.acceleration.then(|| (x.clone(), vec![0f32; n], false));
     // TV anisotropy: z spacing in units of the lateral pixel size.
@@ -302,7 +312,12 @@ fn deconvolve_volume(
     } else {
         1.0
     };
+    let nx = grid.2;
+    // Rows (z, y) of the whole grid, and of the field of view at its origin: Hx is needed
+    // only there and the ratio is zero elsewhere, so the FFTs skip the other lines.
+    let (full, fov) = ((grid.0, grid.1), (m.0, m.1));
 
+    let measure_change = opts.tolerance > 0.0;
     let mut done = 0;
     for it in 0..opts.iterations {
         check_cancel(progress)?;
@@ -311,51 +326,49 @@ fn deconvolve_volume(
             it + 1,
             opts.iterations
         ));
-        // work = H x; ratio = y / Hx inside the field of view (y is 0 outside).
-        // Only the field of view (z < m.0, y < m.1) of Hx is needed, and the ratio is zero
-        // outside it: the FFTs skip those lines. Elsewhere `work` keeps stale values, which
-        // meet y = 0 and give a zero ratio.
-        let (full, fov) = ((grid.0, grid.1), (m.0, m.1));
-        conv.apply(&x, &mut work, false, full, fov);
-        work.par_iter_mut().zip(y.par_iter()).for_each(|(h, &obs)| {
-            *h = if *h > eps { obs / *h } else { 0.0 };
-        });
-        conv.apply(&work, &mut corr, true, fov, full);
-        // TV denominator 1 − λ div(∇x/|∇x|) into `work` (ratio no longer needed).
-        let tv = opts.tv_lambda > 0.0;
-        if tv {
-            tv_denominator(&x, grid, opts.tv_lambda, z_aspect, &mut work);
+        // ratio = y / Hx, computed row by row as the inverse FFT delivers Hx. Rows outside
+        // the field of view are never written nor read (they stay 0).
+        let ratio_row = |r: usize, row: &mut [f32]| {
+            for (h, &obs) in row.iter_mut().zip(&y[r * nx..(r + 1) * nx]) {
+                *h = if *h > eps { obs / *h } else { 0.0 };
+            }
+            (0.0, 0.0)
+        };
+        conv.apply_then(&x, &mut ratio, false, full, fov, Some(&ratio_row));
+        if let Some(tv) = tv.as_mut() {
+            // 1 − λ div(∇x/|∇x|) of the current estimate.
+            tv_denominator(&x, grid, opts.tv_lambda, z_aspect, tv);
         }
-        // x_new = x · corr / (normal · tv), floored at 0; accumulate the relative change.
-        let (diff2, norm2) = corr
-            .par_iter_mut()
-            .enumerate()
-            .map(|(i, c)| {
-                let old = x[i];
-                let mut d =
-                    normal.as_ref().map_or(
-                        1.0,
-                        |nm| {
-                            if nm[i] < NORMAL_FLOOR {
-                                1.0
-                            } else {
-                                nm[i]
-                            }
-                        },
-                    );
-                if tv {
-                    d *= work[i];
+        // x_new = x · Hᵀ(ratio) / (normal · tv), floored at 0, written over the
+        // correlation row by row; returns Σ(x_new − x)² and Σx² for the relative change.
+        let update_row = |r: usize, row: &mut [f32]| {
+            let range = r * nx..(r + 1) * nx;
+            let old = &x[range.clone()];
+            let norm = normal.as_ref().map(|nm| &nm[range.clone()]);
+            let tv = tv.as_ref().map(|t| &t[range]);
+            for (i, c) in row.iter_mut().enumerate() {
+                let mut d = norm.map_or(1.0, |nm| nm[i]);
+                if let Some(t) = tv {
+                    d *= t[i];
                 }
-                let new = old * *c / d;
+                let new = old[i] * *c / d;
                 *c = if new.is_finite() && new > 0.0 {
                     new
                 } else {
                     0.0
                 };
-                let diff = (*c - old) as f64;
-                (diff * diff, (old as f64) * (old as f64))
-            })
-            .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+            }
+            if !measure_change {
+                return (0.0, 0.0);
+            }
+            row.iter()
+                .zip(old)
+                .fold((0f64, 0f64), |(d2, n2), (&new, &old)| {
+                    let diff = (new - old) as f64;
+                    (d2 + diff * diff, n2 + (old as f64) * (old as f64))
+                })
+        };
+        let (diff2, norm2) = conv.apply_then(&ratio, &mut corr, true, fov, full, Some(&update_row));
         std::mem::swap(&mut x, &mut corr); // x = new estimate, corr = estimate before.
         if let Some((prev, g_prev, have_g)) = accel.as_mut() {
             extrapolate(&mut x, &corr, prev, g_prev, have_g);
@@ -363,7 +376,7 @@ fn deconvolve_volume(
         done = it + 1;
         progress.fraction(done as f32 / opts.iterations as f32);
         let change = (diff2 / norm2.max(f64::MIN_POSITIVE)).sqrt();
-        if opts.tolerance > 0.0 && change < opts.tolerance as f64 {
+        if measure_change && change < opts.tolerance as f64 {
             progress.log(&format!(
                 "Richardson–Lucy converged after {done} iterations (relative change {change:.2e})"
             ));
