@@ -282,6 +282,13 @@ struct SharedMut(*mut Complex32);
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
+impl SharedMut {
+    /// (A method, so that closures capture the whole Sync wrapper, not the raw field.)
+    fn ptr(self) -> *mut Complex32 {
+        self.0
+    }
+}
+
 /// The FFT (and optional filter) of every line along `axis`. Lines are taken in tiles of
 /// up to LINE_BLOCK neighbours whose elements are contiguous in memory (element i of the
 /// tile's lines at `base + i·stride + 0..width`), gathered transposed into a buffer,
@@ -332,12 +339,11 @@ fn transform_lines(
             )
         },
         |(lines, scratch), &(base, width)| {
-            let data = data;
             let lines = &mut lines[..n * width];
             // SAFETY: base + (n−1)·stride + width ≤ spectrum.len() by construction of the
             // tiles, and no other task touches these elements (see SharedMut).
             let row = |i: usize| unsafe {
-                std::slice::from_raw_parts_mut(data.0.add(base + i * stride), width)
+                std::slice::from_raw_parts_mut(data.ptr().add(base + i * stride), width)
             };
             for i in 0..n {
                 for (line, v) in lines.chunks_exact_mut(n).zip(row(i).iter()) {
