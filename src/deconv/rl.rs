@@ -223,6 +223,7 @@ fn deconvolve_volume(
     opts: &RlOptions,
     progress: &mut dyn Progress,
 ) -> Result<(Array3<f32>, usize, Vec<String>)> {
+    let data = data.as_standard_layout();
     let m = data.dim();
     let mut warnings = Vec::new();
     let non_circulant = opts.boundary == Boundary::NonCirculant;
@@ -266,23 +267,22 @@ fn deconvolve_volume(
 
     let n = grid.0 * grid.1 * grid.2;
     let mut conv = OtfConvolver::new(kernel, grid);
-    // Observation y on the grid, field of view at the origin, zero outside.
-    let mut y = work_buffer(n);
-    let mut mask = work_buffer(n);
-    for ((z, yy, x), &v) in data.indexed_iter() {
-        let i = (z * grid.1 + yy) * grid.2 + x;
-        y[i] = v.max(0.0);
-        mask[i] = 1.0;
-    }
-    // normal = Hᵀ(mask); 1 everywhere for circulant boundaries.
+    // The field of view sits at the grid's origin. `ratio` first holds its mask, for
+    // normal = Hᵀ(mask) (1 everywhere for circulant boundaries); afterwards only its
+    // field-of-view rows are ever written, and the rest stays 0.
+    let mut ratio = work_buffer(n);
     let normal = if non_circulant {
+        ratio
+            .par_chunks_mut(grid.2)
+            .enumerate()
+            .filter(|(r, _)| r / grid.1 < m.0 && r % grid.1 < m.1)
+            .for_each(|(_, row)| row[..m.2].fill(1.0));
         let mut normal = work_buffer(n);
-        conv.correlate(&mask, &mut normal);
+        conv.correlate(&ratio, &mut normal);
         Some(normal)
     } else {
         None
     };
-    drop(mask);
     let inside = |i: usize| normal.as_ref().is_none_or(|nm| nm[i] >= NORMAL_FLOOR);
     let mean = data.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / data.len() as f64;
     // A ratio y/Hx where Hx is below this is set to 0 (scale-aware divide-by-zero guard).
@@ -300,7 +300,6 @@ fn deconvolve_volume(
         });
         nm
     });
-    let mut ratio = work_buffer(n);
     let mut corr = work_buffer(n);
     let mut tv = (opts.tv_lambda > 0.0).then(|| vec![1f32; n]);
     // Biggs–Andrews state: previous estimate and previous step g = x_{k+1} − y_k.
@@ -329,9 +328,12 @@ fn deconvolve_volume(
         // ratio = y / Hx, computed row by row as the inverse FFT delivers Hx. Rows outside
         // the field of view are never written nor read (they stay 0).
         let ratio_row = |r: usize, row: &mut [f32]| {
-            for (h, &obs) in row.iter_mut().zip(&y[r * nx..(r + 1) * nx]) {
-                *h = if *h > eps { obs / *h } else { 0.0 };
+            let observed = data.slice(s![r / grid.1, r % grid.1, ..]);
+            let observed = observed.as_slice().expect("standard layout");
+            for (h, &obs) in row.iter_mut().zip(observed) {
+                *h = if *h > eps { obs.max(0.0) / *h } else { 0.0 };
             }
+            row[m.2..].fill(0.0);
             (0.0, 0.0)
         };
         conv.apply_then(&x, &mut ratio, false, full, fov, Some(&ratio_row));
