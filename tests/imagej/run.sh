@@ -22,7 +22,7 @@ cp "$jar" "$work/ij/plugins/"
 
 # run_macro MACRO ARGUMENT: ImageJ in batch mode under a virtual display, output to stdout.
 run_macro() {
-  timeout 900 xvfb-run -a java -Xmx6g -Dplugins.dir="$work/ij" -Duser.home="$work" \
+  timeout 300 xvfb-run -a java -Xmx6g -Dplugins.dir="$work/ij" -Duser.home="$work" \
     -cp "$ij" ij.ImageJ -batch "$1" "$2" 2>&1 || true
 }
 
@@ -53,6 +53,17 @@ for macro in tests/imagej/test_*.ijm; do
     echo "FAIL: $macro did not run to the end, or threw"
     f=$((f + 1))
   fi
+  # "// expect-output: TEXT" lines: TEXT must appear in what ImageJ printed (IJ.log goes
+  # to stdout in batch mode, where the macro cannot read the Log window).
+  while IFS= read -r want; do
+    if echo "$output" | grep -qF -- "$want"; then
+      echo "PASS: $macro prints \"$want\""
+      p=$((p + 1))
+    else
+      echo "FAIL: $macro does not print \"$want\""
+      f=$((f + 1))
+    fi
+  done < <(sed -n 's#^// expect-output: ##p' "$macro")
   passed=$((passed + p))
   failed=$((failed + f))
 done

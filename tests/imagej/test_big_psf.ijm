@@ -1,4 +1,5 @@
 // A PSF larger than the image is cropped (with a log line), the result has the image's size.
+// expect-output: cropped
 setBatchMode(true);
 function check(name, ok, detail) {
   if (ok) print("PASS: " + name);
@@ -10,6 +11,6 @@ newImage("small", "32-bit ramp", 20, 16, 1);
 run("Add...", "value=1");
 run("Deconvolve (Richardson-Lucy)...", "psf=[" + psf + "] iterations=5");
 getDimensions(w, h, c, z, t);
-check("big PSF: result has the image size", getTitle() == "small-RL5" && w == 20 && h == 16, getTitle() + " " + w + "x" + h);
-check("big PSF: cropping logged", indexOf(getInfo("log"), "cropped") >= 0, "no log line");
+ok = false; if (getTitle() == "small-RL5" && w == 20 && h == 16) ok = true;
+check("big PSF: result has the image size", ok, getTitle() + " " + w + "x" + h);
 print("done");

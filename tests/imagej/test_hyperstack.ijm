@@ -1,5 +1,7 @@
 // End to end: a 2-channel, 3-plane, 2-frame hyperstack keeps its dimensions and calibration,
 // each (channel, frame) stack is deconvolved on its own; Generate PSF and About work.
+// expect-output: Device: CPU
+// expect-output: Library: 
 setBatchMode(true);
 
 function check(name, ok, detail) {
@@ -11,14 +13,18 @@ function check(name, ok, detail) {
 run("Generate PSF...", "model=Gaussian na=1.2 wavelength=600 immersion=1.33 pixel_size=100 z_step=300 width=15 height=15 depth=1");
 psf = getTitle();
 getDimensions(pw, ph, pc, pz, pt);
-check("Generate PSF size", pw == 15 && ph == 15 && pz == 1, "" + pw + "x" + ph + "x" + pz);
-getStatistics(area, mean);
-check("Generate PSF sums to 1", abs(mean * area - 1) < 1e-3, mean * area);
+ok = false; if (pw == 15 && ph == 15 && pz == 1) ok = true;
+check("Generate PSF size", ok, "" + pw + "x" + ph + "x" + pz);
+getRawStatistics(count, mean);
+ok = false; if (abs(mean * count - 1) < 1e-3) ok = true;
+check("Generate PSF sums to 1", ok, mean * count);
 getVoxelSize(vw, vh, vd, vunit);
-check("Generate PSF calibration", abs(vw - 0.1) < 1e-9 && (vunit == "micron" || vunit == "µm"), "" + vw + " " + vunit);
+ok = false; if (abs(vw - 0.1) < 1e-9 && (vunit == "micron" || vunit == "microns" || vunit == "µm")) ok = true;
+check("Generate PSF calibration", ok, "" + vw + " " + vunit);
 cx = getPixel(7, 7);
 getStatistics(area, mean, min, max);
-check("Generate PSF peak at centre", cx == max, "" + cx + " vs " + max);
+ok = false; if (cx == max) ok = true;
+check("Generate PSF peak at centre", ok, "" + cx + " vs " + max);
 
 newImage("hs", "32-bit black", 48, 40, 2, 3, 2);
 Stack.setXUnit("micron");
@@ -32,9 +38,11 @@ for (ch = 1; ch <= 2; ch++) for (sl = 1; sl <= 3; sl++) for (fr = 1; fr <= 2; fr
 run("Deconvolve (Richardson-Lucy)...", "psf=[" + psf + "] iterations=10");
 r = getTitle();
 getDimensions(w, h, c, z, t);
-check("hyperstack dims kept", w == 48 && h == 40 && c == 2 && z == 3 && t == 2, "" + w + "x" + h + " c" + c + " z" + z + " t" + t);
+ok = false; if (w == 48 && h == 40 && c == 2 && z == 3 && t == 2) ok = true;
+check("hyperstack dims kept", ok, "" + w + "x" + h + " c" + c + " z" + z + " t" + t);
 getVoxelSize(vw, vh, vd, vunit);
-check("hyperstack calibration kept", abs(vw - 0.1) < 1e-6 && abs(vd - 0.3) < 1e-6, "" + vw + " " + vd);
+ok = false; if (abs(vw - 0.1) < 1e-6 && abs(vd - 0.3) < 1e-6) ok = true;
+check("hyperstack calibration kept", ok, "" + vw + " " + vd);
 // Each dot comes back sharper (peak above the blurred peak), at its own place.
 ok = true;
 for (ch = 1; ch <= 2; ch++) for (sl = 1; sl <= 3; sl++) for (fr = 1; fr <= 2; fr++) {
@@ -45,6 +53,4 @@ for (ch = 1; ch <= 2; ch++) for (sl = 1; sl <= 3; sl++) for (fr = 1; fr <= 2; fr
 check("each (c,z,t) plane processed in place", ok, "a peak moved");
 
 run("About Fluorecon...");
-log = getInfo("log");
-check("About shows version and devices", indexOf(log, "Fluorecon") >= 0 && indexOf(log, "CPU") >= 0, "log has no version/device");
 print("done");
