@@ -16,8 +16,9 @@ import java.util.Locale;
  * <li>at the path in the system property {@value #PROPERTY}. When it is set, it is the only place
  * tried: a wrong path is reported instead of silently loading another copy;</li>
  * <li>in {@code <ImageJ>/lib/linux64/} (an installed Fiji), when ImageJ is present;</li>
- * <li>in the plugin jar at {@value #RESOURCE}, extracted into a per-process temporary folder that
- * is deleted when the JVM exits.</li>
+ * <li>in the plugin jar at {@value #RESOURCE}, copied into a per-process temporary folder. The copy
+ * is deleted as soon as it is loaded (Linux keeps a loaded library mapped), so that a killed JVM
+ * leaves nothing behind; failing that, when the JVM exits.</li>
  * </ol>
  * The reason each place was passed over is kept for {@link #fallbackReasons()}.
  */
@@ -37,7 +38,7 @@ final class NativeLoader {
     /**
      * Loads the library unless already loaded.
      *
-     * @return the absolute path of the loaded file
+     * @return where the library came from (see {@link #loadedPath()})
      * @throws FluoreconException listing why every place failed
      */
     static synchronized String ensureLoaded() throws FluoreconException {
@@ -49,7 +50,11 @@ final class NativeLoader {
         return loadedPath;
     }
 
-    /** @return the absolute path of the loaded library, or null when not loaded (yet) */
+    /**
+     * @return where the loaded library came from: its absolute path, or for the copy from the jar
+     *         the jar URL ({@code jar:file:…/Fluorecon_-0.1.0.jar!/natives/linux_64/libfluorecon.so});
+     *         null when not loaded (yet)
+     */
     static synchronized String loadedPath() {
         return loadedPath;
     }
@@ -65,7 +70,7 @@ final class NativeLoader {
      * @param explicitPath the value of {@value #PROPERTY}, or null
      * @param imageJDir    the ImageJ/Fiji folder, or null when ImageJ is absent
      * @param reasons      receives one line per place passed over
-     * @return the absolute path loaded
+     * @return where the library came from (see {@link #loadedPath()})
      */
     static String loadFirst(String explicitPath, String imageJDir, List<String> reasons)
             throws FluoreconException {
@@ -99,11 +104,14 @@ final class NativeLoader {
             throw notFound(reasons);
         }
         String problem = tryLoad(extracted);
+        if (extracted.delete()) {
+            extracted.getParentFile().delete();
+        }
         if (problem != null) {
-            reasons.add("plugin jar (extracted to " + extracted.getPath() + "): " + problem);
+            reasons.add("plugin jar: " + problem);
             throw notFound(reasons);
         }
-        return extracted.getAbsolutePath();
+        return String.valueOf(NativeLoader.class.getResource(RESOURCE));
     }
 
     /** @return null on Linux x86-64, the only platform the engine is built for, else a message */
@@ -131,7 +139,7 @@ final class NativeLoader {
         }
     }
 
-    /** Copies the library out of the jar into a fresh temporary folder, both deleted on exit. */
+    /** Copies the library out of the jar into a fresh temporary folder, both to be deleted on exit. */
     private static File extractFromJar() throws IOException {
         InputStream in = NativeLoader.class.getResourceAsStream(RESOURCE);
         if (in == null) {

@@ -5,7 +5,7 @@ enum PsfModel {
     /** Scalar Born &amp; Wolf diffraction model of a widefield microscope. */
     BORN_WOLF("Born & Wolf", "born-wolf", "BW"),
     /** 3D Gaussian approximation of the widefield PSF. */
-    GAUSSIAN("Gaussian", "gaussian", "Gauss");
+    GAUSSIAN("Gaussian", "gaussian", "GA");
 
     /** Shown in dialogs and written in macros. */
     final String label;

@@ -8,6 +8,10 @@ import static org.junit.Assume.assumeTrue;
 
 import java.io.File;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 
 import org.junit.Test;
 
@@ -45,5 +49,34 @@ public class NativeLoaderTest {
         assertTrue(NativeLoader.fallbackReasons().isEmpty());
         Native.ensureLoaded(); // a second call is a no-op
         assertEquals(new File(path).getAbsolutePath(), NativeLoader.loadedPath());
+    }
+
+    /** The jar's copy (here the class path's) is loaded from a temporary file that is then deleted. */
+    @Test
+    public void loadsTheCopyInsideThePluginAndLeavesNoTemporaryFile() throws FluoreconException {
+        assumeTrue("no library among the resources",
+                NativeLoader.class.getResource(NativeLoader.RESOURCE) != null);
+        assumeTrue(NativeLoader.unsupportedPlatform(System.getProperty("os.name"),
+                System.getProperty("os.arch")) == null);
+        Set<String> before = temporaryFolders();
+        List<String> reasons = new ArrayList<String>();
+        String loaded = NativeLoader.loadFirst(null, "/nonexistent-imagej", reasons);
+        assertTrue(loaded, loaded.endsWith(NativeLoader.RESOURCE));
+        assertEquals(Arrays.asList("/nonexistent-imagej/lib/linux64/libfluorecon.so: no such file exists"),
+                reasons);
+        Set<String> added = temporaryFolders();
+        added.removeAll(before);
+        assertTrue("left behind: " + added, added.isEmpty());
+    }
+
+    private static Set<String> temporaryFolders() {
+        Set<String> names = new HashSet<String>();
+        String[] all = new File(System.getProperty("java.io.tmpdir")).list();
+        for (String name : all == null ? new String[0] : all) {
+            if (name.matches("fluorecon-\\d+")) {
+                names.add(name);
+            }
+        }
+        return names;
     }
 }
