@@ -43,14 +43,13 @@ test-rust:
 	cargo test --release
 
 test-java: native
-	cd java && $(MVN) package
+	cd java && mvn $(MVN_FLAGS) package
 
 test-imagej: jar
 	tests/imagej/run.sh test
 
 # Every test: Rust unit and integration tests, JUnit, end-to-end macros in ImageJ.
 test: deps lint test-rust test-java test-imagej
-	@echo "All Fluorecon tests passed."
 
 install: jar
 	@test -n "$(FIJI)" || { echo "usage: make install FIJI=/path/to/Fiji.app"; exit 2; }
