@@ -11,7 +11,7 @@ JAR       := java/target/Fluorecon_-$(VERSION).jar
 # Offline Maven against Debian's repository when it is there, Maven Central otherwise.
 MVN_REPO  := /usr/share/maven-repo
 MVN_FLAGS ?= $(if $(wildcard $(MVN_REPO)/net/imagej/ij),-o -Dmaven.repo.local=$(MVN_REPO),)
-MVN       := mvn -q $(MVN_FLAGS)
+MVN       := mvn -B -q $(MVN_FLAGS)
 FIJI      ?=
 
 .PHONY: all deps native jar demo test test-rust test-java test-imagej lint install clean
@@ -43,7 +43,7 @@ test-rust:
 	cargo test --release
 
 test-java: native
-	cd java && mvn $(MVN_FLAGS) package
+	cd java && mvn -B $(MVN_FLAGS) package
 
 test-imagej: jar
 	tests/imagej/run.sh test

@@ -440,18 +440,25 @@ fn extrapolate(
 /// Fails with [`Error::OutOfMemory`] when the buffers for a `grid` would not fit in the
 /// memory available now.
 fn check_memory(grid: (usize, usize, usize), opts: &RlOptions) -> Result<()> {
+    check_memory_against(grid, opts, available_memory())
+}
+
+/// [`check_memory`] against a given number of available bytes (None: unknown, no check).
+fn check_memory_against(
+    grid: (usize, usize, usize),
+    opts: &RlOptions,
+    available: Option<u64>,
+) -> Result<()> {
     let voxels = (grid.0 * grid.1 * grid.2) as u64;
     let buffers = BUFFERS + if opts.tv_lambda > 0.0 { 1 } else { 0 };
     let needed = voxels * 4 * buffers;
-    if let Some(available) = available_memory() {
-        if needed > available {
-            return Err(Error::OutOfMemory {
-                needed_mib: needed >> 20,
-                available_mib: available >> 20,
-            });
-        }
+    match available {
+        Some(available) if needed > available => Err(Error::OutOfMemory {
+            needed_mib: needed >> 20,
+            available_mib: available >> 20,
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Memory available to new allocations, bytes (Linux `MemAvailable`); None if unknown.

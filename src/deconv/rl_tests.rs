@@ -267,3 +267,16 @@ fn psf_larger_than_image_is_cropped_with_a_warning() {
         );
     }
 }
+
+#[test]
+fn too_large_for_memory_is_refused_before_allocating() {
+    // 2048 × 2048 × 256 voxels padded for a PSF: about 40 GiB of work buffers.
+    let grid = (320, 2160, 2160);
+    let err = check_memory_against(grid, &RlOptions::default(), Some(8 << 30)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("not enough memory") && msg.contains("8192 MiB"),
+        "{msg}"
+    );
+    assert!(check_memory_against((64, 320, 320), &RlOptions::default(), Some(8 << 30)).is_ok());
+}
