@@ -221,19 +221,20 @@ pub extern "system" fn Java_fluorecon_Native_deconvolve<'l>(
     acceleration: jboolean,
     circulant: jboolean,
     tolerance: jfloat,
-    voxel_x: jfloat,
-    voxel_y: jfloat,
-    voxel_z: jfloat,
+    voxel_x_nm: jfloat,
+    voxel_y_nm: jfloat,
+    voxel_z_nm: jfloat,
     device: JString<'l>,
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
         let shape = dims(nx, ny, nz, "the image")?;
         let pixels = read_floats(env, &image, shape.0 * shape.1 * shape.2, "the image")?;
+        // Java passes nm; the core's voxel sizes are µm.
         let voxel = VoxelSize {
-            z: voxel_z as f64,
-            y: voxel_y as f64,
-            x: voxel_x as f64,
+            z: voxel_z_nm as f64 / 1000.0,
+            y: voxel_y_nm as f64 / 1000.0,
+            x: voxel_x_nm as f64 / 1000.0,
         };
         let volume = Volume::from_vec(pixels, shape, voxel)?;
         let pshape = dims(pnx, pny, pnz, "the PSF")?;
