@@ -337,6 +337,8 @@ fn deconvolve_volume(
             (0.0, 0.0)
         };
         conv.apply_then(&x, &mut ratio, false, full, fov, Some(&ratio_row));
+        // Half-way through the iteration: keeps Esc / Ctrl-C responsive on large volumes.
+        check_cancel(progress)?;
         if let Some(tv) = tv.as_mut() {
             // 1 − λ div(∇x/|∇x|) of the current estimate.
             tv_denominator(&x, grid, opts.tv_lambda, z_aspect, tv);
