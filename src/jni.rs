@@ -261,6 +261,7 @@ pub extern "system" fn Java_fluorecon_Native_deconvolve<'l>(
             },
             tolerance,
             device: device.parse()?,
+            memory_limit: None,
         };
         let mut progress = JavaProgress {
             env: &mut *env,

@@ -261,3 +261,52 @@ fn tv_regularisation_limits_noise_amplification() {
     assert!(t > p, "RL-TV {t:.2} dB not better than RL {p:.2} dB");
     assert!(total_variation(&tv) < total_variation(&plain));
 }
+
+#[test]
+fn volume_too_large_for_memory_is_tiled_with_the_same_result() {
+    let psf = Psf::generate(&optics(PsfModel::BornWolf), (9, 21, 21)).unwrap();
+    let sim = widefield((12, 128, 128), &psf, &SimOptions::default()).unwrap();
+    let whole = rl(&sim.noisy, &psf, iterations(20));
+    // Less than half of the ~18 MiB the whole volume needs: forces tiling.
+    let vol = Volume::new(sim.noisy.clone(), voxel());
+    let opts = RlOptions {
+        iterations: 20,
+        memory_limit: Some(8 << 20),
+        ..Default::default()
+    };
+    let tiled = richardson_lucy(&vol, &psf, &opts, &mut NoProgress).unwrap();
+    assert!(
+        tiled.warnings.iter().any(|w| w.contains("tiles")),
+        "{:?}",
+        tiled.warnings
+    );
+    let diff: f64 = (&tiled.volume.data - &whole)
+        .iter()
+        .map(|&d| (d as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = whole
+        .iter()
+        .map(|&v| (v as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let (p_whole, p_tiled) = (
+        psnr(&whole, &sim.truth, 0),
+        psnr(&tiled.volume.data, &sim.truth, 0),
+    );
+    println!(
+        "tiled vs whole: relative difference {:.2e}, PSNR {p_tiled:.2} vs {p_whole:.2} dB",
+        diff / norm
+    );
+    assert!(diff / norm < 5e-3, "relative difference {:.3}", diff / norm);
+    assert!(p_tiled > p_whole - 0.2);
+
+    // Circulant boundaries cannot be tiled: a clear refusal instead.
+    let circulant = RlOptions {
+        boundary: Boundary::Circulant,
+        memory_limit: Some(1 << 20),
+        ..opts
+    };
+    let err = richardson_lucy(&vol, &psf, &circulant, &mut NoProgress).unwrap_err();
+    assert!(err.to_string().contains("not enough memory"), "{err}");
+}

@@ -15,7 +15,7 @@ use crate::image::{check_finite, check_min_size, work_buffer};
 use crate::progress::{check_cancel, Progress, SubProgress};
 use crate::psf::Psf;
 use crate::{invalid, Error, Result, Volume};
-use ndarray::{s, Array3, Axis};
+use ndarray::{s, Array3, ArrayView3, Axis};
 use rayon::prelude::*;
 
 /// How the image edges are modelled.
@@ -52,6 +52,9 @@ pub struct RlOptions {
     /// Stop early when RMS(x_k − x_{k−1}) / RMS(x_{k−1}) falls below this; 0 = never.
     pub tolerance: f32,
     pub device: DeviceRequest,
+    /// Memory the job may use, bytes; `None` = what the system has available now. A
+    /// non-circulant job that needs more is deconvolved in overlapping lateral tiles.
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for RlOptions {
@@ -63,6 +66,7 @@ impl Default for RlOptions {
             boundary: Boundary::NonCirculant,
             tolerance: 0.0,
             device: DeviceRequest::Auto,
+            memory_limit: None,
         }
     }
 }
@@ -261,7 +265,16 @@ fn deconvolve_volume(
     } else {
         m
     };
-    check_memory(grid, opts)?;
+    let budget = opts.memory_limit.or_else(available_memory);
+    if let Err(too_big) = check_memory_against(grid, opts, budget) {
+        return match (non_circulant, budget) {
+            (true, Some(budget)) => {
+                deconvolve_tiled(data.view(), kernel, image, opts, progress, budget, too_big)
+                    .map(|(out, its, w)| (out, its, [warnings, w].concat()))
+            }
+            _ => Err(too_big),
+        };
+    }
     check_cancel(progress)?;
     progress.status("Richardson–Lucy: preparing");
 
@@ -400,6 +413,65 @@ fn deconvolve_volume(
     Ok((out, done, warnings))
 }
 
+/// Non-circulant RL of a volume too large for `budget`, in k × k lateral tiles (the smallest
+/// k that fits). Each tile is deconvolved with a margin of one PSF size around its core,
+/// where the non-circulant model lets the object extend; only the core is kept.
+fn deconvolve_tiled(
+    data: ArrayView3<f32>,
+    kernel: &Array3<f32>,
+    image: &Volume,
+    opts: &RlOptions,
+    progress: &mut dyn Progress,
+    budget: u64,
+    too_big: Error,
+) -> Result<(Array3<f32>, usize, Vec<String>)> {
+    let m = data.dim();
+    let p = kernel.dim();
+    let (oy, ox) = (p.1, p.2);
+    let padded = |n: usize, k: usize| if k > 1 { next_fast_len(n + k - 1) } else { n };
+    let tiles = (2..=m.1.max(m.2))
+        .find(|&k| {
+            let ext_y = (m.1.div_ceil(k) + 2 * oy).min(m.1);
+            let ext_x = (m.2.div_ceil(k) + 2 * ox).min(m.2);
+            let grid_x = if p.2 > 1 {
+                next_fast_even_len(ext_x + p.2 - 1)
+            } else {
+                ext_x
+            };
+            let grid = (padded(m.0, p.0), padded(ext_y, p.1), grid_x);
+            check_memory_against(grid, opts, Some(budget)).is_ok()
+        })
+        .ok_or(too_big)?;
+    let msg = format!(
+        "the volume does not fit in memory at once: deconvolving it in {tiles}×{tiles} overlapping tiles"
+    );
+    progress.log(&msg);
+    let mut out = Array3::<f32>::zeros(m);
+    let mut iterations = 0;
+    let (cy, cx) = (m.1.div_ceil(tiles), m.2.div_ceil(tiles));
+    for ty in 0..tiles {
+        for tx in 0..tiles {
+            let (y0, y1) = ((ty * cy).min(m.1), ((ty + 1) * cy).min(m.1));
+            let (x0, x1) = ((tx * cx).min(m.2), ((tx + 1) * cx).min(m.2));
+            if y0 == y1 || x0 == x1 {
+                continue;
+            }
+            let (ey0, ey1) = (y0.saturating_sub(oy), (y1 + oy).min(m.1));
+            let (ex0, ex1) = (x0.saturating_sub(ox), (x1 + ox).min(m.2));
+            let tile = data.slice(s![.., ey0..ey1, ex0..ex1]).to_owned();
+            let mut part = SubProgress::new(progress, ty * tiles + tx, tiles * tiles);
+            let (res, its, _) = deconvolve_volume(&tile, kernel, image, opts, &mut part)?;
+            out.slice_mut(s![.., y0..y1, x0..x1]).assign(&res.slice(s![
+                ..,
+                y0 - ey0..y1 - ey0,
+                x0 - ex0..x1 - ex0
+            ]));
+            iterations = iterations.max(its);
+        }
+    }
+    Ok((out, iterations, vec![msg]))
+}
+
 /// Biggs–Andrews step. On entry `x` = RL(y_k) (the new estimate) and `y_k` = the point
 /// the step was taken from; `prev` = previous estimate x_k, `g_prev` = previous step
 /// g_{k−1}. On exit `x` = y_{k+1} = max(x_{k+1} + α(x_{k+1} − x_k), 0) with
@@ -441,11 +513,8 @@ fn extrapolate(
 
 /// Fails with [`Error::OutOfMemory`] when the buffers for a `grid` would not fit in the
 /// memory available now.
-fn check_memory(grid: (usize, usize, usize), opts: &RlOptions) -> Result<()> {
-    check_memory_against(grid, opts, available_memory())
-}
-
-/// [`check_memory`] against a given number of available bytes (None: unknown, no check).
+/// Fails with [`Error::OutOfMemory`] when the buffers for a `grid` would not fit in
+/// `available` bytes (None: unknown, no check).
 fn check_memory_against(
     grid: (usize, usize, usize),
     opts: &RlOptions,

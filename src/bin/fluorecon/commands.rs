@@ -27,6 +27,7 @@ pub fn deconvolve(a: &DeconvolveArgs) -> Result<()> {
         boundary: a.boundary.into(),
         tolerance: a.tolerance,
         device: a.device,
+        memory_limit: None,
     };
 
     let (nc, nt) = (input.channels, input.frames);
