@@ -16,6 +16,7 @@ pub mod image;
 pub mod io;
 pub mod progress;
 pub mod psf;
+pub mod sim;
 pub mod simulate;
 
 #[doc(hidden)]
