@@ -2,7 +2,7 @@
 //!
 //! Fluorescence image reconstruction: Richardson–Lucy deconvolution (more to come: denoising,
 //! SIM, localization). Plain Rust over `ndarray`; the Fiji plugin reaches it through
-//! [`jni`](crate::jni) and the command line through `src/bin/fluorecon.rs`. Every capability
+//! `jni` and the command line through `src/bin/fluorecon.rs`. Every capability
 //! is one function taking a [`Volume`], options and a [`Progress`].
 //!
 //! Conventions: arrays are (z, y, x) with x fastest; voxel sizes in µm; PSF model lengths
