@@ -33,6 +33,7 @@ use crate::image::{check_finite, check_min_size};
 use crate::progress::check_cancel;
 use crate::{invalid, Error, Progress, Result, Volume, VoxelSize};
 use ndarray::{Array3, ArrayView2, Axis};
+use rayon::prelude::*;
 use reconstruct::{wiener_sim, WienerSettings};
 
 /// Order of the frames in a raw SIM stack (fastest-varying index first).
@@ -66,8 +67,15 @@ pub struct SimOptions {
     pub angles: usize,
     /// Equidistant phases per direction, ≥ 3 (default 3).
     pub phases: usize,
-    /// Frame order of the stack (default PAZ).
+    /// Frame order of the stack within one time point (default PAZ).
     pub order: FrameOrder,
+    /// Time points in the stack (default 1). Time is the slowest index whatever the order:
+    /// each time point is a block of z × angles × phases frames.
+    pub time_points: usize,
+    /// Estimate the pattern on every plane (z and time) rather than once, on the middle plane
+    /// of the first time point (default false). A plane whose estimate shows no stripes uses
+    /// the reference estimate, with a warning.
+    pub estimate_per_plane: bool,
     /// Wiener parameter w (default 0.05).
     pub wiener: f64,
     /// Apodisation cutoff, multiple of the widefield cutoff (default 2).
@@ -76,6 +84,8 @@ pub struct SimOptions {
     pub apodization_bend: f64,
     /// OTF attenuation a of the model OTF (default 0.3).
     pub otf_attenuation: f64,
+    /// An OTF measured from a bead ([`Otf::from_psf`]) used instead of the model OTF.
+    pub measured_otf: Option<Otf>,
     /// Camera background subtracted from every pixel before processing, in the stack's units
     /// (default 0); negative results are clipped to 0.
     pub background: f32,
@@ -91,10 +101,13 @@ impl Default for SimOptions {
             angles: 3,
             phases: 3,
             order: FrameOrder::Paz,
+            time_points: 1,
+            estimate_per_plane: false,
             wiener: 0.05,
             apodization_cutoff: 2.0,
             apodization_bend: 0.9,
             otf_attenuation: 0.3,
+            measured_otf: None,
             background: 0.0,
             taper_px: 12,
             default_modulation: 0.7,
@@ -102,7 +115,8 @@ impl Default for SimOptions {
     }
 }
 
-/// Output of [`reconstruct()`]; images are (nz, 2ny, 2nx) with half the raw pixel size.
+/// Output of [`reconstruct()`]; images are (time_points·nz, 2ny, 2nx), time slowest, with half
+/// the raw pixel size.
 #[derive(Debug, Clone)]
 pub struct SimResult {
     /// The SIM reconstruction.
@@ -111,10 +125,36 @@ pub struct SimResult {
     pub widefield: Volume,
     /// The widefield image Wiener-filtered with the same w (for comparison).
     pub wiener_widefield: Volume,
-    /// Pattern parameters per direction (estimated on the middle plane).
+    /// z planes per time point.
+    pub planes: usize,
+    /// Pattern parameters per direction, estimated on the reference plane (the middle plane
+    /// of the first time point).
     pub params: Vec<AngleParams>,
+    /// The parameters used for each output plane (all equal to `params` unless
+    /// [`SimOptions::estimate_per_plane`]).
+    pub plane_params: Vec<Vec<AngleParams>>,
     /// Warnings for the log (low modulation, implausible k₀, uneven angles…).
     pub warnings: Vec<String>,
+}
+
+/// Where the frames of one plane are in the raw stack.
+#[derive(Clone, Copy)]
+struct Layout {
+    order: FrameOrder,
+    planes: usize,
+    angles: usize,
+    phases: usize,
+}
+
+impl Layout {
+    /// Frame of time point t, plane z, direction a, phase p.
+    fn frame(&self, t: usize, z: usize, a: usize, p: usize) -> usize {
+        let block = self.planes * self.angles * self.phases;
+        t * block
+            + self
+                .order
+                .index(z, a, p, (self.planes, self.angles, self.phases))
+    }
 }
 
 /// Reconstructs a raw 2D SIM stack (frames as planes, see [`FrameOrder`]).
@@ -128,101 +168,135 @@ pub fn reconstruct(
     validate_options(opts)?;
     let (frames, ny, nx) = raw.shape();
     let per_plane = opts.angles * opts.phases;
-    if frames == 0 || frames % per_plane != 0 {
+    let per_time = per_plane * opts.time_points;
+    if frames == 0 || frames % per_time != 0 {
+        let times = if opts.time_points > 1 {
+            format!(" × {} time points", opts.time_points)
+        } else {
+            String::new()
+        };
         return invalid!(
-            "SIM stack has {frames} frames; {} angles × {} phases needs a multiple of {per_plane}",
+            "SIM stack has {frames} frames; {} angles × {} phases{times} needs a multiple of \
+             {per_time}",
             opts.angles,
             opts.phases
         );
     }
     check_min_size(&raw.data, "the SIM stack", 32)?;
     check_finite(&raw.data, "the SIM stack")?;
-    let nz = frames / per_plane;
-    let dims = (nz, opts.angles, opts.phases);
-    let otf = Otf::new(optics, opts.otf_attenuation);
-    let prepare = |z: usize| -> Vec<Vec<Vec<f32>>> {
+    let layout = Layout {
+        order: opts.order,
+        planes: frames / per_time,
+        angles: opts.angles,
+        phases: opts.phases,
+    };
+    let nplanes = layout.planes * opts.time_points;
+    let otf = match &opts.measured_otf {
+        Some(m) => m.clone(),
+        None => Otf::new(optics, opts.otf_attenuation),
+    };
+    let prepare = |layout: &Layout, plane: usize| -> Vec<Vec<Vec<f32>>> {
+        let (t, z) = (plane / layout.planes, plane % layout.planes);
         (0..opts.angles)
             .map(|a| {
                 (0..opts.phases)
                     .map(|p| {
-                        let frame = raw
-                            .data
-                            .index_axis(Axis(0), opts.order.index(z, a, p, dims));
+                        let frame = raw.data.index_axis(Axis(0), layout.frame(t, z, a, p));
                         preprocess(frame, opts.background, opts.taper_px)
                     })
                     .collect()
             })
             .collect()
     };
+    let estimate = |frames: &[Vec<Vec<f32>>]| -> Vec<AngleParams> {
+        let mut params: Vec<AngleParams> = frames
+            .par_iter()
+            .map(|angle_frames| {
+                let refs: Vec<&[f32]> = angle_frames.iter().map(|f| f.as_slice()).collect();
+                estimate::estimate_angle(&refs, (ny, nx), optics, &otf, opts.default_modulation)
+            })
+            .collect();
+        estimate::flag_uneven_angles(&mut params);
+        params
+    };
 
     progress.status("SIM: estimating the illumination pattern");
-    let mid = prepare(nz / 2);
-    let mut params = Vec::with_capacity(opts.angles);
-    for (a, angle_frames) in mid.iter().enumerate() {
-        check_cancel(progress)?;
-        let refs: Vec<&[f32]> = angle_frames.iter().map(|f| f.as_slice()).collect();
-        params.push(estimate::estimate_angle(
-            &refs,
-            (ny, nx),
-            optics,
-            &otf,
-            opts.default_modulation,
-        ));
-        progress.fraction(0.3 * (a + 1) as f32 / opts.angles as f32);
+    let reference_plane = layout.planes / 2;
+    let reference = prepare(&layout, reference_plane);
+    let params = estimate(&reference);
+    check_cancel(progress)?;
+    progress.fraction(0.1);
+    if suspicious(&params) {
+        check_frame_order(&params, &layout, reference_plane, |l, z| {
+            estimate(&prepare(l, z))
+        })?;
     }
-    estimate::flag_uneven_angles(&mut params);
-    if params.iter().all(|p| p.flags.no_stripes) {
-        return invalid!(
-            "no stripe pattern was found in the SIM stack (correlation peaks {}); check the frame \
-             order, the number of angles and phases, and that this is raw SIM data rather than a \
-             widefield or reconstructed image",
-            params
-                .iter()
-                .map(|p| format!("{:.1}", p.peak_ratio))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let warnings = warnings(&params, optics, opts);
-    for w in &warnings {
-        progress.log(w);
-    }
+    let mut warnings = warnings(&params, optics, opts);
 
     let settings = WienerSettings {
         wiener: opts.wiener,
         apodization_cutoff: opts.apodization_cutoff,
         apodization_bend: opts.apodization_bend,
     };
-    let out_shape = (nz, 2 * ny, 2 * nx);
+    let out_shape = (nplanes, 2 * ny, 2 * nx);
     let (mut sim, mut wf, mut wwf) = (
         Array3::<f32>::zeros(out_shape),
         Array3::<f32>::zeros(out_shape),
         Array3::<f32>::zeros(out_shape),
     );
-    let mut plane = Some(mid);
-    for z in 0..nz {
+    let mut plane_params = Vec::with_capacity(nplanes);
+    let mut reference = Some(reference);
+    for plane in 0..nplanes {
         check_cancel(progress)?;
-        progress.status(&format!("SIM: reconstructing plane {}/{nz}", z + 1));
-        let frames = match (z == nz / 2, plane.take()) {
+        progress.status(&format!(
+            "SIM: reconstructing plane {}/{nplanes}",
+            plane + 1
+        ));
+        let frames = match (plane == reference_plane, reference.take()) {
             (true, Some(f)) => f,
-            _ => prepare(z),
+            (_, r) => {
+                reference = r;
+                prepare(&layout, plane)
+            }
+        };
+        let used = if opts.estimate_per_plane && plane != reference_plane {
+            let own = estimate(&frames);
+            if own.iter().any(|p| p.flags.no_stripes) {
+                warnings.push(format!(
+                    "plane {}: no clear stripe pattern; the reference plane's parameters were \
+                     used",
+                    plane + 1
+                ));
+                params.clone()
+            } else {
+                for w in self::warnings(&own, optics, opts) {
+                    warnings.push(format!("plane {}: {w}", plane + 1));
+                }
+                own
+            }
+        } else {
+            params.clone()
         };
         let refs: Vec<Vec<&[f32]>> = frames
             .iter()
             .map(|a| a.iter().map(|f| f.as_slice()).collect())
             .collect();
-        let r = wiener_sim(&refs, (ny, nx), optics, &otf, &params, &settings);
+        let r = wiener_sim(&refs, (ny, nx), optics, &otf, &used, &settings);
         for (dst, src) in [
             (&mut sim, r.sim),
             (&mut wf, r.widefield),
             (&mut wwf, r.wiener_widefield),
         ] {
-            dst.index_axis_mut(Axis(0), z)
+            dst.index_axis_mut(Axis(0), plane)
                 .as_slice_mut()
                 .expect("standard layout")
                 .copy_from_slice(&src);
         }
-        progress.fraction(0.3 + 0.7 * (z + 1) as f32 / nz as f32);
+        plane_params.push(used);
+        progress.fraction(0.1 + 0.9 * (plane + 1) as f32 / nplanes as f32);
+    }
+    for w in &warnings {
+        progress.log(w);
     }
     let half = optics.pixel_size_um() / 2.0;
     let voxel = VoxelSize {
@@ -234,12 +308,115 @@ pub fn reconstruct(
         sim: Volume::new(sim, voxel),
         widefield: Volume::new(wf, voxel),
         wiener_widefield: Volume::new(wwf, voxel),
+        planes: layout.planes,
         params,
+        plane_params,
         warnings,
     })
 }
 
+/// Estimates that a wrong frame order typically produces: a direction without stripes, an
+/// implausible k₀ or modulation, or directions not evenly spaced.
+fn suspicious(params: &[AngleParams]) -> bool {
+    params.iter().any(|p| {
+        let f = p.flags;
+        f.no_stripes || f.low_modulation || f.k0_implausible || f.uneven_angles
+    })
+}
+
+/// Called when the estimates look wrong: if another frame order gives consistent parameters,
+/// the stack is in that order and this is an error that names it; if there are no stripes
+/// in any order, that is an error too. Otherwise the estimates stand (with warnings).
+fn check_frame_order(
+    params: &[AngleParams],
+    layout: &Layout,
+    plane: usize,
+    estimate: impl Fn(&Layout, usize) -> Vec<AngleParams>,
+) -> Result<()> {
+    let mapping = |l: &Layout| -> Vec<usize> {
+        let (t, z) = (plane / l.planes, plane % l.planes);
+        (0..l.angles)
+            .flat_map(|a| (0..l.phases).map(move |p| (a, p)))
+            .map(|(a, p)| l.frame(t, z, a, p))
+            .collect()
+    };
+    let given = mapping(layout);
+    let mut tried = vec![given];
+    for order in [FrameOrder::Paz, FrameOrder::Pza, FrameOrder::Zap] {
+        let alt = Layout { order, ..*layout };
+        let m = mapping(&alt);
+        if tried.contains(&m) {
+            continue; // same frames as an order already tried (e.g. PAZ and PZA for one plane)
+        }
+        tried.push(m);
+        let alt_params = estimate(&alt, plane);
+        if !suspicious(&alt_params) {
+            return invalid!(
+                "the pattern parameters do not fit frame order {} ({}) but they do fit frame \
+                 order {}: the stack is probably in {} order; choose that order",
+                layout.order.name(),
+                describe(params),
+                order.name(),
+                order.name()
+            );
+        }
+    }
+    if params.iter().all(|p| p.flags.no_stripes) {
+        return invalid!(
+            "no stripe pattern was found in the SIM stack (correlation peaks {}, in any frame \
+             order); check the number of angles and phases, and that this is raw SIM data \
+             rather than a widefield or reconstructed image",
+            params
+                .iter()
+                .map(|p| format!("{:.1}", p.peak_ratio))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Short summary of the estimates: direction, modulation and correlation peak per angle.
+fn describe(params: &[AngleParams]) -> String {
+    params
+        .iter()
+        .map(|p| {
+            format!(
+                "{:.1}°, m {:.2}, peak {:.1}",
+                p.angle_deg, p.modulation, p.peak_ratio
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl FrameOrder {
+    /// "PAZ", "PZA" or "ZAP".
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameOrder::Paz => "PAZ",
+            FrameOrder::Pza => "PZA",
+            FrameOrder::Zap => "ZAP",
+        }
+    }
+}
+
+impl std::str::FromStr for FrameOrder {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "PAZ" => Ok(FrameOrder::Paz),
+            "PZA" => Ok(FrameOrder::Pza),
+            "ZAP" => Ok(FrameOrder::Zap),
+            _ => invalid!("unknown frame order '{s}': use PAZ, PZA or ZAP"),
+        }
+    }
+}
+
 fn validate_options(opts: &SimOptions) -> Result<()> {
+    if opts.time_points == 0 {
+        return invalid!("the number of time points must be at least 1");
+    }
     if opts.angles == 0 || opts.phases < 3 {
         return invalid!(
             "SIM needs at least 1 angle and 3 phases per angle (got {} angles, {} phases)",

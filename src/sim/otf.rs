@@ -7,7 +7,9 @@
 //! of size p µm, index i (FFT order) has frequency [`freq`]`(i, n, p)` = i/(n·p) (or
 //! (i − n)/(n·p) in the negative half).
 
-use crate::{invalid, Result};
+use crate::fft::Complex32;
+use crate::image::{check_finite, check_min_size};
+use crate::{invalid, Result, Volume};
 use rayon::prelude::*;
 use std::f64::consts::PI;
 
@@ -68,31 +70,147 @@ impl SimOptics {
     }
 }
 
-/// The OTF model: cutoff and attenuation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Radial samples of an [`Otf`] over [0, k_c]: `TABLE_STEPS + 2` values, linear interpolation
+/// in between (the last two are 0, so the interpolation reaches 0 at the cutoff).
+const TABLE_STEPS: usize = 4096;
+
+/// A rotationally symmetric widefield OTF, normalised to 1 at k = 0 and 0 beyond the cutoff:
+/// the attenuated ideal OTF ([`Otf::new`]) or the OTF of a measured PSF ([`Otf::from_psf`]).
+/// Stored as a radial table (acos and powf per pixel would dominate the reconstruction
+/// time); the table error is below 1e-5.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Otf {
     /// Cutoff frequency k_c, cycles/µm.
     pub cutoff_per_um: f64,
-    /// Attenuation a of aᵛ (1 = the ideal OTF; fairSIM's default is about 0.3).
-    pub attenuation: f64,
+    /// Attenuation a of aᵛ (1 = the ideal OTF; fairSIM's default is about 0.3); `None` for an
+    /// OTF measured from a PSF.
+    pub attenuation: Option<f64>,
+    table: Vec<f64>,
 }
 
 impl Otf {
     /// The widefield OTF of `optics` with attenuation `attenuation`.
     pub fn new(optics: &SimOptics, attenuation: f64) -> Self {
+        Self::ideal(optics.cutoff_per_um(), attenuation)
+    }
+
+    /// The ideal OTF of cutoff `cutoff_per_um` with attenuation `attenuation`.
+    pub fn ideal(cutoff_per_um: f64, attenuation: f64) -> Self {
+        let table = (0..=TABLE_STEPS + 1)
+            .map(|i| {
+                let v = i as f64 / TABLE_STEPS as f64;
+                if v >= 1.0 {
+                    0.0
+                } else {
+                    2.0 / PI * (v.acos() - v * (1.0 - v * v).sqrt()) * attenuation.powf(v)
+                }
+            })
+            .collect();
         Otf {
-            cutoff_per_um: optics.cutoff_per_um(),
-            attenuation,
+            cutoff_per_um,
+            attenuation: Some(attenuation),
+            table,
         }
+    }
+
+    /// The OTF of a measured PSF: an image of one sub-resolution bead, sampled with the raw
+    /// SIM pixel size (a z-stack contributes its brightest plane). The background (median of
+    /// the border pixels) is removed, the modulus of its Fourier transform is averaged over
+    /// rings, the noise floor beyond the cutoff of `optics` is subtracted, and the profile is
+    /// normalised to 1 at k = 0 and set to 0 beyond the cutoff.
+    pub fn from_psf(psf: &Volume, optics: &SimOptics) -> Result<Self> {
+        optics.validate()?;
+        check_finite(&psf.data, "the PSF")?;
+        check_min_size(&psf.data, "the PSF", 16)?;
+        let plane = psf
+            .data
+            .outer_iter()
+            .max_by(|a, b| {
+                let m = |p: &ndarray::ArrayView2<f32>| p.iter().fold(f32::MIN, |m, &v| m.max(v));
+                m(a).total_cmp(&m(b))
+            })
+            .expect("at least one plane");
+        let (ny, nx) = plane.dim();
+        let mut border: Vec<f32> = plane
+            .indexed_iter()
+            .filter(|((y, x), _)| *y == 0 || *x == 0 || *y == ny - 1 || *x == nx - 1)
+            .map(|(_, &v)| v)
+            .collect();
+        border.sort_by(f32::total_cmp);
+        let background = border[border.len() / 2];
+        let mut spec: Vec<Complex32> = plane
+            .iter()
+            .map(|&v| Complex32::new((v - background).max(0.0), 0.0))
+            .collect();
+        if spec.iter().all(|v| v.re == 0.0) {
+            return invalid!("the PSF is empty: no pixel is above its background");
+        }
+        super::fft2::Fft2::new(ny, nx).forward(&mut spec);
+        let dc = spec[0].re as f64;
+
+        // Ring averages of |OTF| in steps of the coarser frequency spacing.
+        let p = optics.pixel_size_um();
+        let dk = 1.0 / (ny.min(nx) as f64 * p);
+        let kc = optics.cutoff_per_um();
+        let rings = (freq(nx / 2, nx, p).hypot(freq(ny / 2, ny, p)) / dk) as usize + 2;
+        let (mut sum, mut count) = (vec![0f64; rings], vec![0usize; rings]);
+        let (mut noise, mut noise_n) = (0f64, 0usize);
+        for j in 0..ny {
+            for i in 0..nx {
+                let k = freq(i, nx, p).hypot(freq(j, ny, p));
+                let m = spec[j * nx + i].norm() as f64 / dc;
+                let r = (k / dk).round() as usize;
+                sum[r] += m;
+                count[r] += 1;
+                if k > 1.1 * kc {
+                    noise += m;
+                    noise_n += 1;
+                }
+            }
+        }
+        let floor = if noise_n > 0 {
+            noise / noise_n as f64
+        } else {
+            0.0
+        };
+        let profile: Vec<f64> = sum
+            .iter()
+            .zip(&count)
+            .map(|(&s, &c)| if c > 0 { s / c as f64 } else { 0.0 })
+            .collect();
+        let at = |k: f64| -> f64 {
+            let t = k / dk;
+            let i = (t as usize).min(rings - 2);
+            let f = (t - i as f64).min(1.0);
+            profile[i] * (1.0 - f) + profile[i + 1] * f
+        };
+        let norm = at(0.0) - floor;
+        let table = (0..=TABLE_STEPS + 1)
+            .map(|i| {
+                let v = i as f64 / TABLE_STEPS as f64;
+                if v >= 1.0 {
+                    0.0
+                } else {
+                    ((at(v * kc) - floor) / norm).clamp(0.0, 1.0)
+                }
+            })
+            .collect();
+        Ok(Otf {
+            cutoff_per_um: kc,
+            attenuation: None,
+            table,
+        })
     }
 
     /// OTF at spatial frequency `k` (cycles/µm, any sign), 1 at k = 0.
     pub fn value(&self, k: f64) -> f64 {
-        let v = k.abs() / self.cutoff_per_um;
-        if v >= 1.0 {
+        let t = k.abs() / self.cutoff_per_um * TABLE_STEPS as f64;
+        if t >= TABLE_STEPS as f64 {
             return 0.0;
         }
-        2.0 / PI * (v.acos() - v * (1.0 - v * v).sqrt()) * self.attenuation.powf(v)
+        let i = t as usize;
+        let f = t - i as f64;
+        self.table[i] * (1.0 - f) + self.table[i + 1] * f
     }
 
     /// OTF at (kx, ky), cycles/µm.
@@ -103,26 +221,12 @@ impl Otf {
     /// The OTF centred at `centre` (kx, ky in cycles/µm), i.e. OTF(k − centre), sampled on
     /// the FFT grid of an (ny, nx) image of `pixel_um` µm pixels; row-major, FFT order.
     pub fn grid(&self, ny: usize, nx: usize, pixel_um: f64, centre: [f64; 2]) -> Vec<f32> {
-        // A radial table with linear interpolation: acos and powf per pixel would dominate
-        // the reconstruction time. The table error is below 1e-5.
-        const STEPS: usize = 4096;
-        let table: Vec<f64> = (0..=STEPS + 1)
-            .map(|i| self.value(i as f64 / STEPS as f64 * self.cutoff_per_um))
-            .collect();
-        let scale = STEPS as f64 / self.cutoff_per_um;
         let fx: Vec<f64> = (0..nx).map(|i| freq(i, nx, pixel_um) - centre[0]).collect();
         let mut out = vec![0f32; ny * nx];
         out.par_chunks_mut(nx).enumerate().for_each(|(j, row)| {
             let ky = freq(j, ny, pixel_um) - centre[1];
             for (v, &kx) in row.iter_mut().zip(&fx) {
-                let t = (kx * kx + ky * ky).sqrt() * scale;
-                *v = if t >= STEPS as f64 {
-                    0.0
-                } else {
-                    let i = t as usize;
-                    let f = t - i as f64;
-                    (table[i] * (1.0 - f) + table[i + 1] * f) as f32
-                };
+                *v = self.value((kx * kx + ky * ky).sqrt()) as f32;
             }
         });
         out
@@ -147,11 +251,7 @@ pub fn signed_index(i: usize, n: usize) -> isize {
 /// Apodisation: the ideal OTF (no attenuation) of cutoff `cutoff_per_um`, raised to `bend`
 /// (fairSIM's "apodisation cutoff" and "bend"), on the FFT grid of an (ny, nx) image.
 pub fn apodization(ny: usize, nx: usize, pixel_um: f64, cutoff_per_um: f64, bend: f64) -> Vec<f32> {
-    let ideal = Otf {
-        cutoff_per_um,
-        attenuation: 1.0,
-    };
-    ideal
+    Otf::ideal(cutoff_per_um, 1.0)
         .grid(ny, nx, pixel_um, [0.0, 0.0])
         .into_iter()
         .map(|v| (v as f64).powf(bend) as f32)
@@ -164,20 +264,15 @@ mod tests {
 
     #[test]
     fn ideal_otf_values() {
-        let otf = Otf {
-            cutoff_per_um: 4.0,
-            attenuation: 1.0,
-        };
+        let otf = Otf::ideal(4.0, 1.0);
         assert!((otf.value(0.0) - 1.0).abs() < 1e-12);
         assert_eq!(otf.value(4.0), 0.0);
         assert_eq!(otf.value(5.0), 0.0);
         // v = 0.5: (2/π)(π/3 − 0.5·√0.75) = 0.391002.
         assert!((otf.value(2.0) - 0.391002).abs() < 1e-5);
         assert!((otf.value(-2.0) - otf.value(2.0)).abs() < 1e-15);
-        let att = Otf {
-            cutoff_per_um: 4.0,
-            attenuation: 0.3,
-        };
+        assert!((otf.value(1.0) - 0.685_05).abs() < 1e-4);
+        let att = Otf::ideal(4.0, 0.3);
         assert!((att.value(2.0) - 0.391002 * 0.3f64.sqrt()).abs() < 1e-5);
     }
 

@@ -9,6 +9,7 @@
 //! as the model OTF of [`otf`](super::otf) in Fourier space (circular boundary). Frames are in
 //! PAZ order: phase fastest, then angle.
 
+use super::bands::zero_pad;
 use super::fft2::Fft2;
 use super::otf::{Otf, SimOptics};
 use crate::fft::Complex32;
@@ -136,8 +137,19 @@ pub fn simulate_sim(
             }
         })
         .collect();
-    let otf = Otf::new(optics, acq.otf_attenuation).grid(ny, nx, p, [0.0, 0.0]);
-    let fft = Fft2::new(ny, nx);
+    // The illuminated object (s · I) holds frequencies up to k_object + k₀, beyond the Nyquist
+    // frequency of the raw grid: it is formed on a 2× grid (the object Fourier-interpolated),
+    // filtered by the OTF there and only then sampled on the raw grid (a spectrum crop, exact
+    // since the OTF cutoff is below the raw Nyquist frequency). On the raw grid alone the
+    // high frequencies would alias into the OTF support.
+    let (fy, fx) = (2 * ny, 2 * nx);
+    let pf = p / 2.0;
+    let otf = Otf::new(optics, acq.otf_attenuation).grid(fy, fx, pf, [0.0, 0.0]);
+    let (fft, fine) = (Fft2::new(ny, nx), Fft2::new(fy, fx));
+    let mut fine_object: Vec<Complex32> = object.iter().map(|&v| Complex32::new(v, 0.0)).collect();
+    fft.forward(&mut fine_object);
+    let mut fine_object = zero_pad(&fine_object, (ny, nx), (fy, fx), 4.0);
+    fine.inverse(&mut fine_object);
     let frames = acq.angles * acq.phases;
     let mut raw = Array3::<f32>::zeros((frames, ny, nx));
     let poisson_or_zero = |lambda: f64, rng: &mut ChaCha8Rng| -> f64 {
@@ -153,18 +165,21 @@ pub fn simulate_sim(
     for (a, t) in truth.iter().enumerate() {
         for ph in 0..acq.phases {
             let phi = t.phase_rad + 2.0 * PI * ph as f64 / acq.phases as f64;
-            let mut buf: Vec<Complex32> = object
-                .indexed_iter()
-                .map(|((y, x), &v)| {
-                    let (dx, dy) = (x as f64 - (nx / 2) as f64, y as f64 - (ny / 2) as f64);
-                    let arg = 2.0 * PI * (t.k0_per_um[0] * dx + t.k0_per_um[1] * dy) * p + phi;
-                    Complex32::new(v * (1.0 + acq.modulation * arg.cos()) as f32, 0.0)
+            let mut buf: Vec<Complex32> = fine_object
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let (x, y) = (i % fx, i / fx);
+                    let (dx, dy) = (x as f64 - (fx / 2) as f64, y as f64 - (fy / 2) as f64);
+                    let arg = 2.0 * PI * (t.k0_per_um[0] * dx + t.k0_per_um[1] * dy) * pf + phi;
+                    Complex32::new(v.re * (1.0 + acq.modulation * arg.cos()) as f32, 0.0)
                 })
                 .collect();
-            fft.forward(&mut buf);
+            fine.forward(&mut buf);
             for (v, &h) in buf.iter_mut().zip(&otf) {
                 *v *= h;
             }
+            let mut buf = crop_spectrum(&buf, (fy, fx), (ny, nx), 0.25);
             fft.inverse(&mut buf);
             let mut frame = raw.index_axis_mut(ndarray::Axis(0), a * acq.phases + ph);
             for (out, v) in frame.iter_mut().zip(&buf) {
@@ -182,6 +197,32 @@ pub fn simulate_sim(
         raw: Volume::new(raw, voxel),
         truth,
     })
+}
+
+/// The low-frequency (ny, nx) part of an (fy, fx) spectrum (FFT order), times `scale`: the
+/// inverse of [`zero_pad`] (Nyquist terms of even sizes are taken from the positive side).
+fn crop_spectrum(
+    spec: &[Complex32],
+    (fy, fx): (usize, usize),
+    (ny, nx): (usize, usize),
+    scale: f32,
+) -> Vec<Complex32> {
+    let map = |i: usize, n: usize, f: usize| -> usize {
+        let s = super::otf::signed_index(i, n);
+        if s < 0 {
+            (f as isize + s) as usize
+        } else {
+            s as usize
+        }
+    };
+    let mut out = vec![Complex32::default(); ny * nx];
+    for j in 0..ny {
+        let fj = map(j, ny, fy);
+        for i in 0..nx {
+            out[j * nx + i] = spec[fj * fx + map(i, nx, fx)] * scale;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
