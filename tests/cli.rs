@@ -382,3 +382,90 @@ fn usage_errors_exit_2() {
     );
     assert!(e.contains("non-circulant"), "{e}");
 }
+
+/// Columns `cols` of every data row of a CSV file.
+fn csv_columns(path: &str, cols: &[usize]) -> Vec<Vec<f64>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            cols.iter().map(|&c| f[c].parse().unwrap()).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn simulate_sim_then_sim_recovers_the_pattern_and_halves_the_pixels() {
+    let dir = TempDir::new("sim2d");
+    ok(&[
+        "simulate-sim",
+        "--size",
+        "256",
+        "--seed",
+        "3",
+        "-o",
+        &dir.path(""),
+    ]);
+    let o = ok(&[
+        "sim",
+        &dir.path("raw.tif"),
+        "--na",
+        "1.2",
+        "--wavelength",
+        "525",
+        "--background",
+        "100",
+        "-o",
+        &dir.path("sim.tif"),
+        "--widefield",
+        &dir.path("wf.tif"),
+        "--wiener-widefield",
+        &dir.path("wwf.tif"),
+        "--params",
+        &dir.path("params.csv"),
+    ]);
+    assert!(stderr(&o).contains("modulation"), "{}", stderr(&o));
+    let sim = read_tiff(Path::new(&dir.path("sim.tif"))).unwrap();
+    assert_eq!((sim.width, sim.height, sim.slices), (512, 512, 1));
+    assert!(close(sim.voxel.x, 0.04) && sim.is_calibrated_in_microns());
+    for f in ["wf.tif", "wwf.tif"] {
+        let h = read_tiff(Path::new(&dir.path(f))).unwrap();
+        assert_eq!((h.width, h.height), (512, 512));
+    }
+    // k0 (px) estimated vs true, per angle.
+    let est = csv_columns(&dir.path("params.csv"), &[3, 4, 8]);
+    let truth = csv_columns(&dir.path("pattern.csv"), &[2, 3, 6]);
+    for (e, t) in est.iter().zip(&truth) {
+        let dk = (e[0] - t[0]).hypot(e[1] - t[1]);
+        let dphi = ((e[2] - t[2]) + std::f64::consts::PI).rem_euclid(2.0 * std::f64::consts::PI)
+            - std::f64::consts::PI;
+        assert!(dk < 0.05 && dphi.abs() < 0.1, "{e:?} vs {t:?}");
+    }
+
+    // 8 frames for 3 × 3: a clear error, exit code 1, no output file.
+    let raw = read_tiff(Path::new(&dir.path("raw.tif"))).unwrap();
+    let mut eight = raw.clone();
+    eight.slices = 8;
+    eight.data.truncate(8 * 256 * 256);
+    write_tiff(Path::new(&dir.path("eight.tif")), &eight).unwrap();
+    let err = fails(
+        1,
+        &[
+            "sim",
+            &dir.path("eight.tif"),
+            "--na",
+            "1.2",
+            "--wavelength",
+            "525",
+            "-o",
+            &dir.path("bad.tif"),
+        ],
+    );
+    assert!(
+        err.contains("8 frames") && err.contains("multiple of 9"),
+        "{err}"
+    );
+    assert!(!Path::new(&dir.path("bad.tif")).exists());
+}

@@ -6,6 +6,8 @@
 
 #[path = "fluorecon/commands.rs"]
 mod commands;
+#[path = "fluorecon/sim.rs"]
+mod sim;
 #[path = "fluorecon/terminal.rs"]
 mod terminal;
 
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 #[command(
     name = "fluorecon",
     version,
-    about = "Fluorescence image reconstruction: Richardson–Lucy deconvolution, PSF models, \
+    about = "Fluorescence image reconstruction: Richardson–Lucy deconvolution, PSF models, SIM, \
              simulated data",
     after_help = "Lengths on the command line are in nm; TIFF calibrations are read and written \
                   in µm (ImageJ's 'micron'). Run 'fluorecon <command> --help' for details."
@@ -45,6 +47,10 @@ enum Command {
     /// Simulate a widefield acquisition with known ground truth (truth.tif, blurred.tif,
     /// psf.tif) for tests, sample data and benchmarks
     Simulate(SimulateArgs),
+    /// Reconstruct 2D SIM raw data (Wiener SIM with automatic pattern estimation)
+    Sim(sim::SimArgs),
+    /// Simulate raw 2D SIM frames with known object and pattern (for tests and benchmarks)
+    SimulateSim(sim::SimulateSimArgs),
     /// Show the version, build features and the devices found
     Info,
 }
@@ -322,6 +328,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deconvolve(a) => commands::deconvolve(&a),
         Command::Psf(a) => commands::psf(&a),
         Command::Simulate(a) => commands::simulate(&a),
+        Command::Sim(a) => sim::sim(&a),
+        Command::SimulateSim(a) => sim::simulate_sim_cmd(&a),
         Command::Info => {
             commands::info();
             Ok(())
