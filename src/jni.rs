@@ -340,3 +340,153 @@ pub extern "system" fn Java_fluorecon_Native_suggestPsfSize<'l>(
         Ok(out.into_raw())
     })
 }
+
+/// Values per direction in the parameter array of `simReconstruct` (see Native.java).
+const SIM_PARAM_FIELDS: usize = 11;
+
+fn push_sim_params(out: &mut Vec<f64>, params: &[crate::sim::AngleParams]) {
+    for p in params {
+        let f = p.flags;
+        let flags = f.no_stripes as u8
+            | (f.low_modulation as u8) << 1
+            | (f.k0_implausible as u8) << 2
+            | (f.uneven_angles as u8) << 3;
+        out.extend_from_slice(&[
+            p.k0_px[0],
+            p.k0_px[1],
+            p.k0_per_um[0],
+            p.k0_per_um[1],
+            p.angle_deg,
+            p.line_spacing_nm,
+            p.phase_rad,
+            p.modulation,
+            p.modulation_used,
+            p.peak_ratio,
+            flags as f64,
+        ]);
+    }
+}
+
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    raw: JFloatArray<'l>,
+    nx: jint,
+    ny: jint,
+    frames: jint,
+    pixel_size_nm: jdouble,
+    na: jdouble,
+    wavelength_nm: jdouble,
+    angles: jint,
+    phases: jint,
+    order: JString<'l>,
+    time_points: jint,
+    per_plane: jboolean,
+    wiener: jdouble,
+    apodization_cutoff: jdouble,
+    apodization_bend: jdouble,
+    otf_attenuation: jdouble,
+    psf: JFloatArray<'l>,
+    pnx: jint,
+    pny: jint,
+    pnz: jint,
+    background: jfloat,
+    taper: jint,
+    fourier: jboolean,
+    listener: JObject<'l>,
+) -> jni::sys::jobjectArray {
+    use crate::sim::{fourier_view, reconstruct, Otf, SimOptics, SimOptions};
+    guard(&mut env, |env| {
+        let shape = dims(nx, ny, frames, "the SIM stack")?;
+        let data = read_floats(env, &raw, shape.0 * shape.1 * shape.2, "the SIM stack")?;
+        let optics = SimOptics {
+            na,
+            wavelength_nm,
+            pixel_size_nm,
+        };
+        let measured_otf = if psf.is_null() {
+            None
+        } else {
+            let pshape = dims(pnx, pny, pnz, "the PSF")?;
+            let p = read_floats(env, &psf, pshape.0 * pshape.1 * pshape.2, "the PSF")?;
+            let p =
+                Array3::from_shape_vec(pshape, p).map_err(|e| Error::Internal(e.to_string()))?;
+            Some(Otf::from_psf(
+                &Volume::new(p, VoxelSize::default()),
+                &optics,
+            )?)
+        };
+        let order: String = env.get_string(&order)?.into();
+        let count = |v: jint, what: &str| -> Result<usize> {
+            usize::try_from(v).map_err(|_| Error::InvalidInput(format!("{what} is negative ({v})")))
+        };
+        let opts = SimOptions {
+            angles: count(angles, "the number of angles")?,
+            phases: count(phases, "the number of phases")?,
+            order: order.parse()?,
+            time_points: count(time_points, "the number of time points")?,
+            estimate_per_plane: per_plane == JNI_TRUE,
+            wiener,
+            apodization_cutoff,
+            apodization_bend,
+            otf_attenuation,
+            measured_otf,
+            background,
+            taper_px: count(taper, "the edge taper")?,
+            ..SimOptions::default()
+        };
+        let stack =
+            Array3::from_shape_vec(shape, data).map_err(|e| Error::Internal(e.to_string()))?;
+        let voxel = VoxelSize {
+            z: 1.0,
+            y: pixel_size_nm * 1e-3,
+            x: pixel_size_nm * 1e-3,
+        };
+        let mut progress = JavaProgress {
+            env: &mut *env,
+            listener: &listener,
+        };
+        progress.log(&format!(
+            "Fluorecon SIM: computing on the CPU ({} threads)",
+            rayon::current_num_threads()
+        ));
+        let res = reconstruct(&Volume::new(stack, voxel), &optics, &opts, &mut progress)?;
+        let mut params =
+            Vec::with_capacity((1 + res.plane_params.len()) * opts.angles * SIM_PARAM_FIELDS);
+        push_sim_params(&mut params, &res.params);
+        for p in &res.plane_params {
+            push_sim_params(&mut params, p);
+        }
+        let view = if fourier == JNI_TRUE {
+            let reference = res.planes / 2;
+            Some(fourier_view(
+                res.sim.data.index_axis(ndarray::Axis(0), reference),
+            ))
+        } else {
+            None
+        };
+        let out = env.new_object_array(6, "java/lang/Object", JObject::null())?;
+        for (i, v) in [&res.sim, &res.widefield, &res.wiener_widefield]
+            .into_iter()
+            .enumerate()
+        {
+            let a = write_floats(env, v.data.as_slice().expect("standard layout"))?;
+            let a = unsafe { JObject::from_raw(a) };
+            env.set_object_array_element(&out, i as i32, &a)?;
+            env.delete_local_ref(a)?;
+        }
+        let p = env.new_double_array(params.len() as i32)?;
+        env.set_double_array_region(&p, 0, &params)?;
+        env.set_object_array_element(&out, 3, &p)?;
+        if let Some(view) = view {
+            let a = unsafe { JObject::from_raw(write_floats(env, &view)?) };
+            env.set_object_array_element(&out, 4, &a)?;
+        }
+        let planes = env.new_int_array(1)?;
+        env.set_int_array_region(&planes, 0, &[res.planes as i32])?;
+        env.set_object_array_element(&out, 5, &planes)?;
+        Ok(out.into_raw())
+    })
+}

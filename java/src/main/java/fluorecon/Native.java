@@ -68,4 +68,34 @@ public final class Native {
     /** Suggested PSF size {nx, ny, nz} (all odd) for an image of the given size. */
     static native int[] suggestPsfSize(String model, double na, double wavelengthNm, double immersionIndex,
             double pixelSizeNm, double zStepNm, int imageNx, int imageNy, int imageNz) throws FluoreconException;
+
+    /** Values per pattern direction in the parameter array of {@link #simReconstruct}. */
+    static final int SIM_PARAM_FIELDS = 11;
+
+    /**
+     * 2D SIM reconstruction of one channel's raw frames.
+     *
+     * @param raw            {@code frames} planes of ny*nx floats: time points (slowest), each
+     *                       z × angles × phases frames in the given order
+     * @param pixelSizeNm    camera pixel size in the sample
+     * @param order          "PAZ", "PZA" or "ZAP"
+     * @param timePoints     number of time points (≥ 1)
+     * @param perPlane       estimate the pattern on every plane rather than once
+     * @param psf            a measured PSF (pnx, pny, pnz) whose OTF replaces the model, or null
+     * @param background     camera background subtracted from the raw counts
+     * @param taperPx        cosine edge taper width (raw pixels)
+     * @param fourier        also return the Fourier view of the reference plane
+     * @return {float[] sim, float[] widefield, float[] wienerWidefield} (each planes × 2ny × 2nx,
+     *         time slowest), double[] parameters ({@link #SIM_PARAM_FIELDS} per direction: k0 x, k0 y
+     *         [px], k0 x, k0 y [1/µm], direction [deg], line spacing [nm], phase [rad], modulation,
+     *         modulation used, peak ratio, flags (1 no stripes, 2 low modulation, 4 implausible k0,
+     *         8 uneven angles); first the reference estimate, then one set per output plane),
+     *         float[] Fourier view (2ny × 2nx, log10(1 + |FFT|), zero frequency at (nx, ny)) or
+     *         null, int[] {z planes per time point}
+     */
+    static native Object[] simReconstruct(float[] raw, int nx, int ny, int frames,
+            double pixelSizeNm, double na, double wavelengthNm, int angles, int phases, String order,
+            int timePoints, boolean perPlane, double wiener, double apodizationCutoff, double apodizationBend,
+            double otfAttenuation, float[] psf, int pnx, int pny, int pnz, float background, int taperPx,
+            boolean fourier, ProgressListener listener) throws FluoreconException;
 }
