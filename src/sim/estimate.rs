@@ -84,16 +84,23 @@ pub fn estimate_angle(
     let p = optics.pixel_size_um();
     let kc = optics.cutoff_per_um();
     let bands = separate(frames, &equidistant_phases(frames.len(), 0.0));
+    // |k| / k_c of every spectral value (computed once; hypot per pixel would dominate).
+    let kr = radial_grid(ny, nx, p, kc);
     let b1 = bands.plus;
 
     // Band 0 with its DC damped: 1 − exp(−k²/(2σ²)), σ = 0.1·k_c. (Weighting the bands by
     // the OTF as well moves the peak to the low edge of the search region: it favours the
     // smooth, low-frequency overlap over the sharp correlation peak.)
-    let mut spec0 = bands.zero.clone();
-    fft.forward(&mut spec0);
+    let mut b0_spec = bands.zero;
+    fft.forward(&mut b0_spec);
+    let mut spec0 = b0_spec.clone();
     let sigma2 = 2.0 * (0.1 * kc).powi(2);
-    for_each_freq(&mut spec0, ny, nx, p, |v, _, kx, ky| {
-        *v *= (1.0 - (-(kx * kx + ky * ky) / sigma2).exp()) as f32
+    let sigma2 = sigma2 / (kc * kc); // in units of k_c²
+    spec0.par_iter_mut().zip(&kr).for_each(|(v, &r)| {
+        let r2 = (r * r) as f64;
+        if r2 < 25.0 * sigma2 {
+            *v *= (1.0 - (-r2 / sigma2).exp()) as f32
+        }
     });
     fft.inverse(&mut spec0);
     let product: Vec<Complex32> = spec0.iter().zip(&b1).map(|(a, b)| a.conj() * b).collect();
@@ -104,9 +111,9 @@ pub fn estimate_angle(
     let (mut best, mut best_v, mut sum, mut count) = ((0isize, 0isize), 0f64, 0f64, 0usize);
     for j in 0..ny {
         for i in 0..nx {
-            let k = freq(i, nx, p).hypot(freq(j, ny, p)) / kc;
+            let k = kr[j * nx + i];
             if (0.4..=1.15).contains(&k) {
-                let v = cc[j * nx + i].norm() as f64;
+                let v = (cc[j * nx + i].norm_sqr() as f64).sqrt();
                 sum += v;
                 count += 1;
                 if v > best_v {
@@ -126,18 +133,13 @@ pub fn estimate_angle(
     // equals |Σ_r x*(r)·b₊₁(r)·e^{−2πi s·r}|: no FFT per trial shift.
     let mut k = [best.0 as f64, best.1 as f64];
     let kc_um = [k[0] / (nx as f64 * p), k[1] / (ny as f64 * p)];
-    let mut weighted0 = bands.zero.clone();
-    fft.forward(&mut weighted0);
+    let mut weighted0 = b0_spec.clone();
     let h = otf.grid(ny, nx, p, [0.0, 0.0]);
     let hs = otf.grid(ny, nx, p, [-kc_um[0], -kc_um[1]]);
-    for_each_freq(&mut weighted0, ny, nx, p, |v, i, kx, ky| {
-        let w = if kx.hypot(ky) < 0.15 * kc {
-            0.0
-        } else {
-            h[i] * hs[i]
-        };
-        *v *= w
-    });
+    weighted0
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(i, v)| *v *= if kr[i] < 0.15 { 0.0 } else { h[i] * hs[i] });
     fft.inverse(&mut weighted0);
     let product: Vec<Complex32> = weighted0
         .iter()
@@ -147,37 +149,36 @@ pub fn estimate_angle(
     let mut step = 0.25;
     for _ in 0..4 {
         let centre = k;
-        let mut top = -1.0;
-        for dy in -2..=2 {
-            for dx in -2..=2 {
-                let s = [centre[0] + dx as f64 * step, centre[1] + dy as f64 * step];
-                let v = correlation_at(&product, ny, nx, s).norm();
-                if v > top {
-                    top = v;
-                    k = s;
+        let grid = correlation_grid(&product, ny, nx, centre, step);
+        let (mut top, mut best_s) = (-1.0, centre);
+        for (dy, row) in grid.iter().enumerate() {
+            for (dx, v) in row.iter().enumerate() {
+                if v.norm() > top {
+                    top = v.norm();
+                    best_s = [
+                        centre[0] + (dx as f64 - 2.0) * step,
+                        centre[1] + (dy as f64 - 2.0) * step,
+                    ];
                 }
             }
         }
+        k = best_s;
         step /= 5.0;
     }
     let k0_per_um = [k[0] / (nx as f64 * p), k[1] / (ny as f64 * p)];
 
     // Phase and modulation from the OTF-weighted overlap of band 0 and shifted band +1.
-    let mut spec0 = bands.zero;
-    fft.forward(&mut spec0);
+    let spec0 = b0_spec;
     let mut shifted = b1;
     shift_spectrum_down(&mut shifted, nx, [k[0] / nx as f64, k[1] / ny as f64]);
     fft.forward(&mut shifted);
     // White-noise power per spectral value of band 0, from beyond the OTF support; it is
     // removed from the denominator, which would otherwise bias the modulation low.
     let (mut noise, mut noise_n) = (0f64, 0usize);
-    for j in 0..ny {
-        let ky = freq(j, ny, p);
-        for i in 0..nx {
-            if freq(i, nx, p).hypot(ky) > 1.05 * kc {
-                noise += spec0[j * nx + i].norm_sqr() as f64;
-                noise_n += 1;
-            }
+    for (v, &r) in spec0.iter().zip(&kr) {
+        if r > 1.05 {
+            noise += v.norm_sqr() as f64;
+            noise_n += 1;
         }
     }
     let noise = if noise_n > 0 {
@@ -187,12 +188,10 @@ pub fn estimate_angle(
     };
     let hs = otf.grid(ny, nx, p, [-k0_per_um[0], -k0_per_um[1]]);
     let (mut num, mut den) = (Complex64::default(), 0f64);
-    for j in 0..ny {
-        let ky = freq(j, ny, p);
-        for i in 0..nx {
-            let idx = j * nx + i;
+    for idx in 0..ny * nx {
+        {
             let (hk, hsk) = (h[idx], hs[idx]);
-            if freq(i, nx, p).hypot(ky) < 0.15 * kc || hk < 0.02 || hsk < 0.02 {
+            if kr[idx] < 0.15 || hk < 0.02 || hsk < 0.02 {
                 continue;
             }
             let a = spec0[idx] * hsk;
@@ -251,40 +250,100 @@ fn wrap(a: f64) -> f64 {
     }
 }
 
-/// Σ_r p(r)·e^{−2πi(sx·x/nx + sy·y/ny)}: the band correlation at shift s (Fourier pixels).
-fn correlation_at(product: &[Complex32], ny: usize, nx: usize, s: [f64; 2]) -> Complex64 {
-    // Row sums in f32 (512 terms), the sum over rows in f64.
-    let ex: Vec<Complex32> = (0..nx)
-        .map(|x| {
-            let e = Complex64::from_polar(1.0, -2.0 * PI * s[0] * x as f64 / nx as f64);
-            Complex32::new(e.re as f32, e.im as f32)
-        })
-        .collect();
-    product
-        .par_chunks(nx)
-        .enumerate()
-        .map(|(y, row)| {
-            let ey = Complex64::from_polar(1.0, -2.0 * PI * s[1] * y as f64 / ny as f64);
-            let r: Complex32 = row.iter().zip(&ex).map(|(v, e)| v * e).sum();
-            Complex64::new(r.re as f64, r.im as f64) * ey
-        })
-        .sum()
-}
-
-/// Calls `f(value, index, kx, ky)` for every value of a spectrum, frequencies in cycles/µm.
-fn for_each_freq(
-    spec: &mut [Complex32],
+/// The band correlation Σ_r p(r)·e^{−2πi(sx·x/nx + sy·y/ny)} on the 5×5 grid of shifts
+/// s = centre + (dx − 2, dy − 2)·step (Fourier pixels), indexed [dy][dx]. Separable: the row
+/// sums for the five sx are formed once (5·ny·nx products), then combined for the five sy.
+fn correlation_grid(
+    product: &[Complex32],
     ny: usize,
     nx: usize,
-    p: f64,
-    f: impl Fn(&mut Complex32, usize, f64, f64) + Sync,
-) {
-    spec.par_chunks_mut(nx).enumerate().for_each(|(j, row)| {
-        let ky = freq(j, ny, p);
-        for (i, v) in row.iter_mut().enumerate() {
-            f(v, j * nx + i, freq(i, nx, p), ky);
+    centre: [f64; 2],
+    step: f64,
+) -> [[Complex64; 5]; 5] {
+    let ramp = |s: f64, n: usize| -> Vec<Complex32> {
+        (0..n)
+            .map(|i| {
+                let e = Complex64::from_polar(1.0, -2.0 * PI * s * i as f64 / n as f64);
+                Complex32::new(e.re as f32, e.im as f32)
+            })
+            .collect()
+    };
+    let ex: Vec<Vec<Complex32>> = (0..5)
+        .map(|d| ramp(centre[0] + (d as f64 - 2.0) * step, nx))
+        .collect();
+    let ex_re: Vec<Vec<f32>> = ex
+        .iter()
+        .map(|e| e.iter().map(|c| c.re).collect())
+        .collect();
+    let ex_im: Vec<Vec<f32>> = ex
+        .iter()
+        .map(|e| e.iter().map(|c| c.im).collect())
+        .collect();
+    // Row sums in f32 (nx terms, split real/imaginary so that they vectorise), the sums over
+    // rows in f64.
+    let rows: Vec<[Complex64; 5]> = product
+        .par_chunks(nx)
+        .map(|row| {
+            let re: Vec<f32> = row.iter().map(|c| c.re).collect();
+            let im: Vec<f32> = row.iter().map(|c| c.im).collect();
+            let mut acc = [Complex64::default(); 5];
+            for (a, (er, ei)) in acc.iter_mut().zip(ex_re.iter().zip(&ex_im)) {
+                let (r, i) = complex_dot(&re, &im, er, ei);
+                *a = Complex64::new(r as f64, i as f64);
+            }
+            acc
+        })
+        .collect();
+    let mut out = [[Complex64::default(); 5]; 5];
+    for (dy, out_row) in out.iter_mut().enumerate() {
+        let sy = centre[1] + (dy as f64 - 2.0) * step;
+        for (y, r) in rows.iter().enumerate() {
+            let ey = Complex64::from_polar(1.0, -2.0 * PI * sy * y as f64 / ny as f64);
+            for (o, v) in out_row.iter_mut().zip(r) {
+                *o += v * ey;
+            }
+        }
+    }
+    out
+}
+
+/// Σ (a_re + i·a_im)(b_re + i·b_im) over equal-length slices, with 16 partial sums per
+/// component so that the loop vectorises.
+fn complex_dot(a_re: &[f32], a_im: &[f32], b_re: &[f32], b_im: &[f32]) -> (f32, f32) {
+    const L: usize = 16;
+    let (mut sr, mut si) = ([0f32; L], [0f32; L]);
+    let n = a_re.len() / L * L;
+    for c in (0..n).step_by(L) {
+        let (ar, ai, br, bi) = (
+            &a_re[c..c + L],
+            &a_im[c..c + L],
+            &b_re[c..c + L],
+            &b_im[c..c + L],
+        );
+        for l in 0..L {
+            sr[l] += ar[l] * br[l] - ai[l] * bi[l];
+            si[l] += ar[l] * bi[l] + ai[l] * br[l];
+        }
+    }
+    let (mut r, mut i) = (sr.iter().sum::<f32>(), si.iter().sum::<f32>());
+    for c in n..a_re.len() {
+        r += a_re[c] * b_re[c] - a_im[c] * b_im[c];
+        i += a_re[c] * b_im[c] + a_im[c] * b_re[c];
+    }
+    (r, i)
+}
+
+/// |k| / `kc` of every value of an (ny, nx) FFT grid of `p` µm pixels, row-major.
+fn radial_grid(ny: usize, nx: usize, p: f64, kc: f64) -> Vec<f32> {
+    let fx: Vec<f64> = (0..nx).map(|i| (freq(i, nx, p) / kc).powi(2)).collect();
+    let mut out = vec![0f32; ny * nx];
+    out.par_chunks_mut(nx).enumerate().for_each(|(j, row)| {
+        let fy = (freq(j, ny, p) / kc).powi(2);
+        for (v, &f) in row.iter_mut().zip(&fx) {
+            *v = (f + fy).sqrt() as f32;
         }
     });
+    out
 }
 
 /// Flags every direction when the directions are not evenly spaced over 180° (± 5°).

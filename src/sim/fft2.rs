@@ -1,5 +1,5 @@
 //! Complex-to-complex 2D FFT of a (ny, nx) image stored row-major (x fastest), on RustFFT:
-//! rows in parallel (rayon), columns through a blocked transpose.
+//! rows in parallel (rayon), columns in cache-sized blocks gathered into contiguous lines.
 //!
 //! Frequency order is the usual FFT order (index 0 = zero frequency, then positive, then
 //! negative frequencies). The forward transform is unnormalised; the inverse divides by
@@ -10,8 +10,8 @@ use rayon::prelude::*;
 use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
-/// Columns moved together by the transpose (keeps reads and writes cache friendly).
-const BLOCK: usize = 16;
+/// Columns transformed together: 8 complex f32 values are one 64-byte cache line per row.
+const BLOCK: usize = 8;
 
 /// Planned forward and inverse 2D transforms of one size.
 pub struct Fft2 {
@@ -73,10 +73,7 @@ impl Fft2 {
         assert_eq!(data.len(), self.len(), "FFT buffer of the wrong size");
         let (ny, nx) = (self.ny, self.nx);
         lines(data, nx, rows);
-        let mut t = vec![Complex32::default(); data.len()];
-        transpose(data, &mut t, ny, nx);
-        lines(&mut t, ny, cols);
-        transpose(&t, data, nx, ny);
+        columns(data, ny, nx, cols);
     }
 }
 
@@ -88,20 +85,48 @@ fn lines(data: &mut [Complex32], len: usize, fft: &Arc<dyn Fft<f32>>) {
         .for_each(|chunk| fft.process(chunk));
 }
 
-/// `dst` (cols × rows) = transpose of `src` (rows × cols).
-fn transpose(src: &[Complex32], dst: &mut [Complex32], rows: usize, cols: usize) {
-    dst.par_chunks_mut(rows * BLOCK)
-        .enumerate()
-        .for_each(|(b, out)| {
+/// A pointer that may cross threads: each task touches its own columns only.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut Complex32);
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+/// Transforms the columns of an (ny, nx) image in place: blocks of [`BLOCK`] columns are
+/// gathered into contiguous lines (one cache line of each row per block), transformed while
+/// in cache, and scattered back. No full-size transposed copy.
+fn columns(data: &mut [Complex32], ny: usize, nx: usize, fft: &Arc<dyn Fft<f32>>) {
+    let base = SharedMut(data.as_mut_ptr());
+    let blocks = nx.div_ceil(BLOCK);
+    (0..blocks).into_par_iter().for_each_init(
+        || {
+            (
+                vec![Complex32::default(); BLOCK * ny],
+                vec![Complex32::default(); fft.get_inplace_scratch_len()],
+            )
+        },
+        |(buf, scratch), b| {
+            let base = base;
             let c0 = b * BLOCK;
-            let width = out.len() / rows;
-            for r in 0..rows {
-                let line = &src[r * cols + c0..r * cols + c0 + width];
-                for (c, &v) in line.iter().enumerate() {
-                    out[c * rows + r] = v;
+            let w = BLOCK.min(nx - c0);
+            // SAFETY: block b reads and writes only columns c0..c0 + w of every row; blocks
+            // are disjoint and `data` outlives the parallel loop.
+            unsafe {
+                for r in 0..ny {
+                    let row = base.0.add(r * nx + c0);
+                    for c in 0..w {
+                        *buf.get_unchecked_mut(c * ny + r) = *row.add(c);
+                    }
+                }
+                fft.process_with_scratch(&mut buf[..w * ny], scratch);
+                for r in 0..ny {
+                    let row = base.0.add(r * nx + c0);
+                    for c in 0..w {
+                        *row.add(c) = *buf.get_unchecked(c * ny + r);
+                    }
                 }
             }
-        });
+        },
+    );
 }
 
 #[cfg(test)]

@@ -202,6 +202,14 @@ impl Otf {
         })
     }
 
+    /// This OTF raised to the power `e` (tabulated, so a grid costs no powf per pixel).
+    pub fn powf(mut self, e: f64) -> Self {
+        for v in self.table.iter_mut() {
+            *v = v.powf(e);
+        }
+        self
+    }
+
     /// OTF at spatial frequency `k` (cycles/µm, any sign), 1 at k = 0.
     pub fn value(&self, k: f64) -> f64 {
         let t = k.abs() / self.cutoff_per_um * TABLE_STEPS as f64;
@@ -221,12 +229,25 @@ impl Otf {
     /// The OTF centred at `centre` (kx, ky in cycles/µm), i.e. OTF(k − centre), sampled on
     /// the FFT grid of an (ny, nx) image of `pixel_um` µm pixels; row-major, FFT order.
     pub fn grid(&self, ny: usize, nx: usize, pixel_um: f64, centre: [f64; 2]) -> Vec<f32> {
-        let fx: Vec<f64> = (0..nx).map(|i| freq(i, nx, pixel_um) - centre[0]).collect();
+        // In table steps: t = |k − centre| · STEPS / k_c, f32 (a table step is 2.4e-4 k_c).
+        let scale = TABLE_STEPS as f64 / self.cutoff_per_um;
+        let table: Vec<f32> = self.table.iter().map(|&v| v as f32).collect();
+        let fx2: Vec<f32> = (0..nx)
+            .map(|i| (((freq(i, nx, pixel_um) - centre[0]) * scale) as f32).powi(2))
+            .collect();
+        let last = TABLE_STEPS as f32;
         let mut out = vec![0f32; ny * nx];
         out.par_chunks_mut(nx).enumerate().for_each(|(j, row)| {
-            let ky = freq(j, ny, pixel_um) - centre[1];
-            for (v, &kx) in row.iter_mut().zip(&fx) {
-                *v = self.value((kx * kx + ky * ky).sqrt()) as f32;
+            let fy2 = (((freq(j, ny, pixel_um) - centre[1]) * scale) as f32).powi(2);
+            for (v, &f2) in row.iter_mut().zip(&fx2) {
+                let t = (f2 + fy2).sqrt();
+                *v = if t >= last {
+                    0.0
+                } else {
+                    let i = t as usize;
+                    let f = t - i as f32;
+                    table[i] * (1.0 - f) + table[i + 1] * f
+                };
             }
         });
         out
@@ -252,10 +273,8 @@ pub fn signed_index(i: usize, n: usize) -> isize {
 /// (fairSIM's "apodisation cutoff" and "bend"), on the FFT grid of an (ny, nx) image.
 pub fn apodization(ny: usize, nx: usize, pixel_um: f64, cutoff_per_um: f64, bend: f64) -> Vec<f32> {
     Otf::ideal(cutoff_per_um, 1.0)
+        .powf(bend)
         .grid(ny, nx, pixel_um, [0.0, 0.0])
-        .into_iter()
-        .map(|v| (v as f64).powf(bend) as f32)
-        .collect()
 }
 
 #[cfg(test)]

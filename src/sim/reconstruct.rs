@@ -80,16 +80,16 @@ pub fn wiener_sim(
         shift_spectrum_down(&mut f, fx, [k[0] * p_fine, k[1] * p_fine]);
         fine.forward(&mut f);
         // After the shift, band ±1 holds S(k)·H(k ± k₀): the OTF centred at ∓k₀.
+        // H(k − k₀) is the mirror image of H(k + k₀): one grid serves both.
         let h_plus = otf.grid(fy, fx, p_fine, [-k[0], -k[1]]);
-        let h_minus = otf.grid(fy, fx, p_fine, k);
         num.par_chunks_mut(fx)
             .zip(den.par_chunks_mut(fx))
             .enumerate()
             .for_each(|(j, (nrow, drow))| {
-                let jm = (fy - j) % fy;
+                let jm = if j == 0 { 0 } else { fy - j };
                 for i in 0..fx {
-                    let (idx, im) = (j * fx + i, jm * fx + (fx - i) % fx);
-                    let (hp, hm) = (h_plus[idx], h_minus[idx]);
+                    let (idx, im) = (j * fx + i, jm * fx + if i == 0 { 0 } else { fx - i });
+                    let (hp, hm) = (h_plus[idx], h_plus[im]);
                     nrow[i] += f[idx] * hp + f[im].conj() * hm;
                     drow[i] += hp * hp + hm * hm;
                 }
@@ -123,21 +123,38 @@ pub fn wiener_sim(
     fine.inverse(&mut num);
     let sim = num.iter().map(|v| v.re.max(0.0)).collect();
 
-    // Widefield (mean frame) and its Wiener-filtered version.
-    let mut wf = wf_spec.clone();
-    wf.par_iter_mut().for_each(|v| *v /= angles);
+    // Widefield (mean frame) and its Wiener-filtered version, both real: one inverse FFT of
+    // WF + i·WWF gives WF as the real part and WWF as the imaginary part. For that the spectra
+    // must be Hermitian, so the raw grid's Nyquist row and column (beyond the OTF cutoff: noise
+    // only), which the zero padding puts on the negative side alone, are dropped.
     let apo_wf = apodization(fy, fx, p_fine, kc, settings.apodization_bend);
-    let mut wwf: Vec<Complex32> = wf
-        .par_iter()
-        .zip(h0.par_iter().zip(&apo_wf))
-        .map(|(v, (&h, &ap))| v * (h * ap / (h * h + w2)))
-        .collect();
-    fine.inverse(&mut wf);
-    fine.inverse(&mut wwf);
+    let (nyq_y, nyq_x) = (
+        (ny % 2 == 0).then_some(fy - ny / 2),
+        (nx % 2 == 0).then_some(fx - nx / 2),
+    );
+    let mut packed = wf_spec;
+    packed
+        .par_chunks_mut(fx)
+        .zip(h0.par_chunks(fx).zip(apo_wf.par_chunks(fx)))
+        .enumerate()
+        .for_each(|(j, (row, (h_row, ap_row)))| {
+            if Some(j) == nyq_y {
+                row.fill(Complex32::default());
+                return;
+            }
+            for (v, (&h, &ap)) in row.iter_mut().zip(h_row.iter().zip(ap_row)) {
+                let wf = *v / angles;
+                *v = wf + Complex32::i() * (wf * (h * ap / (h * h + w2)));
+            }
+            if let Some(x) = nyq_x {
+                row[x] = Complex32::default();
+            }
+        });
+    fine.inverse(&mut packed);
     Reconstruction {
         sim,
-        widefield: wf.iter().map(|v| v.re).collect(),
-        wiener_widefield: wwf.iter().map(|v| v.re.max(0.0)).collect(),
+        widefield: packed.iter().map(|v| v.re).collect(),
+        wiener_widefield: packed.iter().map(|v| v.im.max(0.0)).collect(),
     }
 }
 

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""2D SIM side by side: Fluorecon (CLI, CPU) vs napari-sim-processor (numpy, CPU).
+
+The same simulated raw data (fluorecon simulate-sim: 512x512, 80 nm pixels, NA 1.2, 525 nm,
+3 angles x 3 phases, modulation 0.8, 1000 photons peak + 100 background, Poisson + read
+noise; known object) goes through both tools in one run. Time includes parameter estimation
+(napari-sim-processor: calibrate() + reconstruct_rfftw(); fluorecon: the whole CLI run with
+TIFF reading and writing). Median of --repeats runs after a warm-up. Quality: PSNR against the
+known object after a Fourier downsampling of the 2x result to the raw grid and a
+least-squares affine intensity fit, over the interior (16 px margin), each tool at its best
+Wiener parameter of a small scan (the tools define w differently).
+
+    python3 -m venv /tmp/simbench
+    /tmp/simbench/bin/pip install numpy scipy matplotlib tifffile
+    /tmp/simbench/bin/pip install --no-deps napari-sim-processor   # the processor, not napari
+    cargo build --release
+    /tmp/simbench/bin/python bench/sim_bench.py
+"""
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tifffile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = os.path.join(ROOT, "target", "release", "fluorecon")
+NA, WAVELENGTH_NM, PIXEL_NM, BACKGROUND = 1.2, 525.0, 80.0, 100.0
+
+
+def conv_sim_processor():
+    """napari-sim-processor's ConvSimProcessor, imported without napari and Qt."""
+    spec = importlib.util.find_spec("napari_sim_processor")
+    if spec is None:
+        sys.exit("napari-sim-processor is not installed (see the docstring)")
+    pkg_dir = os.path.dirname(spec.origin)
+    sys.path.insert(0, pkg_dir)
+    from processors.convSimProcessor import ConvSimProcessor  # noqa: E402
+    return ConvSimProcessor
+
+
+def downsample(img):
+    """2x Fourier downsampling (spectrum crop) of a (2n, 2n) image to (n, n)."""
+    fy, fx = img.shape
+    ny, nx = fy // 2, fx // 2
+    s = np.fft.fft2(img)
+    rows = np.r_[0:ny // 2, fy - ny // 2:fy]
+    cols = np.r_[0:nx // 2, fx - nx // 2:fx]
+    return np.fft.ifft2(s[np.ix_(rows, cols)] / 4).real
+
+
+def fitted_psnr(img, truth, margin=16):
+    n = truth.shape[0]
+    e = img[margin:n - margin, margin:n - margin].astype(np.float64)
+    t = truth[margin:n - margin, margin:n - margin].astype(np.float64)
+    me, mt = e.mean(), t.mean()
+    a = ((e - me) * (t - mt)).sum() / ((e - me) ** 2).sum()
+    fit = a * (e - me) + mt
+    rng = t.max() - t.min()
+    return 10 * np.log10(rng * rng / np.mean((fit - t) ** 2))
+
+
+def timed(fn, repeats):
+    fn()  # warm-up
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def run_fluorecon(raw, out, wiener):
+    cmd = [CLI, "sim", raw, "--na", str(NA), "--wavelength", str(WAVELENGTH_NM),
+           "--background", str(BACKGROUND), "--wiener", str(wiener), "-o", out]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return tifffile.imread(out)
+
+
+def napari_processor(cls, n, wiener):
+    p = cls(angleSteps=3, phaseSteps=3)
+    p.debug = False
+    p.N = n
+    p.pixelsize = 6.5  # camera pixel, µm
+    p.magnification = 6.5 / (PIXEL_NM * 1e-3)  # 80 nm in the sample
+    p.NA = NA
+    p.n = 1.33
+    p.wavelength = WAVELENGTH_NM * 1e-3
+    p.w = wiener
+    p.eta = 0.65  # carrier search: |k| > 1.9·eta in units of NA/λ (its widget's default)
+    return p
+
+
+def run_napari(cls, frames, wiener):
+    p = napari_processor(cls, frames.shape[1], wiener)
+    p.calibrate(frames)
+    return p.reconstruct_rfftw(frames), p
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    cls = conv_sim_processor()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([CLI, "simulate-sim", "--size", str(args.size), "--seed", str(args.seed), "-o", tmp],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        raw_path = os.path.join(tmp, "raw.tif")
+        truth = tifffile.imread(os.path.join(tmp, "truth.tif")).astype(np.float64)
+        raw = tifffile.imread(raw_path).astype(np.float32)
+        frames = np.clip(raw - BACKGROUND, 0, None).astype(np.float32)  # same background removal
+        with open(os.path.join(tmp, "pattern.csv")) as f:
+            print("true pattern:", *f.read().strip().splitlines()[1:], sep="\n  ")
+
+        wf = downsample(np.kron(frames.mean(0), np.ones((2, 2))))
+        print(f"widefield (mean frame): PSNR {fitted_psnr(wf, truth):.2f} dB")
+
+        results = {}
+        out = os.path.join(tmp, "sim.tif")
+        for name, scan, run in [
+            ("fluorecon", [0.02, 0.05, 0.1, 0.2],
+             lambda w: run_fluorecon(raw_path, out, w)),
+            ("napari-sim-processor", [0.05, 0.1, 0.3, 0.5, 1.0],
+             lambda w: run_napari(cls, frames, w)[0]),
+        ]:
+            best = max(((fitted_psnr(downsample(run(w)), truth), w) for w in scan))
+            t, img = timed(lambda: run(best[1]), args.repeats)
+            results[name] = (t, best[0], best[1])
+            print(f"{name}: {t * 1000:.0f} ms (incl. parameter estimation), PSNR {best[0]:.2f} dB at w = {best[1]}")
+        _, p = run_napari(cls, frames, results["napari-sim-processor"][2])
+        k = np.hypot(p.kx.ravel(), p.ky.ravel())
+        kc = 2 * NA / (WAVELENGTH_NM * 1e-3)
+        print("napari-sim-processor carriers |k0| (1/µm):", np.round(k * kc / 2, 4))
+
+    tf, pf, _ = results["fluorecon"]
+    tn, pn, _ = results["napari-sim-processor"]
+    print(f"\nspeed-up {tn / tf:.1f}x, PSNR {pf:.2f} vs {pn:.2f} dB")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}")
+
+
+if __name__ == "__main__":
+    main()
