@@ -91,6 +91,13 @@ struct SharedMut(*mut Complex32);
 unsafe impl Send for SharedMut {}
 unsafe impl Sync for SharedMut {}
 
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut Complex32 {
+        self.0
+    }
+}
+
 /// Transforms the columns of an (ny, nx) image in place: blocks of [`BLOCK`] columns are
 /// gathered into contiguous lines (one cache line of each row per block), transformed while
 /// in cache, and scattered back. No full-size transposed copy.
@@ -105,21 +112,20 @@ fn columns(data: &mut [Complex32], ny: usize, nx: usize, fft: &Arc<dyn Fft<f32>>
             )
         },
         |(buf, scratch), b| {
-            let base = base;
             let c0 = b * BLOCK;
             let w = BLOCK.min(nx - c0);
             // SAFETY: block b reads and writes only columns c0..c0 + w of every row; blocks
             // are disjoint and `data` outlives the parallel loop.
             unsafe {
                 for r in 0..ny {
-                    let row = base.0.add(r * nx + c0);
+                    let row = base.get().add(r * nx + c0);
                     for c in 0..w {
                         *buf.get_unchecked_mut(c * ny + r) = *row.add(c);
                     }
                 }
                 fft.process_with_scratch(&mut buf[..w * ny], scratch);
                 for r in 0..ny {
-                    let row = base.0.add(r * nx + c0);
+                    let row = base.get().add(r * nx + c0);
                     for c in 0..w {
                         *row.add(c) = *buf.get_unchecked(c * ny + r);
                     }
