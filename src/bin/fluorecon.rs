@@ -256,6 +256,18 @@ impl From<BoundaryArg> for Boundary {
     }
 }
 
+/// Asks glibc to keep freed work buffers in the heap for reuse: by default it unmaps every
+/// large block on free, and each new buffer of the next step page-faults its memory in
+/// again (measured: a tenth of a SIM reconstruction's time).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn parse_device(s: &str) -> std::result::Result<DeviceRequest, String> {
     s.parse::<DeviceRequest>().map_err(|e| e.to_string())
 }
@@ -294,6 +306,7 @@ fn parse_size(s: &str) -> std::result::Result<(usize, usize, usize), String> {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse(); // usage errors: message and exit code 2
                             // A bug must still end with an error message and exit code 1, not a bare backtrace.
     let outcome = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|_| {

@@ -123,7 +123,7 @@ pub fn zero_pad(
     (fy, fx): (usize, usize),
     scale: f32,
 ) -> Vec<Complex32> {
-    let mut out = vec![Complex32::default(); fy * fx];
+    let mut out = crate::image::work_buffer(fy * fx);
     let map = |i: usize, n: usize, f: usize| -> usize {
         let s = super::otf::signed_index(i, n);
         if s < 0 {

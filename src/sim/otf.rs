@@ -236,7 +236,7 @@ impl Otf {
             .map(|i| (((freq(i, nx, pixel_um) - centre[0]) * scale) as f32).powi(2))
             .collect();
         let last = TABLE_STEPS as f32;
-        let mut out = vec![0f32; ny * nx];
+        let mut out = crate::image::work_buffer(ny * nx);
         out.par_chunks_mut(nx).enumerate().for_each(|(j, row)| {
             let fy2 = (((freq(j, ny, pixel_um) - centre[1]) * scale) as f32).powi(2);
             for (v, &f2) in row.iter_mut().zip(&fx2) {

@@ -56,8 +56,8 @@ pub fn wiener_sim(
     let fine = Fft2::new(fy, fx);
     let p_fine = optics.pixel_size_um() / 2.0;
     let upscale = 4.0; // keeps intensities when zero-padding into 4× as many pixels
-    let mut num = vec![Complex32::default(); fy * fx];
-    let mut den = vec![0f32; fy * fx];
+    let mut num: Vec<Complex32> = crate::image::work_buffer(fy * fx);
+    let mut den: Vec<f32> = crate::image::work_buffer(fy * fx);
     let mut zero_sum = vec![Complex32::default(); ny * nx];
     let h0 = otf.grid(fy, fx, p_fine, [0.0, 0.0]);
 
