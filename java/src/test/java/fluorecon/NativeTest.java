@@ -95,6 +95,49 @@ public class NativeTest {
         assertArrayEquals(copy, input, 0f);
     }
 
+    /** Nine 64×64 frames of seeded noise (no stripes), as a raw SIM stack. */
+    private static float[] noiseFrames(int frames) {
+        java.util.Random random = new java.util.Random(5);
+        float[] raw = new float[frames * 64 * 64];
+        for (int i = 0; i < raw.length; i++) {
+            raw[i] = 100 + 10 * (float) random.nextGaussian();
+        }
+        return raw;
+    }
+
+    private static Object[] sim(float[] raw, int frames, ProgressListener listener) throws FluoreconException {
+        return Native.simReconstruct(raw, 64, 64, frames, 80, 1.2, 525, 3, 3, "PAZ", 1, false, 0.05, 2, 0.9, 0.3,
+                null, 0, 0, 0, 100f, 12, false, listener);
+    }
+
+    @Test
+    public void simCancelStopsWithCancelledExceptionAndKeepsTheInput() throws FluoreconException {
+        float[] raw = noiseFrames(9);
+        float[] copy = raw.clone();
+        try {
+            sim(raw, 9, new Listener(0));
+            fail("not cancelled");
+        } catch (CancelledException e) {
+            assertArrayEquals(copy, raw, 0f);
+        }
+    }
+
+    @Test
+    public void simRejectsAWrongFrameCountAndAStackWithoutStripes() {
+        try {
+            sim(noiseFrames(8), 8, null);
+            fail("8 frames accepted");
+        } catch (FluoreconException e) {
+            assertEquals("SIM stack has 8 frames; 3 angles × 3 phases needs a multiple of 9", e.getMessage());
+        }
+        try {
+            sim(noiseFrames(9), 9, null);
+            fail("noise accepted");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("no stripe pattern"));
+        }
+    }
+
     /** Counts progress calls; cancels once {@code fraction()} was called {@code cancelAfter} times. */
     private static final class Listener implements ProgressListener {
         private final int cancelAfter;
