@@ -44,11 +44,21 @@ fn toolkit_lib_dir() -> Option<PathBuf> {
             .map(|d| d.join("nvcc"))
             .find(|p| p.is_file())
     });
-    if let Some(root) = nvcc.as_deref().and_then(Path::parent).and_then(Path::parent) {
+    if let Some(root) = nvcc
+        .as_deref()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+    {
         roots.push(root.to_path_buf());
     }
     roots
         .iter()
-        .flat_map(|r| [r.join("lib64"), r.join("lib"), r.join("targets/x86_64-linux/lib")])
+        .flat_map(|r| {
+            [
+                r.join("lib64"),
+                r.join("lib"),
+                r.join("targets/x86_64-linux/lib"),
+            ]
+        })
         .find(|d| d.join("libcufft.so").exists() || d.join("libcufft.so.12").exists())
 }

@@ -242,6 +242,20 @@ public class NativeLoaderDeviceTest {
                 + " using the CPU library"), reasons);
     }
 
+    /** The CPU library (Surefire names it by the system property) says so, and why there is no GPU. */
+    @Test
+    public void cpuLibraryReportsItsFlavourAndWhyNoGpu() throws FluoreconException {
+        String path = System.getProperty(NativeLoader.PROPERTY);
+        assumeTrue("no native library at " + path, path != null && new File(path).isFile());
+        Native.ensureLoaded();
+        assertEquals(NativeLoader.Flavour.CPU, NativeLoader.loadedFlavour());
+        assertEquals("cpu", NativeLoader.loadedFlavour().toString());
+        String info = Native.info();
+        assertTrue(info, info.contains("\nLibrary flavour: cpu\n"));
+        assertTrue(info, info.contains("\nCUDA driver: none (this library was built without the 'cuda' feature)\n"));
+        assertTrue(NativeLoader.summary(), NativeLoader.summary().isEmpty()); // nothing to log
+    }
+
     private static void assumeCpuLibraryInJar() {
         assumeTrue("no library among the resources", NativeLoader.class.getResource(NativeLoader.RESOURCE) != null);
         assumeTrue(NativeLoader.unsupportedPlatform(System.getProperty("os.name"),
