@@ -35,7 +35,7 @@ fn main() {
 fn toolkit_lib_dir() -> Option<PathBuf> {
     let mut roots: Vec<PathBuf> = ROOT_VARIABLES
         .iter()
-        .filter_map(|v| env::var_os(v))
+        .filter_map(env::var_os)
         .filter(|r| !r.is_empty())
         .map(PathBuf::from)
         .collect();
