@@ -103,6 +103,8 @@ final class NativeLoader {
     private static Flavour loadedFlavour;
     private static Request request;
     private static final List<String> fallbackReasons = new ArrayList<String>();
+    /** The part of fallbackReasons about the GPU (why the CUDA library was not used), for the log. */
+    private static final List<String> gpuReasons = new ArrayList<String>();
 
     private NativeLoader() {
     }
@@ -124,7 +126,9 @@ final class NativeLoader {
             }
             Decision decision = decide(device, cudaLibraryAvailable(imageJDir), driverDirs(),
                     runtimeDirs(imageJDir), File::isFile);
-            loadedPath = loadFirst(System.getProperty(PROPERTY), imageJDir, decision, reasons);
+            List<String> gpu = new ArrayList<String>();
+            loadedPath = loadFirst(System.getProperty(PROPERTY), imageJDir, decision, reasons, gpu);
+            gpuReasons.addAll(gpu);
             loadedFlavour = loadedPath.endsWith(CUDA_FILE_NAME) ? Flavour.CUDA : Flavour.CPU;
             request = decision.request;
             fallbackReasons.addAll(reasons);
@@ -159,16 +163,17 @@ final class NativeLoader {
 
     /**
      * @return the log text after loading: the build used, and why the GPU was not used, one line
-     *         each; empty when the CPU library was loaded as asked without a fallback
+     *         each; empty when the CPU library was loaded as asked (cpu, or a library named by
+     *         {@value #PROPERTY})
      */
     static synchronized String summary() {
         StringBuilder s = new StringBuilder();
         if (loadedFlavour == Flavour.CUDA) {
             s.append("Fluorecon: using the GPU (CUDA library ").append(loadedPath).append(')');
-        } else if (!fallbackReasons.isEmpty()) {
+        } else if (!gpuReasons.isEmpty()) {
             s.append("Fluorecon: using the CPU library");
         }
-        for (String reason : fallbackReasons) {
+        for (String reason : gpuReasons) {
             s.append("\nFluorecon:   ").append(reason);
         }
         return s.toString();
@@ -257,6 +262,12 @@ final class NativeLoader {
      */
     static String loadFirst(String explicitPath, String imageJDir, Decision decision, List<String> reasons)
             throws FluoreconException {
+        return loadFirst(explicitPath, imageJDir, decision, reasons, new ArrayList<String>());
+    }
+
+    /** As above; {@code gpuReasons} also receives the lines about the GPU (why CUDA was not used). */
+    static String loadFirst(String explicitPath, String imageJDir, Decision decision, List<String> reasons,
+            List<String> gpuReasons) throws FluoreconException {
         if (explicitPath != null && !explicitPath.trim().isEmpty()) {
             File file = new File(explicitPath.trim());
             if (file.getName().equals(CUDA_FILE_NAME) && decision.request != Request.CPU) {
@@ -274,13 +285,16 @@ final class NativeLoader {
         if (platformProblem != null) {
             throw new FluoreconException(platformProblem);
         }
+        int before = reasons.size();
         reasons.addAll(decision.reasons);
         if (decision.tryCuda) {
             String loaded = loadCuda(imageJDir, decision, reasons);
             if (loaded != null) {
+                gpuReasons.addAll(reasons.subList(before, reasons.size()));
                 return loaded;
             }
         }
+        gpuReasons.addAll(reasons.subList(before, reasons.size()));
         if (imageJDir != null) {
             File installed = new File(new File(new File(imageJDir, "lib"), "linux64"), FILE_NAME);
             String problem = tryLoad(installed);

@@ -212,9 +212,11 @@ public class NativeLoaderDeviceTest {
             NativeLoader.Decision d = new NativeLoader.Decision(NativeLoader.Request.CUDA, true,
                     new LinkedHashMap<String, File>(), Arrays.asList("an earlier reason"));
             List<String> reasons = new ArrayList<String>();
-            String loaded = NativeLoader.loadFirst(null, fiji.getPath(), d, reasons);
+            List<String> gpuReasons = new ArrayList<String>();
+            String loaded = NativeLoader.loadFirst(null, fiji.getPath(), d, reasons, gpuReasons);
             assertTrue(loaded, loaded.endsWith(NativeLoader.RESOURCE));
             assertEquals(reasons.toString(), 3, reasons.size());
+            assertEquals(reasons.subList(0, 2), gpuReasons); // the CPU library's places are not logged
             assertEquals("an earlier reason", reasons.get(0));
             assertTrue(reasons.get(1), reasons.get(1).startsWith("the CUDA library " + cuda.getPath()
                     + " could not be used: it could not be loaded ("));
