@@ -43,7 +43,8 @@ jar: deps native
 ifeq ($(HAVE_CUDA),yes)
 	$(MAKE) native-cuda
 else
-	@rm -f $(CUDA_LIB)
+	@# also the copy Maven made earlier: it does not clean target/classes by itself
+	@rm -f $(CUDA_LIB) java/target/classes/natives/linux_64/libfluorecon_cuda.so
 	@echo "No CUDA toolchain (no nvcc on PATH, CUDA_HOME unset): building the jar with the CPU library only."
 endif
 	cd java && $(MVN) package -DskipTests
