@@ -15,7 +15,7 @@
 #                                         target-cuda/gpu-tests) to carry to a GPU machine
 #   scripts/gpu-tests.sh --prebuilt DIR   run binaries made by --package, without cargo
 # Environment: CUDA_LIBS=dir1:dir2 adds folders searched first for the CUDA libraries;
-# BENCH_SHAPE (default 64x256x256), BENCH_ITERATIONS (default 50); OUT (default
+# BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50); OUT (default
 # target-cuda/gpu-results) receives the logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -82,7 +82,10 @@ for lib in $NEEDED; do
     ldconfig -p 2>/dev/null | grep -q "$lib " && { echo "  $lib: system (ld.so.cache)"; continue; }
     found=$(find / -xdev -name "$lib" -not -path '/proc/*' 2>/dev/null | head -1 | xargs -r dirname)
   fi
-  if [ -n "$found" ]; then echo "  $lib: $found"; LIBDIRS+=":$found"; else echo "  $lib: NOT FOUND"; fi
+  if [ -n "$found" ]; then
+    echo "  $lib: $found"
+    case ":$LIBDIRS:" in *":$found:"*) ;; *) LIBDIRS+=":$found" ;; esac
+  else echo "  $lib: NOT FOUND"; fi
 done
 export LD_LIBRARY_PATH="${LIBDIRS#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
@@ -99,16 +102,16 @@ step info info_sees_gpu
 
 # -- 2. Rust tests with the cuda feature ----------------------------------------------------------
 for t in "$PKG"/tests/*; do
-  name=test-$(basename "$t" | sed 's/-[0-9a-f]\{16\}$//')
+  name=test-$(basename "$t") # cargo's hash tells the library's unit tests from the binary's
   # integration tests find the CLI through CARGO_BIN_EXE_fluorecon at build time; the prebuilt
   # binary is handed over the same way at run time
-  step "$name" env FLUORECON_CLI="$CLI" "$t" --test-threads=1
+  step "$name" env FLUORECON_CLI="$CLI" "$t"
 done
 
 # -- 3. benchmarks -------------------------------------------------------------------------------
 bench() {
   local data=$OUT/bench-data n=${BENCH_ITERATIONS:-50}
-  "$CLI" simulate --shape "${BENCH_SHAPE:-64x256x256}" --psf-size 63,63,31 --photons 1000 \
+  "$CLI" simulate --shape "${BENCH_SHAPE:-64x256x256}" --psf-size "${BENCH_PSF:-63,63,31}" --photons 1000 \
     --background 10 --seed 1 -o "$data" >/dev/null || return 1
   for dev in cpu cuda; do
     local t0=$EPOCHREALTIME
@@ -117,7 +120,7 @@ bench() {
     awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$n" -v d="$dev" \
       'BEGIN { printf "BENCH  RL %s iterations (CLI wall time incl. TIFF I/O), --device %s: %.2f s\n", n, d, b - a }'
   done
-  "$PKG/rl_speed" "$n"
+  echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, CPU): $("$PKG/rl_speed" "$n")"
 }
 step bench bench
 
