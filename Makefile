@@ -14,7 +14,7 @@ MVN_FLAGS ?= $(if $(wildcard $(MVN_REPO)/net/imagej/ij),-o -Dmaven.repo.local=$(
 MVN       := mvn -B -q $(MVN_FLAGS)
 FIJI      ?=
 
-.PHONY: all deps native native-cuda jar demo test test-rust test-java test-imagej lint install clean
+.PHONY: all deps native native-cuda jar demo test test-rust test-cuda-fallback test-java test-imagej lint install clean
 
 all: jar
 
@@ -63,6 +63,11 @@ lint:
 test-rust:
 	cargo test --release
 
+# The CUDA build's own tests on a machine without a GPU: it must report why there is no GPU and
+# run on the CPU (the GPU side is scripts/gpu-tests.sh).
+test-cuda-fallback:
+	cargo test --release --features cuda --lib device
+
 test-java: native
 	cd java && mvn -B $(MVN_FLAGS) package
 
@@ -70,7 +75,7 @@ test-imagej: jar
 	tests/imagej/run.sh test
 
 # Every test: Rust unit and integration tests, JUnit, end-to-end macros in ImageJ.
-test: deps lint test-rust test-java test-imagej
+test: deps lint test-rust test-cuda-fallback test-java test-imagej
 
 install: jar
 	@test -n "$(FIJI)" || { echo "usage: make install FIJI=/path/to/Fiji.app"; exit 2; }
