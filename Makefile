@@ -14,7 +14,7 @@ MVN_FLAGS ?= $(if $(wildcard $(MVN_REPO)/net/imagej/ij),-o -Dmaven.repo.local=$(
 MVN       := mvn -B -q $(MVN_FLAGS)
 FIJI      ?=
 
-.PHONY: all deps native jar demo test test-rust test-java test-imagej lint install clean
+.PHONY: all deps native native-cuda jar demo test test-rust test-cuda-fallback test-java test-imagej lint install clean
 
 all: jar
 
@@ -24,10 +24,31 @@ deps:
 native:
 	cargo build --release --lib --bins
 
-# The native library and the plugin jar that carries it (natives/linux_64/).
+# The CUDA build of the library (the `cuda` feature), in its own target folder so that the two
+# builds do not rebuild each other, copied to $(CUDA_LIB) for the jar. Built by `make jar` only
+# when a CUDA toolchain is there: nvcc on PATH or CUDA_HOME set (e.g. after
+# `source ~/.cache/fluorecon-cuda13/env.sh`, see README "Building with CUDA").
+CUDA_TARGET := target-cuda
+CUDA_LIB    := $(CUDA_TARGET)/natives/libfluorecon_cuda.so
+HAVE_CUDA   := $(if $(or $(shell command -v nvcc 2>/dev/null),$(CUDA_HOME)),yes,)
+
+native-cuda:
+	CARGO_TARGET_DIR=$(CUDA_TARGET) cargo build --release --lib --features cuda
+	mkdir -p $(dir $(CUDA_LIB))
+	cp $(CUDA_TARGET)/release/libfluorecon.so $(CUDA_LIB)
+
+# The native libraries and the plugin jar that carries them (natives/linux_64/): the CPU library
+# always, the CUDA library when a CUDA toolchain is available.
 jar: deps native
+ifeq ($(HAVE_CUDA),yes)
+	$(MAKE) native-cuda
+else
+	@# also the copy Maven made earlier: it does not clean target/classes by itself
+	@rm -f $(CUDA_LIB) java/target/classes/natives/linux_64/libfluorecon_cuda.so
+	@echo "No CUDA toolchain (no nvcc on PATH, CUDA_HOME unset): building the jar with the CPU library only."
+endif
 	cd java && $(MVN) package -DskipTests
-	@echo "Built $(JAR)"
+	@echo "Built $(JAR)$(if $(HAVE_CUDA), with the CUDA library, with the CPU library only)"
 
 # Builds everything, then runs the plugin in a real (headless) ImageJ on samples/,
 # writing the results to demo-output/.
@@ -42,6 +63,11 @@ lint:
 test-rust:
 	cargo test --release
 
+# The CUDA build's own tests on a machine without a GPU: it must report why there is no GPU and
+# run on the CPU (the GPU side is scripts/gpu-tests.sh).
+test-cuda-fallback:
+	cargo test --release --features cuda --lib device
+
 test-java: native
 	cd java && mvn -B $(MVN_FLAGS) package
 
@@ -49,7 +75,7 @@ test-imagej: jar
 	tests/imagej/run.sh test
 
 # Every test: Rust unit and integration tests, JUnit, end-to-end macros in ImageJ.
-test: deps lint test-rust test-java test-imagej
+test: deps lint test-rust test-cuda-fallback test-java test-imagej
 
 install: jar
 	@test -n "$(FIJI)" || { echo "usage: make install FIJI=/path/to/Fiji.app"; exit 2; }
@@ -60,4 +86,4 @@ install: jar
 
 clean:
 	cargo clean
-	rm -rf java/target demo-output
+	rm -rf $(CUDA_TARGET) java/target demo-output

@@ -73,42 +73,260 @@ pub fn build_features() -> Vec<&'static str> {
     f
 }
 
-/// Human-readable list of the devices found (one per line).
-pub fn devices_found() -> Vec<String> {
-    let mut out = vec![format!(
-        "CPU: {} threads ({})",
-        rayon::current_num_threads(),
-        std::env::consts::ARCH
-    )];
-    out.extend(cuda_devices());
-    out
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_devices() -> Vec<String> {
-    // The driver library is opened at run time; a missing driver is a message, not a crash.
-    let probe = std::panic::catch_unwind(|| -> std::result::Result<Vec<String>, String> {
-        use cudarc::driver::result as drv;
-        drv::init().map_err(|e| format!("{e:?}"))?;
-        let n = drv::device::get_count().map_err(|e| format!("{e:?}"))?;
-        let mut names = Vec::new();
-        for i in 0..n {
-            let dev = drv::device::get(i).map_err(|e| format!("{e:?}"))?;
-            let name = drv::device::get_name(dev).unwrap_or_else(|_| "unknown GPU".into());
-            let mem = unsafe { drv::device::total_mem(dev) }.unwrap_or(0);
-            names.push(format!("CUDA:{i}: {name}, {} MiB", mem / (1 << 20)));
-        }
-        Ok(names)
-    });
-    match probe {
-        Ok(Ok(v)) if v.is_empty() => vec!["CUDA: driver found, no GPU".into()],
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => vec![format!("CUDA: not available ({e})")],
-        Err(_) => vec!["CUDA: not available (no NVIDIA driver library found)".into()],
+/// Which build of the library this is: "cuda" (built with the `cuda` feature, the plugin's
+/// `libfluorecon_cuda.so`) or "cpu" (`libfluorecon.so`).
+pub fn library_flavour() -> &'static str {
+    if cfg!(feature = "cuda") {
+        "cuda"
+    } else {
+        "cpu"
     }
 }
 
+/// One GPU as the CUDA driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CudaGpu {
+    pub ordinal: usize,
+    pub name: String,
+    /// Total memory in MiB (2^20 bytes).
+    pub memory_mib: usize,
+    /// Compute capability (major, minor), e.g. (8, 0) for an A100.
+    pub compute_capability: (i32, i32),
+}
+
+/// What the NVIDIA driver reports: its CUDA version and the GPUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CudaStatus {
+    /// CUDA version the driver supports, as `cuDriverGetVersion` encodes it: 1000 × major +
+    /// 10 × minor (13000 is CUDA 13.0).
+    pub driver_version: i32,
+    pub gpus: Vec<CudaGpu>,
+}
+
+/// "13.0" for the driver version 13000.
+pub fn cuda_version_text(v: i32) -> String {
+    format!("{}.{}", v / 1000, (v % 1000) / 10)
+}
+
+/// Asks the NVIDIA driver (opened at run time) for its version and GPUs. Err: why there is no
+/// usable GPU, for the log (no driver, driver error, or a library built without CUDA).
+pub fn cuda_status() -> std::result::Result<CudaStatus, String> {
+    cuda_probe()
+}
+
+/// The `info` lines about the library and its devices, "key: value" each, from the facts given
+/// (separate from gathering them so that every case can be tested without a GPU).
+pub fn info_lines(
+    flavour: &str,
+    features: &[&str],
+    cpu_threads: usize,
+    cuda: &std::result::Result<CudaStatus, String>,
+) -> Vec<String> {
+    let mut lines = vec![
+        format!("Library flavour: {flavour}"),
+        format!("Build features: {}", features.join(", ")),
+    ];
+    match cuda {
+        Ok(st) => {
+            lines.push(format!(
+                "CUDA driver: {} (driver API version {}); library built for the CUDA 13.0 runtime",
+                cuda_version_text(st.driver_version),
+                st.driver_version
+            ));
+            if st.driver_version < 13000 {
+                lines.push(format!(
+                    "CUDA warning: the driver supports CUDA {} only; CUDA 13.0 needs driver 580 or newer",
+                    cuda_version_text(st.driver_version)
+                ));
+            }
+        }
+        Err(reason) => lines.push(format!("CUDA driver: none ({reason})")),
+    }
+    lines.push(format!(
+        "Device: CPU: {cpu_threads} threads ({})",
+        std::env::consts::ARCH
+    ));
+    match cuda {
+        Ok(st) if st.gpus.is_empty() => {
+            lines.push("Device: CUDA: the driver found no GPU; running on the CPU".into())
+        }
+        Ok(st) => lines.extend(st.gpus.iter().map(|g| {
+            format!(
+                "Device: CUDA:{}: {}, {} MiB, compute capability {}.{}",
+                g.ordinal, g.name, g.memory_mib, g.compute_capability.0, g.compute_capability.1
+            )
+        })),
+        Err(_) => lines.push("Device: CUDA: none, running on the CPU".into()),
+    }
+    lines
+}
+
+/// Human-readable list of the devices found (one per line).
+pub fn devices_found() -> Vec<String> {
+    info_lines(
+        library_flavour(),
+        &build_features(),
+        rayon::current_num_threads(),
+        &cuda_status(),
+    )
+    .into_iter()
+    .filter_map(|l| l.strip_prefix("Device: ").map(str::to_string))
+    .collect()
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_probe() -> std::result::Result<CudaStatus, String> {
+    use cudarc::driver::{result as drv, sys};
+    // Without this check cudarc panics when libcuda.so.1 is missing.
+    if !unsafe { sys::is_culib_present() } {
+        return Err("no NVIDIA driver: libcuda.so.1 could not be opened".into());
+    }
+    // The driver library is opened at run time; any panic left is a message, not a crash.
+    let probe = std::panic::catch_unwind(|| -> std::result::Result<CudaStatus, String> {
+        let err = |what: &str, e: drv::DriverError| format!("{what} failed: {e:?}");
+        drv::init().map_err(|e| err("cuInit", e))?;
+        let mut version = 0;
+        unsafe { sys::cuDriverGetVersion(&mut version) }
+            .result()
+            .map_err(|e| err("cuDriverGetVersion", e))?;
+        let n = drv::device::get_count().map_err(|e| err("cuDeviceGetCount", e))?;
+        let mut gpus = Vec::new();
+        for i in 0..n {
+            let dev = drv::device::get(i).map_err(|e| err("cuDeviceGet", e))?;
+            let attr = |a| unsafe { drv::device::get_attribute(dev, a) }.unwrap_or(0);
+            gpus.push(CudaGpu {
+                ordinal: i as usize,
+                name: drv::device::get_name(dev).unwrap_or_else(|_| "unknown GPU".into()),
+                memory_mib: unsafe { drv::device::total_mem(dev) }.unwrap_or(0) >> 20,
+                compute_capability: (
+                    attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                    attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+                ),
+            });
+        }
+        Ok(CudaStatus {
+            driver_version: version,
+            gpus,
+        })
+    });
+    probe.unwrap_or_else(|_| Err("the NVIDIA driver library could not be used".into()))
+}
+
 #[cfg(not(feature = "cuda"))]
-fn cuda_devices() -> Vec<String> {
-    vec!["CUDA: not built (library compiled without the 'cuda' feature)".into()]
+fn cuda_probe() -> std::result::Result<CudaStatus, String> {
+    Err("this library was built without the 'cuda' feature".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(ordinal: usize, name: &str) -> CudaGpu {
+        CudaGpu {
+            ordinal,
+            name: name.into(),
+            memory_mib: 81_559,
+            compute_capability: (9, 0),
+        }
+    }
+
+    #[test]
+    fn cpu_build_says_why_there_is_no_gpu() {
+        let lines = info_lines("cpu", &["cpu"], 4, &Err("no NVIDIA driver".into()));
+        assert_eq!(
+            lines,
+            [
+                "Library flavour: cpu",
+                "Build features: cpu",
+                "CUDA driver: none (no NVIDIA driver)",
+                &format!("Device: CPU: 4 threads ({})", std::env::consts::ARCH),
+                "Device: CUDA: none, running on the CPU",
+            ]
+        );
+    }
+
+    #[test]
+    fn gpus_and_driver_version_are_listed() {
+        let st = CudaStatus {
+            driver_version: 13000,
+            gpus: vec![gpu(0, "NVIDIA H100"), gpu(1, "NVIDIA A100")],
+        };
+        let lines = info_lines("cuda", &["cpu", "cuda"], 16, &Ok(st));
+        assert_eq!(lines[0], "Library flavour: cuda");
+        assert_eq!(lines[1], "Build features: cpu, cuda");
+        assert_eq!(
+            lines[2],
+            "CUDA driver: 13.0 (driver API version 13000); library built for the CUDA 13.0 runtime"
+        );
+        assert_eq!(
+            &lines[4..],
+            [
+                "Device: CUDA:0: NVIDIA H100, 81559 MiB, compute capability 9.0",
+                "Device: CUDA:1: NVIDIA A100, 81559 MiB, compute capability 9.0",
+            ]
+        );
+    }
+
+    #[test]
+    fn old_driver_and_no_gpu_are_reported() {
+        let st = CudaStatus {
+            driver_version: 12040,
+            gpus: vec![],
+        };
+        let lines = info_lines("cuda", &["cpu", "cuda"], 2, &Ok(st));
+        assert!(lines[2].starts_with("CUDA driver: 12.4 "), "{lines:?}");
+        assert_eq!(
+            lines[3],
+            "CUDA warning: the driver supports CUDA 12.4 only; CUDA 13.0 needs driver 580 or newer"
+        );
+        assert_eq!(
+            lines.last().unwrap(),
+            "Device: CUDA: the driver found no GPU; running on the CPU"
+        );
+    }
+
+    /// This build's own report: the CPU library names its flavour and why CUDA is absent; the
+    /// CUDA library on a machine without a driver says so (run by scripts/gpu-tests.sh with a GPU).
+    #[test]
+    fn this_build_reports_its_flavour() {
+        let text = crate::info_text();
+        assert!(
+            text.starts_with(&format!("Fluorecon: {}\n", crate::VERSION)),
+            "{text}"
+        );
+        if cfg!(feature = "cuda") {
+            assert!(text.contains("Library flavour: cuda\n"), "{text}");
+            assert!(text.contains("Build features: cpu, cuda\n"), "{text}");
+            match cuda_status() {
+                Ok(st) => assert!(text.contains(&format!(
+                    "CUDA driver: {} ",
+                    cuda_version_text(st.driver_version)
+                ))),
+                Err(reason) => {
+                    eprintln!("no GPU here: {reason}");
+                    assert!(
+                        text.contains(&format!("CUDA driver: none ({reason})")),
+                        "{text}"
+                    )
+                }
+            }
+        } else {
+            assert!(text.contains("Library flavour: cpu\n"), "{text}");
+            assert!(text.contains("Build features: cpu\n"), "{text}");
+            assert!(
+                text.contains(
+                    "CUDA driver: none (this library was built without the 'cuda' feature)\n"
+                ),
+                "{text}"
+            );
+        }
+        assert!(text.contains("Device: CPU: "), "{text}");
+        assert_eq!(devices_found().len(), text.matches("Device: ").count());
+    }
+
+    #[test]
+    fn cuda_versions_read_as_major_minor() {
+        assert_eq!(cuda_version_text(13000), "13.0");
+        assert_eq!(cuda_version_text(12080), "12.8");
+    }
 }

@@ -29,15 +29,14 @@ pub use progress::{NoProgress, Progress};
 /// Library version (Cargo package version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Version, build features and devices found, one "key: value" per line (for
-/// `About Fluorecon…` and `fluorecon info`).
+/// Version, library flavour (cpu or cuda), build features, CUDA driver (or why there is none) and
+/// devices found, one "key: value" per line (for `About Fluorecon…` and `fluorecon info`).
 pub fn info_text() -> String {
-    let mut s = format!(
-        "Fluorecon: {VERSION}\nBuild features: {}\n",
-        device::build_features().join(", ")
+    let lines = device::info_lines(
+        device::library_flavour(),
+        &device::build_features(),
+        rayon::current_num_threads(),
+        &device::cuda_status(),
     );
-    for d in device::devices_found() {
-        s.push_str(&format!("Device: {d}\n"));
-    }
-    s
+    format!("Fluorecon: {VERSION}\n{}\n", lines.join("\n"))
 }

@@ -27,8 +27,12 @@ impl Drop for TempDir {
     }
 }
 
+/// The CLI cargo built, or the one in $FLUORECON_CLI (scripts/gpu-tests.sh runs these tests as
+/// prebuilt binaries on another machine, where cargo's path does not exist).
 fn fluorecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fluorecon"))
+    let cli =
+        std::env::var_os("FLUORECON_CLI").unwrap_or_else(|| env!("CARGO_BIN_EXE_fluorecon").into());
+    Command::new(cli)
         .args(args)
         .output()
         .expect("the fluorecon binary runs")
@@ -102,6 +106,16 @@ fn info_prints_version_features_and_devices() {
     assert!(out.contains(fluorecon::VERSION), "{out}");
     assert!(out.contains("cpu"), "{out}");
     assert!(out.contains("CPU:"), "{out}");
+    let flavour = if cfg!(feature = "cuda") {
+        "cuda"
+    } else {
+        "cpu"
+    };
+    assert!(
+        out.contains(&format!("\nLibrary flavour: {flavour}\n")),
+        "{out}"
+    );
+    assert!(out.contains("\nCUDA driver: "), "{out}");
     let o = ok(&["--threads", "1", "info"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("threads: 1"));
 }

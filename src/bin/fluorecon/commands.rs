@@ -6,7 +6,7 @@ use fluorecon::deconv::{richardson_lucy, RlOptions};
 use fluorecon::io::tiff::{read_tiff, write_tiff, write_tiff_with_progress, Hyperstack};
 use fluorecon::progress::{check_cancel, SubProgress};
 use fluorecon::psf::{suggested_shape, Psf, PsfModel, PsfParams};
-use fluorecon::{device, invalid, simulate, Progress, Result, Volume};
+use fluorecon::{invalid, simulate, Progress, Result, Volume};
 use std::path::Path;
 use std::time::Instant;
 
@@ -363,11 +363,6 @@ pub fn simulate(a: &SimulateArgs) -> Result<()> {
 
 /// `fluorecon info`.
 pub fn info() {
-    println!("fluorecon {}", fluorecon::VERSION);
-    println!("build features: {}", device::build_features().join(", "));
+    print!("{}", fluorecon::info_text());
     println!("threads: {}", rayon::current_num_threads());
-    println!("devices:");
-    for d in device::devices_found() {
-        println!("  {d}");
-    }
 }

@@ -9,6 +9,7 @@ import static org.junit.Assume.assumeTrue;
 import java.io.File;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -20,7 +21,7 @@ public class NativeLoaderTest {
     public void missingExplicitPathIsReportedNotReplaced() {
         String path = new File("/nonexistent/fluorecon/libfluorecon.so").getAbsolutePath();
         try {
-            NativeLoader.loadFirst(path, null, new ArrayList<String>());
+            NativeLoader.loadFirst(path, null, cpu(), new ArrayList<String>());
             fail("a missing library was loaded");
         } catch (FluoreconException e) {
             String message = e.getMessage();
@@ -60,13 +61,18 @@ public class NativeLoaderTest {
                 System.getProperty("os.arch")) == null);
         Set<String> before = temporaryFolders();
         List<String> reasons = new ArrayList<String>();
-        String loaded = NativeLoader.loadFirst(null, "/nonexistent-imagej", reasons);
+        String loaded = NativeLoader.loadFirst(null, "/nonexistent-imagej", cpu(), reasons);
         assertTrue(loaded, loaded.endsWith(NativeLoader.RESOURCE));
         assertEquals(Arrays.asList("/nonexistent-imagej/lib/linux64/libfluorecon.so: no such file exists"),
                 reasons);
         Set<String> added = temporaryFolders();
         added.removeAll(before);
         assertTrue("left behind: " + added, added.isEmpty());
+    }
+
+    static NativeLoader.Decision cpu() {
+        return NativeLoader.decide("cpu", false, Collections.<File>emptyList(), Collections.<File>emptyList(),
+                f -> false);
     }
 
     private static Set<String> temporaryFolders() {

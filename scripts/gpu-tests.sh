@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Every GPU check of Fluorecon in one go, on a Linux x86-64 machine with an NVIDIA GPU and driver:
+#   1. finds the CUDA 13 runtime libraries (libcudart.so.13, libcublas.so.13, libcufft.so.12,
+#      libcurand.so.10, libnvrtc.so.13) and puts their folders on LD_LIBRARY_PATH;
+#   2. `fluorecon info` of the CUDA build: must name the driver and a GPU;
+#   3. the Rust tests built with `--features cuda` (GPU-vs-CPU comparisons run instead of being
+#      skipped, because a GPU is there);
+#   4. benchmarks: RL deconvolution with --device cpu and --device cuda on the same simulated data;
+#   5. prints a summary, and exits non-zero when any step failed.
+#
+# Usage:
+#   scripts/gpu-tests.sh                  build with cargo (needs the crates; no CUDA toolkit
+#                                         needed: the engine opens CUDA at run time), then run
+#   scripts/gpu-tests.sh --package [DIR]  only build, and copy the binaries to DIR (default
+#                                         target-cuda/gpu-tests) to carry to a GPU machine
+#   scripts/gpu-tests.sh --prebuilt DIR   run binaries made by --package, without cargo
+# Environment: CUDA_LIBS=dir1:dir2 adds folders searched first for the CUDA libraries;
+# BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50); OUT (default
+# target-cuda/gpu-results) receives the logs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MODE=build
+PKG=target-cuda/gpu-tests
+case "${1:-}" in
+  --package) MODE=package; PKG=${2:-$PKG} ;;
+  --prebuilt) MODE=prebuilt; PKG=${2:?usage: scripts/gpu-tests.sh --prebuilt DIR} ;;
+  "") ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
+esac
+OUT=${OUT:-$ROOT/target-cuda/gpu-results}
+mkdir -p "$OUT"
+declare -a SUMMARY=()
+FAILED=0
+step() { # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, records PASS/FAIL
+  local name=$1; shift
+  echo "== $name: $*"
+  if "$@" > >(tee "$OUT/$name.log") 2>&1; then SUMMARY+=("PASS  $name"); else
+    SUMMARY+=("FAIL  $name (log: $OUT/$name.log)"); FAILED=1; fi
+}
+
+# -- build (or take prebuilt binaries) --------------------------------------------------------
+if [ "$MODE" != prebuilt ]; then
+  export CARGO_TARGET_DIR=$ROOT/target-cuda
+  cargo build --release --features cuda --bins --examples || exit 1
+  # the test executables, as cargo lists them
+  mapfile -t TESTS < <(cargo test --release --features cuda --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])')
+  [ ${#TESTS[@]} -gt 0 ] || { echo "no test executables were built"; exit 1; }
+  rm -rf "$PKG"; mkdir -p "$PKG/tests"
+  cp target-cuda/release/fluorecon target-cuda/release/examples/rl_speed "$PKG/"
+  for t in "${TESTS[@]}"; do cp "$t" "$PKG/tests/"; done
+  if [ "$MODE" = package ]; then
+    echo "GPU test binaries in $PKG; run: scripts/gpu-tests.sh --prebuilt $PKG"; exit 0
+  fi
+fi
+PKG=$(cd "$PKG" && pwd)
+CLI=$PKG/fluorecon
+
+# -- the NVIDIA driver and the CUDA 13 runtime ---------------------------------------------------
+NEEDED="libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcufft.so.12 libcurand.so.10 libnvrtc.so.13"
+SEARCH=${CUDA_LIBS:-}
+for d in "$HOME/.cache/fluorecon-cuda13/cuda/lib64" /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
+  /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && SEARCH+=":$d"; done
+# pip wheels (PyTorch, nvidia-* packages): nvidia/cu13/lib or nvidia/<lib>/lib in site-packages
+for py in python3 /usr/bin/python3; do
+  command -v "$py" >/dev/null || continue
+  for sp in $("$py" -c 'import site,sys; print(" ".join(site.getsitepackages()+[site.getusersitepackages()]))' 2>/dev/null); do
+    for d in "$sp"/nvidia/cu13/lib "$sp"/nvidia/*/lib "$sp"/torch/lib; do [ -d "$d" ] && SEARCH+=":$d"; done
+  done
+done
+LIBDIRS=""
+for lib in $NEEDED; do
+  found=""
+  IFS=: read -ra dirs <<<"$SEARCH"
+  for d in "${dirs[@]}"; do [ -n "$d" ] && [ -e "$d/$lib" ] && { found=$d; break; }; done
+  if [ -z "$found" ]; then # last resort: the system's loader cache, then a bounded search
+    ldconfig -p 2>/dev/null | grep -q "$lib " && { echo "  $lib: system (ld.so.cache)"; continue; }
+    found=$(find / -xdev -name "$lib" -not -path '/proc/*' 2>/dev/null | head -1 | xargs -r dirname)
+  fi
+  if [ -n "$found" ]; then
+    echo "  $lib: $found"
+    case ":$LIBDIRS:" in *":$found:"*) ;; *) LIBDIRS+=":$found" ;; esac
+  else echo "  $lib: NOT FOUND"; fi
+done
+export LD_LIBRARY_PATH="${LIBDIRS#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/nvidia-smi.log"
+
+# -- 1. info: the CUDA build sees the driver and a GPU -------------------------------------------
+info_sees_gpu() {
+  "$CLI" info || return 1
+  "$CLI" info | grep -q '^Library flavour: cuda$' || { echo "not the CUDA build"; return 1; }
+  "$CLI" info | grep -q '^CUDA driver: none' && { echo "the CUDA build found no usable driver"; return 1; }
+  "$CLI" info | grep -q '^Device: CUDA:[0-9]' || { echo "no GPU listed"; return 1; }
+}
+step info info_sees_gpu
+
+# -- 2. Rust tests with the cuda feature ----------------------------------------------------------
+for t in "$PKG"/tests/*; do
+  name=test-$(basename "$t") # cargo's hash tells the library's unit tests from the binary's
+  # integration tests find the CLI through CARGO_BIN_EXE_fluorecon at build time; the prebuilt
+  # binary is handed over the same way at run time
+  step "$name" env FLUORECON_CLI="$CLI" "$t"
+done
+
+# -- 3. benchmarks -------------------------------------------------------------------------------
+bench() {
+  local data=$OUT/bench-data n=${BENCH_ITERATIONS:-50}
+  "$CLI" simulate --shape "${BENCH_SHAPE:-64x256x256}" --psf-size "${BENCH_PSF:-63,63,31}" --photons 1000 \
+    --background 10 --seed 1 -o "$data" >/dev/null || return 1
+  for dev in cpu cuda; do
+    local t0=$EPOCHREALTIME
+    "$CLI" deconvolve "$data/blurred.tif" --psf "$data/psf.tif" -n "$n" --device "$dev" \
+      -o "$data/rl-$dev.tif" 2>&1 | grep -iE 'device|cuda|deconvolved|cpu' || true
+    awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$n" -v d="$dev" \
+      'BEGIN { printf "BENCH  RL %s iterations (CLI wall time incl. TIFF I/O), --device %s: %.2f s\n", n, d, b - a }'
+  done
+  echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, CPU): $("$PKG/rl_speed" "$n")"
+}
+step bench bench
+
+echo
+echo "== summary ($(date -u +%F\ %T) UTC, $(uname -n))"
+grep -h '^BENCH' "$OUT/bench.log" 2>/dev/null
+printf '%s\n' "${SUMMARY[@]}"
+exit $FAILED
