@@ -17,6 +17,7 @@ pub mod io;
 pub mod progress;
 pub mod psf;
 pub mod sim;
+pub mod smlm;
 pub mod simulate;
 
 #[doc(hidden)]
