@@ -17,8 +17,8 @@ pub mod io;
 pub mod progress;
 pub mod psf;
 pub mod sim;
-pub mod smlm;
 pub mod simulate;
+pub mod smlm;
 
 #[doc(hidden)]
 pub mod jni;

@@ -75,13 +75,7 @@ const NP: usize = 5;
 
 /// Integrals of a unit-area 1D Gaussian centred at `x` with σ over pixels [i, i + 1),
 /// i = 0..n, and their derivatives with respect to x and σ.
-pub fn pixel_integrals(
-    x: f64,
-    sigma: f64,
-    e: &mut [f64],
-    de_dx: &mut [f64],
-    de_ds: &mut [f64],
-) {
+pub fn pixel_integrals(x: f64, sigma: f64, e: &mut [f64], de_dx: &mut [f64], de_ds: &mut [f64]) {
     let n = e.len();
     let s2 = std::f64::consts::SQRT_2 * sigma;
     let norm = 1.0 / ((2.0 * std::f64::consts::PI).sqrt() * sigma);
@@ -168,7 +162,7 @@ impl Model {
     }
 
     /// Cost (Poisson deviance or sum of squares), its gradient/2 and the LM curvature.
-    fn eval(&mut self, th: &[f64; NP], data: &[f64], method: FitMethod) -> Eval {
+    fn eval(&mut self, th: &[f64; NP], data: &[f64], used: &[bool], method: FitMethod) -> Eval {
         self.set(th);
         let w = self.w;
         let mut ev = Eval {
@@ -178,6 +172,9 @@ impl Model {
         };
         for j in 0..w {
             for i in 0..w {
+                if !used[j * w + i] {
+                    continue;
+                }
                 let dk = data[j * w + i];
                 let (mu, d) = self.at(th, j, i);
                 let (w1, w2) = match method {
@@ -254,7 +251,27 @@ fn inverse_diagonal(a: &[[f64; NP]; NP]) -> Option<[f64; NP]> {
 /// Fits a `w`×`w` window of photon counts (row-major, x fastest). For the MLE, values
 /// below 0 (read noise) count as 0. Returns `None` when the fit fails.
 pub fn fit_spot(window: &[f64], w: usize, opts: &FitOptions) -> Option<Spot> {
+    fit_spot_masked(window, w, None, opts)
+}
+
+/// [`fit_spot`] using only the pixels where `used` is true (e.g. leaving out the side of a
+/// neighbouring molecule); `None` uses them all.
+pub fn fit_spot_masked(
+    window: &[f64],
+    w: usize,
+    used: Option<&[bool]>,
+    opts: &FitOptions,
+) -> Option<Spot> {
     if !(3..=MAX_WINDOW).contains(&w) || window.len() != w * w {
+        return None;
+    }
+    let all = [true; MAX_WINDOW * MAX_WINDOW];
+    let used = match used {
+        Some(u) if u.len() == w * w => u,
+        Some(_) => return None,
+        None => &all[..w * w],
+    };
+    if used.iter().filter(|&&u| u).count() < 2 * NP {
         return None;
     }
     let mut buf = [0.0f64; MAX_WINDOW * MAX_WINDOW];
@@ -269,9 +286,9 @@ pub fn fit_spot(window: &[f64], w: usize, opts: &FitOptions) -> Option<Spot> {
         };
     }
     let data = &*data;
-    let mut th = initial_guess(data, w, opts.initial_sigma_px);
+    let mut th = initial_guess(data, used, w, opts.initial_sigma_px);
     let mut model = Model::new(w);
-    let mut ev = model.eval(&th, data, opts.method);
+    let mut ev = model.eval(&th, data, used, opts.method);
     let mut lambda = 1e-3;
     let mut iterations = 0;
     while iterations < opts.max_iterations {
@@ -293,7 +310,7 @@ pub fn fit_spot(window: &[f64], w: usize, opts: &FitOptions) -> Option<Spot> {
             next[3] = th[3] * 0.5;
         }
         next[4] = next[4].clamp(th[4] * 0.5, th[4] * 2.0).clamp(0.1, 10.0);
-        let ev_next = model.eval(&next, data, opts.method);
+        let ev_next = model.eval(&next, data, used, opts.method);
         if ev_next.cost.is_finite() && ev_next.cost <= ev.cost {
             let change = ev.cost - ev_next.cost;
             th = next;
@@ -325,9 +342,13 @@ pub fn fit_spot(window: &[f64], w: usize, opts: &FitOptions) -> Option<Spot> {
     // Poisson Fisher information at the estimate, and the residuals.
     model.set(&th);
     let mut fisher = [[0.0; NP]; NP];
-    let (mut r1, mut r2) = (0.0, 0.0);
+    let (mut r1, mut r2, mut n) = (0.0, 0.0, 0.0);
     for j in 0..w {
         for i in 0..w {
+            if !used[j * w + i] {
+                continue;
+            }
+            n += 1.0;
             let (mu, d) = model.at(&th, j, i);
             let r = data[j * w + i] - mu;
             r1 += r;
@@ -344,7 +365,6 @@ pub fn fit_spot(window: &[f64], w: usize, opts: &FitOptions) -> Option<Spot> {
     if !(crlb[0] > 0.0 && crlb[1] > 0.0 && crlb[0].is_finite() && crlb[1].is_finite()) {
         return None;
     }
-    let n = (w * w) as f64;
     let mean = r1 / n;
     Some(Spot {
         x,
@@ -361,21 +381,24 @@ pub fn fit_spot(window: &[f64], w: usize, opts: &FitOptions) -> Option<Spot> {
 
 /// Start: background from the window's border, position from the centroid of what lies
 /// above it, photons from the sum above it.
-fn initial_guess(data: &[f64], w: usize, sigma: f64) -> [f64; NP] {
+fn initial_guess(data: &[f64], used: &[bool], w: usize, sigma: f64) -> [f64; NP] {
     let mut border = 0.0;
-    let mut count = 0.0;
+    let mut count: f64 = 0.0;
     for j in 0..w {
         for i in 0..w {
-            if j == 0 || i == 0 || j == w - 1 || i == w - 1 {
+            if used[j * w + i] && (j == 0 || i == 0 || j == w - 1 || i == w - 1) {
                 border += data[j * w + i];
                 count += 1.0;
             }
         }
     }
-    let b = (border / count).max(0.01);
+    let b = (border / count.max(1.0)).max(0.01);
     let (mut s, mut sx, mut sy) = (0.0, 0.0, 0.0);
     for j in 0..w {
         for i in 0..w {
+            if !used[j * w + i] {
+                continue;
+            }
             let v = (data[j * w + i] - b).max(0.0);
             s += v;
             sx += v * (i as f64 + 0.5);

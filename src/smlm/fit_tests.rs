@@ -33,13 +33,21 @@ fn pixel_integrals_match_finite_differences() {
     pixel_integrals(x - h, s, &mut em, &mut t1, &mut t2);
     for i in 0..n {
         let fd = (ep[i] - em[i]) / (2.0 * h);
-        assert!((fd - dx[i]).abs() < 1e-5, "d/dx pixel {i}: {fd} vs {}", dx[i]);
+        assert!(
+            (fd - dx[i]).abs() < 1e-5,
+            "d/dx pixel {i}: {fd} vs {}",
+            dx[i]
+        );
     }
     pixel_integrals(x, s + h, &mut ep, &mut t1, &mut t2);
     pixel_integrals(x, s - h, &mut em, &mut t1, &mut t2);
     for i in 0..n {
         let fd = (ep[i] - em[i]) / (2.0 * h);
-        assert!((fd - ds[i]).abs() < 1e-5, "d/dσ pixel {i}: {fd} vs {}", ds[i]);
+        assert!(
+            (fd - ds[i]).abs() < 1e-5,
+            "d/dσ pixel {i}: {fd} vs {}",
+            ds[i]
+        );
     }
 }
 
@@ -73,10 +81,16 @@ fn mle_reaches_the_crlb() {
         assert!((s.sigma - 1.3).abs() < 0.3, "σ {}", s.sigma);
     }
     let k = fitted as f64;
-    assert!(fitted >= trials - 5, "only {fitted} of {trials} fits converged");
+    assert!(
+        fitted >= trials - 5,
+        "only {fitted} of {trials} fits converged"
+    );
     let (bias_x, bias_y) = (ex / k, ey / k);
     let (rmse, sd) = ((e2 / k).sqrt(), (crlb / k).sqrt());
-    assert!(bias_x.abs() < 0.01 && bias_y.abs() < 0.01, "bias {bias_x} {bias_y}");
+    assert!(
+        bias_x.abs() < 0.01 && bias_y.abs() < 0.01,
+        "bias {bias_x} {bias_y}"
+    );
     assert!(
         rmse > 0.9 * sd && rmse < 1.1 * sd,
         "RMSE {rmse} px vs √CRLB {sd} px"
@@ -95,7 +109,11 @@ fn least_squares_fits_too() {
     let win = spot_window(&mut rng, 7, truth);
     let s = fit_spot(&win, 7, &opts).expect("fit");
     assert!((s.x - truth[0]).abs() < 0.1 && (s.y - truth[1]).abs() < 0.1);
-    assert!((s.photons / truth[2] - 1.0).abs() < 0.1, "photons {}", s.photons);
+    assert!(
+        (s.photons / truth[2] - 1.0).abs() < 0.1,
+        "photons {}",
+        s.photons
+    );
 }
 
 /// Windows without a spot, with NaN or all zero are rejected, never a panic.

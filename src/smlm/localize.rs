@@ -1,1 +1,324 @@
-//! todo
+//! The localization pipeline over a stack: ADU → photons, detection, fitting, in chunks of
+//! frames (so a 100 000-frame stack never has to be in memory), parallel over the frames of
+//! a chunk.
+
+use super::detect::detect;
+use super::fit::{fit_spot_masked, FitOptions, MAX_WINDOW};
+use super::{Camera, Localization};
+use crate::progress::{check_cancel, Progress};
+use crate::{invalid, Result};
+use ndarray::Array3;
+use rayon::prelude::*;
+
+/// Frames handed to the thread pool at once.
+pub const CHUNK_FRAMES: usize = 256;
+
+/// Settings of [`localize_stack`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalizeOptions {
+    pub camera: Camera,
+    /// Camera pixel size in the sample, nm.
+    pub pixel_nm: f64,
+    /// Detection threshold as a multiple of std(Wave.F1) (1 = ThunderSTORM's default).
+    pub threshold: f64,
+    pub fit: FitOptions,
+    /// Rejects fits whose σ differs from the typical σ by more than this fraction (e.g.
+    /// 0.2 keeps 0.8–1.2 × the median σ of the first chunk's fits): two overlapping
+    /// molecules fitted as one give a wide spot and a position between them. `None` keeps
+    /// every fit with σ in `fit.sigma_range_px`.
+    pub sigma_tolerance: Option<f64>,
+}
+
+impl Default for LocalizeOptions {
+    fn default() -> Self {
+        LocalizeOptions {
+            camera: Camera::default(),
+            pixel_nm: 100.0,
+            threshold: 1.0,
+            fit: FitOptions::default(),
+            sigma_tolerance: Some(0.12),
+        }
+    }
+}
+
+impl LocalizeOptions {
+    /// Checks the settings against frames of `w`×`h` pixels.
+    pub fn validate(&self, w: usize, h: usize) -> Result<()> {
+        self.camera.validate()?;
+        if !(self.pixel_nm.is_finite() && self.pixel_nm > 0.0) {
+            return invalid!(
+                "pixel size must be a positive number of nm, not {}",
+                self.pixel_nm
+            );
+        }
+        if !(self.threshold.is_finite() && self.threshold > 0.0) {
+            return invalid!(
+                "detection threshold must be positive, not {}",
+                self.threshold
+            );
+        }
+        let win = 2 * self.fit.radius + 1;
+        if self.fit.radius == 0 || win > MAX_WINDOW {
+            return invalid!(
+                "fit radius must be 1–{} pixels, not {}",
+                (MAX_WINDOW - 1) / 2,
+                self.fit.radius
+            );
+        }
+        if w < win || h < win {
+            return invalid!(
+                "frames are {w}×{h} pixels, smaller than the {win}×{win}-pixel fit window; \
+                 use a smaller fit radius"
+            );
+        }
+        let (lo, hi) = self.fit.sigma_range_px;
+        if !(self.fit.initial_sigma_px > 0.0 && lo < hi && lo >= 0.0) {
+            return invalid!(
+                "PSF σ settings are inconsistent (start {}, range {lo}–{hi} px)",
+                self.fit.initial_sigma_px
+            );
+        }
+        if let Some(t) = self.sigma_tolerance {
+            if !(t > 0.0 && t < 1.0) {
+                return invalid!("σ tolerance must be between 0 and 1 (a fraction), not {t}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Minimum number of fits from which the typical σ is taken.
+const SIGMA_SAMPLE: usize = 20;
+
+/// Fails when the camera offset is above the signal: a frame whose mean, in ADU, is below the
+/// offset means the offset (or the camera type) is set wrong.
+pub fn check_offset(adu: &[f32], frame: u32, camera: &Camera) -> Result<()> {
+    let mean = adu.iter().map(|&v| v as f64).sum::<f64>() / adu.len().max(1) as f64;
+    if mean < camera.offset_adu {
+        return invalid!(
+            "the camera offset ({} ADU) is above the signal: frame {frame} averages {mean:.1} \
+             ADU. Set the offset to the camera's dark level (look at a dark frame or the \
+             camera's data sheet)",
+            camera.offset_adu
+        );
+    }
+    Ok(())
+}
+
+/// Localizes the molecules of one frame of raw ADU values (`w`×`h`, x fastest); `frame` is
+/// the frame number (from 1) written into the results.
+pub fn localize_frame(
+    adu: &[f32],
+    w: usize,
+    h: usize,
+    frame: u32,
+    opts: &LocalizeOptions,
+) -> Result<Vec<Localization>> {
+    if let Some(p) = adu.iter().position(|v| !v.is_finite()) {
+        return invalid!(
+            "frame {frame} has a pixel that is not a number at x={}, y={}; replace NaNs first \
+             (Process › Math › Remove NaNs…)",
+            p % w,
+            p / w
+        );
+    }
+    let cam = &opts.camera;
+    // Effective photons: variance = mean also behind an EM register (see `camera`).
+    let f2 = cam.excess_noise();
+    let scale = (cam.photons_per_adu() / f2) as f32;
+    let offset = cam.offset_adu as f32;
+    let img: Vec<f32> = adu.iter().map(|&v| (v - offset) * scale).collect();
+    let r = opts.fit.radius;
+    let win = 2 * r + 1;
+    let mut window = vec![0.0f64; win * win];
+    let mut used = vec![true; win * win];
+    let mut out = Vec::new();
+    let candidates = detect(&img, w, h, opts.threshold);
+    for &(cx, cy) in &candidates {
+        let x0 = cx.saturating_sub(r).min(w - win);
+        let y0 = cy.saturating_sub(r).min(h - win);
+        // Neighbouring candidates whose spots reach into the window.
+        let reach = 2 * r as isize + 1;
+        let near: Vec<(isize, isize)> = candidates
+            .iter()
+            .map(|&(x, y)| (x as isize - cx as isize, y as isize - cy as isize))
+            .filter(|&(dx, dy)| (dx, dy) != (0, 0) && dx.abs() <= reach && dy.abs() <= reach)
+            .collect();
+        for j in 0..win {
+            for i in 0..win {
+                window[j * win + i] = img[(y0 + j) * w + x0 + i] as f64;
+                // A pixel nearer to another candidate than to this one, or within 2.5 pixels
+                // of it, is left out.
+                let (px, py) = (
+                    (x0 + i) as isize - cx as isize,
+                    (y0 + j) as isize - cy as isize,
+                );
+                let d0 = px * px + py * py;
+                used[j * win + i] = near
+                    .iter()
+                    .all(|&(nx, ny)| (px - nx).pow(2) + (py - ny).pow(2) > d0.max(6));
+            }
+        }
+        let Some(s) = fit_spot_masked(&window, win, Some(&used), &opts.fit) else {
+            continue;
+        };
+        let (x, y) = (x0 as f64 + s.x, y0 as f64 + s.y);
+        // A fit that wandered off to a neighbour is not this candidate's molecule.
+        if (x - cx as f64 - 0.5).abs() > 2.0 || (y - cy as f64 - 0.5).abs() > 2.0 {
+            continue;
+        }
+        let px = opts.pixel_nm;
+        out.push(Localization {
+            frame,
+            x_nm: (x * px) as f32,
+            y_nm: (y * px) as f32,
+            sigma_nm: (s.sigma * px) as f32,
+            photons: (s.photons * f2) as f32,
+            background: (s.background * f2) as f32,
+            bkgstd: (s.residual_std * f2) as f32,
+            uncertainty_nm: (((s.crlb_x + s.crlb_y) / 2.0).sqrt() * px) as f32,
+        });
+    }
+    Ok(out)
+}
+
+/// Localizes `n` consecutive frames stored contiguously (`n`·`h`·`w` values), the first being
+/// frame number `first_frame`, in parallel. Results in frame order.
+pub fn localize_frames(
+    frames: &[f32],
+    w: usize,
+    h: usize,
+    first_frame: u32,
+    opts: &LocalizeOptions,
+) -> Result<Vec<Localization>> {
+    let plane = w * h;
+    if plane == 0 || frames.len() % plane != 0 {
+        return invalid!(
+            "{} pixel values are not a whole number of {w}×{h} frames",
+            frames.len()
+        );
+    }
+    let per_frame: Vec<Vec<Localization>> = frames
+        .par_chunks(plane)
+        .enumerate()
+        .map(|(k, f)| localize_frame(f, w, h, first_frame + k as u32, opts))
+        .collect::<Result<_>>()?;
+    Ok(per_frame.concat())
+}
+
+/// A source of frames for [`localize_stream`]: fills `buf` with up to `max` frames (x
+/// fastest, frame after frame) and returns how many it put there (0 at the end).
+pub trait FrameSource {
+    fn next_frames(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize>;
+}
+
+/// Localizes every frame a source delivers, `CHUNK_FRAMES` at a time, so that only one
+/// chunk of raw frames is in memory. `total` (frames, if known) drives the progress fraction.
+pub fn localize_stream(
+    source: &mut dyn FrameSource,
+    w: usize,
+    h: usize,
+    total: Option<usize>,
+    opts: &LocalizeOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Localization>> {
+    opts.validate(w, h)?;
+    let mut out = Vec::new();
+    let mut buf = Vec::with_capacity(CHUNK_FRAMES * w * h);
+    let mut done = 0usize;
+    // Accepted σ range, nm, once known.
+    let mut sigma_range: Option<(f32, f32)> = None;
+    let mut start_of_unfiltered = 0usize;
+    loop {
+        check_cancel(progress)?;
+        buf.clear();
+        let n = source.next_frames(&mut buf, CHUNK_FRAMES)?;
+        if n == 0 {
+            break;
+        }
+        if done == 0 {
+            check_offset(&buf[..w * h], 1, &opts.camera)?;
+        }
+        out.extend(localize_frames(
+            &buf[..n * w * h],
+            w,
+            h,
+            done as u32 + 1,
+            opts,
+        )?);
+        done += n;
+        if let Some(t) = opts.sigma_tolerance {
+            if sigma_range.is_none() && out.len() >= SIGMA_SAMPLE {
+                let mut s: Vec<f32> = out.iter().map(|l| l.sigma_nm).collect();
+                s.sort_by(f32::total_cmp);
+                let m = s[s.len() / 2];
+                sigma_range = Some((m * (1.0 - t as f32), m * (1.0 + t as f32)));
+                progress.log(&format!(
+                    "Typical PSF σ {m:.0} nm; fits with σ outside {:.0}–{:.0} nm are rejected",
+                    m * (1.0 - t as f32),
+                    m * (1.0 + t as f32)
+                ));
+            }
+            if let Some((lo, hi)) = sigma_range {
+                let mut k = start_of_unfiltered;
+                for i in start_of_unfiltered..out.len() {
+                    if (lo..=hi).contains(&out[i].sigma_nm) {
+                        out[k] = out[i];
+                        k += 1;
+                    }
+                }
+                out.truncate(k);
+                start_of_unfiltered = k;
+            }
+        }
+        if let Some(t) = total {
+            progress.fraction(done as f32 / t.max(1) as f32);
+        }
+        progress.status(&format!("Localized {done} frames: {} molecules", out.len()));
+    }
+    if done == 0 {
+        return invalid!("the stack is empty: there are no frames to localize");
+    }
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+/// Localizes every frame of a stack in ADU, shape (frames, height, width).
+pub fn localize_stack(
+    stack: &Array3<f32>,
+    opts: &LocalizeOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Localization>> {
+    let (n, h, w) = stack.dim();
+    if n == 0 || h == 0 || w == 0 {
+        return invalid!("the stack is empty ({w}×{h} pixels, {n} frames): nothing to localize");
+    }
+    struct Slices<'a> {
+        data: &'a [f32],
+        plane: usize,
+        at: usize,
+    }
+    impl FrameSource for Slices<'_> {
+        fn next_frames(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize> {
+            let left = (self.data.len() - self.at) / self.plane;
+            let k = left.min(max);
+            buf.extend_from_slice(&self.data[self.at..self.at + k * self.plane]);
+            self.at += k * self.plane;
+            Ok(k)
+        }
+    }
+    let owned;
+    let data = match stack.as_slice() {
+        Some(d) => d,
+        None => {
+            owned = stack.iter().copied().collect::<Vec<f32>>();
+            &owned
+        }
+    };
+    let mut src = Slices {
+        data,
+        plane: w * h,
+        at: 0,
+    };
+    localize_stream(&mut src, w, h, Some(n), opts, progress)
+}

@@ -29,6 +29,7 @@ pub mod simulate;
 
 pub use camera::Camera;
 pub use fit::{FitMethod, FitOptions};
+pub use localize::{localize_frames, localize_stack, localize_stream, LocalizeOptions};
 
 /// One fitted molecule: 32 bytes, so 10⁸ localizations fit in 3.2 GB.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

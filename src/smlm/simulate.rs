@@ -124,9 +124,9 @@ impl SmlmSimOptions {
             frames,
             pixel_nm: 100.0,
             psf_sigma_nm: 120.0,
-            filaments: 6,
+            filaments: 10,
             emitters: 3000,
-            active_per_frame: 5.0,
+            active_per_frame: 1.0,
             mean_on_frames: 1.5,
             photons: 2000.0,
             background: 20.0,
@@ -138,7 +138,7 @@ impl SmlmSimOptions {
     /// Like the SMLM Challenge 2016 high-density 2D set: overlapping emitters.
     pub fn high_density(frames: usize) -> Self {
         SmlmSimOptions {
-            active_per_frame: 40.0,
+            active_per_frame: 20.0,
             ..SmlmSimOptions::low_density(frames)
         }
     }
@@ -218,8 +218,7 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
     if !(o.pixel_nm > 0.0 && o.psf_sigma_nm > 0.0 && o.photons > 0.0 && o.background >= 0.0) {
         return invalid!("pixel size, PSF σ and photons must be positive, background ≥ 0");
     }
-    if o.emitters == 0 || !(o.active_per_frame > 0.0 && o.active_per_frame < o.emitters as f64)
-    {
+    if o.emitters == 0 || !(o.active_per_frame > 0.0 && o.active_per_frame < o.emitters as f64) {
         return invalid!(
             "active emitters per frame ({}) must be between 0 and the number of emitters ({})",
             o.active_per_frame,
@@ -233,7 +232,7 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
     let k_off = (1.0 / o.mean_on_frames.max(1.0)).min(1.0);
     let k_on = (f * k_off / (1.0 - f)).min(1.0);
     let mut on: Vec<bool> = (0..o.emitters).map(|_| rng.gen_bool(f)).collect();
-    let photon_spread = Normal::new(1.0, 0.3).expect("finite σ");
+    let photon_spread = Normal::new(1.0, 0.2).expect("finite σ");
 
     let (w, h) = (o.width, o.height);
     let sigma_px = o.psf_sigma_nm / o.pixel_nm;
@@ -270,8 +269,20 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
                 y_nm,
                 photons,
             });
-            pixel_integrals(x_nm / o.pixel_nm, sigma_px, &mut ex, &mut t1[..w], &mut t2[..w]);
-            pixel_integrals(y_nm / o.pixel_nm, sigma_px, &mut ey, &mut t1[..h], &mut t2[..h]);
+            pixel_integrals(
+                x_nm / o.pixel_nm,
+                sigma_px,
+                &mut ex,
+                &mut t1[..w],
+                &mut t2[..w],
+            );
+            pixel_integrals(
+                y_nm / o.pixel_nm,
+                sigma_px,
+                &mut ey,
+                &mut t1[..h],
+                &mut t2[..h],
+            );
             // Only the rows and columns the spot reaches (±5σ).
             let r = (5.0 * sigma_px).ceil() as isize + 1;
             let (cx, cy) = ((x_nm / o.pixel_nm) as isize, (y_nm / o.pixel_nm) as isize);
@@ -286,7 +297,9 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
         for (p, (out, &mu)) in plane.iter_mut().zip(&expected).enumerate() {
             let lambda = qe * mu;
             let electrons = if lambda > 0.0 {
-                Poisson::new(lambda).expect("positive mean").sample(&mut rng)
+                Poisson::new(lambda)
+                    .expect("positive mean")
+                    .sample(&mut rng)
             } else {
                 0.0
             };
@@ -305,7 +318,8 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
                     } else {
                         0.0
                     };
-                    let e = amplified + read_noise_e * rng.sample::<f64, _>(rand_distr::StandardNormal);
+                    let e =
+                        amplified + read_noise_e * rng.sample::<f64, _>(rand_distr::StandardNormal);
                     baseline_adu + e / electrons_per_adu
                 }
                 SimCamera::Scmos {
@@ -326,7 +340,10 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
 
 /// Writes the ground truth as CSV: frame, emitter id, x [nm], y [nm], photons.
 pub fn write_truth_csv(w: &mut impl std::io::Write, truth: &[TrueEmitter]) -> std::io::Result<()> {
-    writeln!(w, "\"frame\",\"id\",\"x [nm]\",\"y [nm]\",\"intensity [photon]\"")?;
+    writeln!(
+        w,
+        "\"frame\",\"id\",\"x [nm]\",\"y [nm]\",\"intensity [photon]\""
+    )?;
     for t in truth {
         writeln!(
             w,
@@ -350,7 +367,10 @@ mod tests {
         let sim = simulate_smlm(&o).unwrap();
         assert_eq!(sim.frames.dim(), (200, 64, 64));
         let per_frame = sim.truth.len() as f64 / 200.0;
-        assert!((per_frame - 5.0).abs() < 1.5, "{per_frame} emitters per frame");
+        assert!(
+            (per_frame - 1.0).abs() < 0.4,
+            "{per_frame} emitters per frame"
+        );
         // Background level: 20 photons · QE 0.9 · 300 / 45 e⁻/ADU = 120 ADU above 100.
         let mut values: Vec<f32> = sim.frames.iter().copied().collect();
         values.sort_by(f32::total_cmp);
