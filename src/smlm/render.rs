@@ -79,7 +79,10 @@ pub fn render(locs: &[Localization], opts: &RenderOptions) -> Result<Array2<f32>
         return invalid!("magnification must be positive, not {}", opts.magnification);
     }
     if !(opts.camera_pixel_nm.is_finite() && opts.camera_pixel_nm > 0.0) {
-        return invalid!("pixel size must be a positive number of nm, not {}", opts.camera_pixel_nm);
+        return invalid!(
+            "pixel size must be a positive number of nm, not {}",
+            opts.camera_pixel_nm
+        );
     }
     let (w, h) = opts.size();
     if w == 0 || h == 0 {
@@ -208,7 +211,10 @@ mod tests {
         }
         assert_eq!(at, (20, 10));
         // 1D integral of a σ = 1 px Gaussian over the central pixel is 0.3829.
-        assert!((best as f64 - 0.3829f64.powi(2)).abs() < 1e-3, "peak {best}");
+        assert!(
+            (best as f64 - 0.3829f64.powi(2)).abs() < 1e-3,
+            "peak {best}"
+        );
     }
 
     #[test]

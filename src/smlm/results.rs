@@ -75,8 +75,16 @@ pub fn read_csv(r: impl BufRead, what: &str) -> Result<Vec<Localization>> {
         .map(|c| c.trim().trim_matches('"').trim().to_string())
         .collect();
     let find = |alts: &[&str]| names.iter().position(|n| alts.contains(&n.as_str()));
-    let required = [("frame", find(&["frame"])), ("x [nm]", find(&["x [nm]"])), ("y [nm]", find(&["y [nm]"]))];
-    let missing: Vec<&str> = required.iter().filter(|c| c.1.is_none()).map(|c| c.0).collect();
+    let required = [
+        ("frame", find(&["frame"])),
+        ("x [nm]", find(&["x [nm]"])),
+        ("y [nm]", find(&["y [nm]"])),
+    ];
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|c| c.1.is_none())
+        .map(|c| c.0)
+        .collect();
     if !missing.is_empty() {
         return invalid!(
             "{what} lacks the column(s) {}; found {}. A ThunderSTORM localization table \
@@ -103,7 +111,10 @@ pub fn read_csv(r: impl BufRead, what: &str) -> Result<Vec<Localization>> {
         let line_no = k + 2;
         let fields: Vec<&str> = line.split(',').collect();
         let value = |c: usize| -> Result<f64> {
-            let s = fields.get(c).map(|s| s.trim().trim_matches('"')).unwrap_or("");
+            let s = fields
+                .get(c)
+                .map(|s| s.trim().trim_matches('"'))
+                .unwrap_or("");
             match s.parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
                 _ => invalid!(
@@ -194,10 +205,16 @@ mod tests {
 
     #[test]
     fn bad_tables_say_what_is_wrong() {
-        let e = read_csv("\"id\",\"frame\",\"x [px]\",\"y [px]\"\n1,1,2,3\n".as_bytes(), "a.csv")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("lacks the column(s) \"x [nm]\", \"y [nm]\""), "{e}");
+        let e = read_csv(
+            "\"id\",\"frame\",\"x [px]\",\"y [px]\"\n1,1,2,3\n".as_bytes(),
+            "a.csv",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("lacks the column(s) \"x [nm]\", \"y [nm]\""),
+            "{e}"
+        );
         let e = read_csv("".as_bytes(), "b.csv").unwrap_err().to_string();
         assert!(e.contains("b.csv is empty"), "{e}");
         let e = read_csv("frame,x [nm],y [nm]\n1,abc,3\n".as_bytes(), "c.csv")
