@@ -206,84 +206,150 @@ pub fn localize_frames(
     Ok(per_frame.concat())
 }
 
-/// A source of frames for [`localize_stream`]: fills `buf` with up to `max` frames (x
-/// fastest, frame after frame) and returns how many it put there (0 at the end).
-pub trait FrameSource {
-    fn next_frames(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize>;
+/// Localizes a stream of frames pushed in any number at a time, processing them in chunks
+/// of [`CHUNK_FRAMES`] so that only one chunk of raw frames is ever in memory. The typical
+/// PSF σ is taken from the first fits (see [`LocalizeOptions::sigma_tolerance`]).
+pub struct Localizer {
+    opts: LocalizeOptions,
+    width: usize,
+    height: usize,
+    /// Frames waiting to be localized.
+    pending: Vec<f32>,
+    /// Frames localized so far.
+    done: usize,
+    out: Vec<Localization>,
+    /// Accepted σ range, nm, once known.
+    sigma_range: Option<(f32, f32)>,
+    /// `out[unfiltered..]` has not been through the σ filter yet.
+    unfiltered: usize,
 }
 
-/// Localizes every frame a source delivers, `CHUNK_FRAMES` at a time, so that only one
-/// chunk of raw frames is in memory. `total` (frames, if known) drives the progress fraction.
-pub fn localize_stream(
-    source: &mut dyn FrameSource,
-    w: usize,
-    h: usize,
-    total: Option<usize>,
-    opts: &LocalizeOptions,
-    progress: &mut dyn Progress,
-) -> Result<Vec<Localization>> {
-    opts.validate(w, h)?;
-    let mut out = Vec::new();
-    let mut buf = Vec::with_capacity(CHUNK_FRAMES * w * h);
-    let mut done = 0usize;
-    // Accepted σ range, nm, once known.
-    let mut sigma_range: Option<(f32, f32)> = None;
-    let mut start_of_unfiltered = 0usize;
-    loop {
-        check_cancel(progress)?;
-        buf.clear();
-        let n = source.next_frames(&mut buf, CHUNK_FRAMES)?;
-        if n == 0 {
-            break;
+impl Localizer {
+    /// A localizer for frames of `width`×`height` pixels.
+    pub fn new(width: usize, height: usize, opts: &LocalizeOptions) -> Result<Localizer> {
+        if width == 0 || height == 0 {
+            return invalid!("the frames are empty ({width}×{height} pixels)");
         }
-        if done == 0 {
-            check_offset(&buf[..w * h], 1, &opts.camera)?;
+        opts.validate(width, height)?;
+        Ok(Localizer {
+            opts: *opts,
+            width,
+            height,
+            pending: Vec::new(),
+            done: 0,
+            out: Vec::new(),
+            sigma_range: None,
+            unfiltered: 0,
+        })
+    }
+
+    /// Frames pushed so far.
+    pub fn frames(&self) -> usize {
+        self.done + self.pending.len() / (self.width * self.height)
+    }
+
+    /// Localizations so far (frames still pending not included).
+    pub fn localizations(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Adds whole frames (x fastest, frame after frame), localizing every full chunk.
+    pub fn push(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()> {
+        let plane = self.width * self.height;
+        if frames.len() % plane != 0 {
+            return invalid!(
+                "{} pixel values are not a whole number of {}×{} frames",
+                frames.len(),
+                self.width,
+                self.height
+            );
         }
-        out.extend(localize_frames(
-            &buf[..n * w * h],
-            w,
-            h,
-            done as u32 + 1,
-            opts,
-        )?);
-        done += n;
-        if let Some(t) = opts.sigma_tolerance {
-            if sigma_range.is_none() && out.len() >= SIGMA_SAMPLE {
-                let mut s: Vec<f32> = out.iter().map(|l| l.sigma_nm).collect();
-                s.sort_by(f32::total_cmp);
-                let m = s[s.len() / 2];
-                sigma_range = Some((m * (1.0 - t as f32), m * (1.0 + t as f32)));
-                progress.log(&format!(
-                    "Typical PSF σ {m:.0} nm; fits with σ outside {:.0}–{:.0} nm are rejected",
-                    m * (1.0 - t as f32),
-                    m * (1.0 + t as f32)
-                ));
-            }
-            if let Some((lo, hi)) = sigma_range {
-                let mut k = start_of_unfiltered;
-                for i in start_of_unfiltered..out.len() {
-                    if (lo..=hi).contains(&out[i].sigma_nm) {
-                        out[k] = out[i];
-                        k += 1;
-                    }
+        if self.frames() == 0 && !frames.is_empty() {
+            check_offset(&frames[..plane], 1, &self.opts.camera)?;
+        }
+        let mut rest = frames;
+        while !rest.is_empty() {
+            let room = CHUNK_FRAMES * plane - self.pending.len();
+            let take = room.min(rest.len());
+            if self.pending.is_empty() && take == CHUNK_FRAMES * plane {
+                // A whole chunk straight from the caller's buffer.
+                self.localize(&rest[..take], progress)?;
+            } else {
+                self.pending.extend_from_slice(&rest[..take]);
+                if self.pending.len() == CHUNK_FRAMES * plane {
+                    let chunk = std::mem::take(&mut self.pending);
+                    self.localize(&chunk, progress)?;
+                    self.pending = chunk;
+                    self.pending.clear();
                 }
-                out.truncate(k);
-                start_of_unfiltered = k;
             }
+            rest = &rest[take..];
         }
-        if let Some(t) = total {
-            progress.fraction(done as f32 / t.max(1) as f32);
+        Ok(())
+    }
+
+    /// Localizes what is pending and returns every localization, in frame order.
+    pub fn finish(mut self, progress: &mut dyn Progress) -> Result<Vec<Localization>> {
+        let chunk = std::mem::take(&mut self.pending);
+        if !chunk.is_empty() {
+            self.localize(&chunk, progress)?;
         }
-        progress.status(&format!("Localized {done} frames: {} molecules", out.len()));
+        if self.done == 0 {
+            return invalid!("the stack is empty: there are no frames to localize");
+        }
+        // With fewer than SIGMA_SAMPLE fits in all, the typical σ is unknown: none is rejected.
+        self.out.shrink_to_fit();
+        Ok(self.out)
     }
-    if done == 0 {
-        return invalid!("the stack is empty: there are no frames to localize");
+
+    fn localize(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()> {
+        check_cancel(progress)?;
+        let (w, h) = (self.width, self.height);
+        let found = localize_frames(frames, w, h, self.done as u32 + 1, &self.opts)?;
+        self.out.extend(found);
+        self.done += frames.len() / (w * h);
+        if self.sigma_range.is_none() && self.out.len() >= SIGMA_SAMPLE {
+            self.learn_sigma(progress);
+        }
+        self.filter_sigma();
+        progress.status(&format!(
+            "Localized {} frames: {} molecules",
+            self.done,
+            self.out.len()
+        ));
+        Ok(())
     }
-    out.shrink_to_fit();
-    Ok(out)
+
+    fn learn_sigma(&mut self, progress: &mut dyn Progress) {
+        let Some(t) = self.opts.sigma_tolerance else {
+            return;
+        };
+        let mut s: Vec<f32> = self.out.iter().map(|l| l.sigma_nm).collect();
+        s.sort_by(f32::total_cmp);
+        let m = s[s.len() / 2];
+        let (lo, hi) = (m * (1.0 - t as f32), m * (1.0 + t as f32));
+        self.sigma_range = Some((lo, hi));
+        progress.log(&format!(
+            "Typical PSF σ {m:.0} nm; fits with σ outside {lo:.0}–{hi:.0} nm are rejected"
+        ));
+    }
+
+    fn filter_sigma(&mut self) {
+        if let Some((lo, hi)) = self.sigma_range {
+            let mut k = self.unfiltered;
+            for i in self.unfiltered..self.out.len() {
+                if (lo..=hi).contains(&self.out[i].sigma_nm) {
+                    self.out[k] = self.out[i];
+                    k += 1;
+                }
+            }
+            self.out.truncate(k);
+            self.unfiltered = k;
+        }
+    }
 }
 
-/// Localizes every frame of a stack in ADU, shape (frames, height, width).
+/// Localizes every frame of a stack in ADU, shape (frames, height, width), chunk by chunk.
 pub fn localize_stack(
     stack: &Array3<f32>,
     opts: &LocalizeOptions,
@@ -293,32 +359,14 @@ pub fn localize_stack(
     if n == 0 || h == 0 || w == 0 {
         return invalid!("the stack is empty ({w}×{h} pixels, {n} frames): nothing to localize");
     }
-    struct Slices<'a> {
-        data: &'a [f32],
-        plane: usize,
-        at: usize,
+    let mut loc = Localizer::new(w, h, opts)?;
+    let mut chunk = Vec::with_capacity(CHUNK_FRAMES * w * h);
+    for start in (0..n).step_by(CHUNK_FRAMES) {
+        let end = (start + CHUNK_FRAMES).min(n);
+        chunk.clear();
+        chunk.extend(stack.slice(ndarray::s![start..end, .., ..]).iter());
+        loc.push(&chunk, progress)?;
+        progress.fraction(end as f32 / n as f32);
     }
-    impl FrameSource for Slices<'_> {
-        fn next_frames(&mut self, buf: &mut Vec<f32>, max: usize) -> Result<usize> {
-            let left = (self.data.len() - self.at) / self.plane;
-            let k = left.min(max);
-            buf.extend_from_slice(&self.data[self.at..self.at + k * self.plane]);
-            self.at += k * self.plane;
-            Ok(k)
-        }
-    }
-    let owned;
-    let data = match stack.as_slice() {
-        Some(d) => d,
-        None => {
-            owned = stack.iter().copied().collect::<Vec<f32>>();
-            &owned
-        }
-    };
-    let mut src = Slices {
-        data,
-        plane: w * h,
-        at: 0,
-    };
-    localize_stream(&mut src, w, h, Some(n), opts, progress)
+    loc.finish(progress)
 }

@@ -30,7 +30,7 @@ pub mod simulate;
 pub use camera::Camera;
 pub use drift::{estimate_drift, Drift, DriftOptions};
 pub use fit::{FitMethod, FitOptions};
-pub use localize::{localize_frames, localize_stack, localize_stream, LocalizeOptions};
+pub use localize::{localize_frames, localize_stack, LocalizeOptions, Localizer};
 pub use render::{render, RenderMode, RenderOptions};
 
 /// One fitted molecule: 32 bytes, so 10⁸ localizations fit in 3.2 GB.
