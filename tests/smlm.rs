@@ -86,3 +86,225 @@ fn low_density_meets_the_challenge_bar() {
         assert!((photons - 1.0).abs() < 0.1, "photon ratio {photons}");
     }
 }
+
+// ---- command line ----
+
+use fluorecon::io::tiff::{write_tiff, Hyperstack};
+use fluorecon::smlm::results::read_csv_file;
+use fluorecon::VoxelSize;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("fluorecon-smlm-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn path(&self, f: &str) -> String {
+        self.0.join(f).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fluorecon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fluorecon"))
+        .args(args)
+        .output()
+        .expect("the fluorecon binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = fluorecon(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "fluorecon {args:?} failed:\n{err}");
+    err
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = fluorecon(args);
+    assert_eq!(o.status.code(), Some(1), "fluorecon {args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn read_truth(path: &str) -> Vec<Point> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+            (f[0] as u32, f[2], f[3])
+        })
+        .collect()
+}
+
+/// simulate-smlm → localize (streamed from the TIFF) → CSV against the truth → render.
+#[test]
+fn cli_simulate_localize_render() {
+    let d = TempDir::new("e2e");
+    ok(&[
+        "simulate-smlm",
+        "--frames",
+        "600",
+        "--seed",
+        "3",
+        "-o",
+        &d.path("sim"),
+    ]);
+    let stack = d.path("sim/stack.tif");
+    let csv = d.path("locs.csv");
+    let log = ok(&[
+        "localize",
+        &stack,
+        "--offset",
+        "100",
+        "--e-per-adu",
+        "45",
+        "--em-gain",
+        "300",
+        "-o",
+        &csv,
+    ]);
+    assert!(log.contains("frames/s"), "{log}");
+    let locs = read_csv_file(std::path::Path::new(&csv)).unwrap();
+    let truth = read_truth(&d.path("sim/truth.csv"));
+    let r = assess(&points(&locs), &truth, 250.0, None);
+    assert!(r.jaccard >= 0.9, "Jaccard {}", r.jaccard);
+    // The pixel size came from the TIFF's calibration (100 nm): positions are in nm.
+    assert!(locs.iter().all(|l| l.x_nm > 0.0 && l.x_nm < 6400.0));
+
+    let tif = d.path("sr.tif");
+    ok(&[
+        "render",
+        &csv,
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--magnification",
+        "5",
+        "-o",
+        &tif,
+    ]);
+    let img = fluorecon::io::tiff::read_tiff(std::path::Path::new(&tif)).unwrap();
+    assert_eq!((img.width, img.height), (320, 320));
+    assert!(
+        (img.voxel.x - 0.02).abs() < 1e-6,
+        "pixel {} µm",
+        img.voxel.x
+    );
+    let sum: f64 = img.data.iter().map(|&v| v as f64).sum();
+    // Conserved up to the localizations within ~4σ of the border.
+    assert!(
+        (sum - locs.len() as f64).abs() < 0.01 * locs.len() as f64,
+        "{sum} vs {}",
+        locs.len()
+    );
+
+    // A single frame is a legitimate stack; drift correction on it is not.
+    let mut one = Hyperstack::zeros(
+        64,
+        64,
+        1,
+        1,
+        1,
+        VoxelSize {
+            z: 1.0,
+            y: 0.1,
+            x: 0.1,
+        },
+        "micron",
+    );
+    let sim = simulate_smlm(&SmlmSimOptions::low_density(1)).unwrap();
+    one.data = sim.frames.iter().copied().collect();
+    let single = d.path("one.tif");
+    write_tiff(std::path::Path::new(&single), &one).unwrap();
+    ok(&[
+        "localize",
+        &single,
+        "--offset",
+        "100",
+        "--e-per-adu",
+        "45",
+        "--em-gain",
+        "300",
+        "-o",
+        &d.path("one.csv"),
+    ]);
+    let e = fails(&[
+        "localize",
+        &single,
+        "--offset",
+        "100",
+        "--e-per-adu",
+        "45",
+        "--em-gain",
+        "300",
+        "--drift-block",
+        "100",
+        "-o",
+        &d.path("one-d.csv"),
+    ]);
+    assert!(
+        e.contains("only one block") || e.contains("needs localizations"),
+        "{e}"
+    );
+    assert!(!std::path::Path::new(&d.path("one-d.csv")).exists());
+}
+
+/// Bad inputs end with a message that says what is wrong, and write nothing.
+#[test]
+fn cli_bad_inputs() {
+    let d = TempDir::new("bad");
+    let sim = simulate_smlm(&SmlmSimOptions::low_density(3)).unwrap();
+    let mut stack = Hyperstack::zeros(
+        64,
+        64,
+        1,
+        1,
+        3,
+        VoxelSize {
+            z: 1.0,
+            y: 0.1,
+            x: 0.1,
+        },
+        "micron",
+    );
+    stack.data = sim.frames.iter().copied().collect();
+    let good = d.path("good.tif");
+    write_tiff(std::path::Path::new(&good), &stack).unwrap();
+    let out = d.path("out.csv");
+    // Offset above the signal.
+    let e = fails(&["localize", &good, "--offset", "5000", "-o", &out]);
+    assert!(e.contains("offset (5000 ADU) is above the signal"), "{e}");
+    // NaN pixels.
+    stack.data[64 * 10 + 5] = f32::NAN;
+    let nan = d.path("nan.tif");
+    write_tiff(std::path::Path::new(&nan), &stack).unwrap();
+    let e = fails(&["localize", &nan, "--offset", "100", "-o", &out]);
+    assert!(e.contains("not a number at x=5, y=10"), "{e}");
+    // A CSV without the position columns.
+    let csv = d.path("bad.csv");
+    std::fs::write(&csv, "\"id\",\"frame\",\"x [px]\",\"y [px]\"\n1,1,3,4\n").unwrap();
+    let e = fails(&["render", &csv, "-o", &d.path("r.tif")]);
+    assert!(
+        e.contains("lacks the column(s) \"x [nm]\", \"y [nm]\""),
+        "{e}"
+    );
+    // An empty CSV.
+    std::fs::write(&csv, "").unwrap();
+    let e = fails(&["render", &csv, "-o", &d.path("r.tif")]);
+    assert!(e.contains("is empty"), "{e}");
+    assert!(
+        !std::path::Path::new(&out).exists() && !std::path::Path::new(&d.path("r.tif")).exists()
+    );
+}

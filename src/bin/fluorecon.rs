@@ -6,6 +6,8 @@
 
 #[path = "fluorecon/commands.rs"]
 mod commands;
+#[path = "fluorecon/smlm.rs"]
+mod smlm;
 #[path = "fluorecon/terminal.rs"]
 mod terminal;
 
@@ -45,6 +47,13 @@ enum Command {
     /// Simulate a widefield acquisition with known ground truth (truth.tif, blurred.tif,
     /// psf.tif) for tests, sample data and benchmarks
     Simulate(SimulateArgs),
+    /// Localize single molecules in a TIFF stack of raw camera frames (SMLM: PALM, STORM,
+    /// PAINT) and write a ThunderSTORM-compatible CSV
+    Localize(smlm::LocalizeArgs),
+    /// Render localizations (CSV) as a super-resolved image
+    Render(smlm::RenderArgs),
+    /// Simulate a blinking-emitter SMLM stack with its ground truth (EMCCD or sCMOS)
+    SimulateSmlm(smlm::SimulateSmlmArgs),
     /// Show the version, build features and the devices found
     Info,
 }
@@ -322,6 +331,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deconvolve(a) => commands::deconvolve(&a),
         Command::Psf(a) => commands::psf(&a),
         Command::Simulate(a) => commands::simulate(&a),
+        Command::Localize(a) => smlm::localize(&a),
+        Command::Render(a) => smlm::render_cmd(&a),
+        Command::SimulateSmlm(a) => smlm::simulate_smlm_cmd(&a),
         Command::Info => {
             commands::info();
             Ok(())

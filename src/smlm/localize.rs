@@ -329,8 +329,12 @@ impl Localizer {
         let m = s[s.len() / 2];
         let (lo, hi) = (m * (1.0 - t as f32), m * (1.0 + t as f32));
         self.sigma_range = Some((lo, hi));
+        let px = self.opts.pixel_nm as f32;
         progress.log(&format!(
-            "Typical PSF σ {m:.0} nm; fits with σ outside {lo:.0}–{hi:.0} nm are rejected"
+            "Typical PSF σ {:.2} pixels; fits with σ outside {:.2}–{:.2} pixels are rejected",
+            m / px,
+            lo / px,
+            hi / px
         ));
     }
 
