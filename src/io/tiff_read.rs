@@ -4,7 +4,7 @@
 //! the ImageJ description and the TIFF resolution tags.
 
 use super::imagej::{micron_factor, Description};
-use super::tiff::{file_error, Hyperstack};
+use super::tiff::{file_error, Hyperstack, PlaneSink};
 use crate::{Result, VoxelSize};
 use ::tiff::decoder::ifd::Value;
 use ::tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
@@ -88,10 +88,7 @@ pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
 /// height to `on_plane` in file order, so that a long stack never has to be in memory at
 /// once. Returns the stack's description with empty `data`. An error from `on_plane` stops
 /// the reading.
-pub(crate) fn read_planes(
-    path: &Path,
-    on_plane: &mut dyn FnMut(&[f32], usize, usize) -> Result<()>,
-) -> Result<Hyperstack> {
+pub(crate) fn read_planes(path: &Path, on_plane: &mut PlaneSink) -> Result<Hyperstack> {
     let fail = |m: String| file_error(path, m);
     let meta = std::fs::metadata(path).map_err(|e| fail(open_message(&e)))?;
     if meta.is_dir() {

@@ -10,6 +10,9 @@
 //! non-finite, meets a singular system or ends with an implausible σ is rejected (`None`),
 //! never a panic.
 
+// Small dense linear algebra on 5 parameters reads best with indices.
+#![allow(clippy::needless_range_loop)]
+
 use crate::psf::special::erf;
 
 /// Largest fit window side (pixels) supported.
@@ -213,7 +216,7 @@ impl Model {
 fn solve(mut a: [[f64; NP]; NP], mut b: [f64; NP]) -> Option<[f64; NP]> {
     for c in 0..NP {
         let p = (c..NP).max_by(|&r, &s| a[r][c].abs().total_cmp(&a[s][c].abs()))?;
-        if !(a[p][c].abs() > 1e-300) || !a[p][c].is_finite() {
+        if a[p][c].abs() <= 1e-300 || !a[p][c].is_finite() {
             return None;
         }
         a.swap(c, p);
