@@ -22,6 +22,8 @@ pub mod smlm;
 
 #[doc(hidden)]
 pub mod jni;
+#[doc(hidden)]
+pub mod jni_smlm;
 
 pub use error::{Error, Result};
 pub use image::{Volume, VoxelSize};
