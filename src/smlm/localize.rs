@@ -374,3 +374,73 @@ pub fn localize_stack(
     }
     loc.finish(progress)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smlm::simulate::{simulate_smlm, SmlmSimOptions};
+    use crate::NoProgress;
+
+    fn sim(frames: usize) -> (Array3<f32>, LocalizeOptions) {
+        let o = SmlmSimOptions {
+            active_per_frame: 4.0,
+            ..SmlmSimOptions::low_density(frames)
+        };
+        let s = simulate_smlm(&o).unwrap();
+        let opts = LocalizeOptions {
+            camera: o.camera.analysis_camera(),
+            ..LocalizeOptions::default()
+        };
+        (s.frames, opts)
+    }
+
+    /// Frames pushed one at a time, in odd batches or all at once give the same table.
+    #[test]
+    fn streaming_does_not_change_the_result() {
+        let (stack, opts) = sim(600);
+        let all = localize_stack(&stack, &opts, &mut NoProgress).unwrap();
+        assert!(all.len() > 1000, "{}", all.len());
+        let data = stack.as_slice().unwrap();
+        let plane = 64 * 64;
+        for batch in [1usize, 7, 300] {
+            let mut loc = Localizer::new(64, 64, &opts).unwrap();
+            for chunk in data.chunks(batch * plane) {
+                loc.push(chunk, &mut NoProgress).unwrap();
+            }
+            assert_eq!(
+                loc.finish(&mut NoProgress).unwrap(),
+                all,
+                "batches of {batch}"
+            );
+        }
+        assert!(all.windows(2).all(|w| w[0].frame <= w[1].frame));
+    }
+
+    #[test]
+    fn bad_stacks_are_refused_with_a_reason() {
+        let (mut stack, opts) = sim(2);
+        let e = |s: &Array3<f32>, o: &LocalizeOptions| {
+            localize_stack(s, o, &mut NoProgress)
+                .unwrap_err()
+                .to_string()
+        };
+        let high = LocalizeOptions {
+            camera: Camera {
+                offset_adu: 10_000.0,
+                ..opts.camera
+            },
+            ..opts
+        };
+        assert!(e(&stack, &high).contains("is above the signal"));
+        assert!(e(&Array3::zeros((0, 64, 64)), &opts).contains("empty"));
+        assert!(e(&Array3::zeros((1, 5, 5)), &opts).contains("smaller than the 7×7"));
+        // A single frame is a valid stack.
+        let one = stack.slice(ndarray::s![0..1, .., ..]).to_owned();
+        localize_stack(&one, &opts, &mut NoProgress).unwrap();
+        stack[[1, 3, 4]] = f32::NAN;
+        let before = stack.clone();
+        let msg = e(&stack, &opts);
+        assert!(msg.contains("frame 2") && msg.contains("x=4, y=3"), "{msg}");
+        assert_eq!(format!("{before:?}"), format!("{stack:?}"));
+    }
+}
