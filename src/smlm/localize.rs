@@ -19,7 +19,8 @@ pub struct LocalizeOptions {
     pub camera: Camera,
     /// Camera pixel size in the sample, nm.
     pub pixel_nm: f64,
-    /// Detection threshold as a multiple of std(Wave.F1) (1 = ThunderSTORM's default).
+    /// Detection threshold as a multiple of std(Wave.F1) (1 = ThunderSTORM's default; 1.5, the
+    /// default here, drops the noise detections 1 lets through on simulated EMCCD data).
     pub threshold: f64,
     pub fit: FitOptions,
     /// Rejects fits whose σ differs from the typical σ by more than this fraction (e.g.
@@ -34,7 +35,7 @@ impl Default for LocalizeOptions {
         LocalizeOptions {
             camera: Camera::default(),
             pixel_nm: 100.0,
-            threshold: 1.0,
+            threshold: 1.5,
             fit: FitOptions::default(),
             sigma_tolerance: Some(0.12),
         }

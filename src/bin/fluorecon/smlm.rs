@@ -49,7 +49,7 @@ pub struct LocalizeArgs {
     pub em_gain: f64,
 
     /// Detection threshold as a multiple of std(Wave.F1) (ThunderSTORM: 1; 0.5–2 typical)
-    #[arg(long, value_name = "K", default_value_t = 1.0)]
+    #[arg(long, value_name = "K", default_value_t = 1.5)]
     pub threshold: f64,
 
     /// Fitting objective

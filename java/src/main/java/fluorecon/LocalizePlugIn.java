@@ -19,7 +19,7 @@ import java.util.Locale;
  * <p>Camera: photons = (pixel value − offset) · photoelectrons per ADU / EM gain (EM gain 0 = none,
  * as sCMOS). Macro keys and defaults: {@code pixel_size} (nm; from the calibration when in nm or µm,
  * else 100), {@code offset} 100 (ADU), {@code photoelectrons_per_adu} 1, {@code em_gain} 0,
- * {@code threshold} 1 (× std(Wave.F1)), {@code fitter} MLE|Least-squares, {@code psf_sigma} 130 (nm),
+ * {@code threshold} 1.5 (× std(Wave.F1)), {@code fitter} MLE|Least-squares, {@code psf_sigma} 130 (nm),
  * {@code fit_radius} 3 (pixels), {@code sigma_tolerance} 0.12 (0 = keep all), {@code drift_correction}
  * 0 (frames per block; 0 = none), {@code save_csv} (a path; empty = none). Interactive dialogs start
  * from the last values used; macros from these defaults. Esc cancels.
@@ -54,7 +54,7 @@ public class LocalizePlugIn extends FluoreconCommand {
         gd.addNumericField("Offset", remembered("offset", 100, macro), 1, 8, "ADU");
         gd.addNumericField("Photoelectrons_per_ADU", remembered("photoelectrons_per_adu", 1, macro), 3, 8, "e-/ADU");
         gd.addNumericField("EM_gain", remembered("em_gain", 0, macro), 1, 8, "(0 = no EM gain, e.g. sCMOS)");
-        gd.addNumericField("Threshold", remembered("threshold", 1, macro), 2, 8, "x std(Wave.F1)");
+        gd.addNumericField("Threshold", remembered("threshold", 1.5, macro), 2, 8, "x std(Wave.F1)");
         gd.addChoice("Fitter", FITTERS, macro ? FITTERS[0] : Prefs.get(PREFIX + "fitter", FITTERS[0]));
         gd.addNumericField("PSF_sigma", remembered("psf_sigma", 130, macro), 1, 8, "nm (starting value)");
         gd.addNumericField("Fit_radius", remembered("fit_radius", 3, macro), 0, 8, "pixels");
