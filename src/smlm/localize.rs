@@ -444,4 +444,19 @@ mod tests {
         assert!(msg.contains("frame 2") && msg.contains("x=4, y=3"), "{msg}");
         assert_eq!(format!("{before:?}"), format!("{stack:?}"));
     }
+
+    /// Esc / Ctrl-C stops between chunks with `Cancelled`.
+    #[test]
+    fn cancel_stops_the_run() {
+        struct CancelAfter(usize);
+        impl Progress for CancelAfter {
+            fn cancelled(&mut self) -> bool {
+                self.0 = self.0.saturating_sub(1);
+                self.0 == 0
+            }
+        }
+        let (stack, opts) = sim(3 * CHUNK_FRAMES);
+        let r = localize_stack(&stack, &opts, &mut CancelAfter(2));
+        assert!(matches!(r, Err(crate::Error::Cancelled)), "{r:?}");
+    }
 }
