@@ -147,6 +147,19 @@ fn read_truth(path: &str) -> Vec<Point> {
         .collect()
 }
 
+/// A low-density stack of `frames` frames as a TIFF hyperstack (100 nm pixels).
+fn simulated_stack(frames: usize) -> Hyperstack {
+    let sim = simulate_smlm(&SmlmSimOptions::low_density(frames)).unwrap();
+    let voxel = VoxelSize {
+        z: 1.0,
+        y: 0.1,
+        x: 0.1,
+    };
+    let mut stack = Hyperstack::zeros(64, 64, 1, 1, frames, voxel, "micron");
+    stack.data = sim.frames.iter().copied().collect();
+    stack
+}
+
 /// simulate-smlm → localize (streamed from the TIFF) → CSV against the truth → render.
 #[test]
 fn cli_simulate_localize_render() {
@@ -211,23 +224,8 @@ fn cli_simulate_localize_render() {
     );
 
     // A single frame is a legitimate stack; drift correction on it is not.
-    let mut one = Hyperstack::zeros(
-        64,
-        64,
-        1,
-        1,
-        1,
-        VoxelSize {
-            z: 1.0,
-            y: 0.1,
-            x: 0.1,
-        },
-        "micron",
-    );
-    let sim = simulate_smlm(&SmlmSimOptions::low_density(1)).unwrap();
-    one.data = sim.frames.iter().copied().collect();
     let single = d.path("one.tif");
-    write_tiff(std::path::Path::new(&single), &one).unwrap();
+    write_tiff(std::path::Path::new(&single), &simulated_stack(1)).unwrap();
     ok(&[
         "localize",
         &single,
@@ -265,21 +263,7 @@ fn cli_simulate_localize_render() {
 #[test]
 fn cli_bad_inputs() {
     let d = TempDir::new("bad");
-    let sim = simulate_smlm(&SmlmSimOptions::low_density(3)).unwrap();
-    let mut stack = Hyperstack::zeros(
-        64,
-        64,
-        1,
-        1,
-        3,
-        VoxelSize {
-            z: 1.0,
-            y: 0.1,
-            x: 0.1,
-        },
-        "micron",
-    );
-    stack.data = sim.frames.iter().copied().collect();
+    let mut stack = simulated_stack(3);
     let good = d.path("good.tif");
     write_tiff(std::path::Path::new(&good), &stack).unwrap();
     let out = d.path("out.csv");
