@@ -24,26 +24,36 @@ fn mirror(mut i: isize, n: isize) -> usize {
 
 const TAPS: [f32; 5] = [1.0 / 16.0, 4.0 / 16.0, 6.0 / 16.0, 4.0 / 16.0, 1.0 / 16.0];
 
+/// Mirrored indices of the 5 taps around each position of an axis of `n` pixels.
+fn tap_indices(n: usize, step: isize) -> Vec<[usize; 5]> {
+    (0..n as isize)
+        .map(|i| std::array::from_fn(|k| mirror(i + (k as isize - 2) * step, n as isize)))
+        .collect()
+}
+
 /// Separable B3-spline smoothing with taps `step` pixels apart.
 fn smooth(img: &[f32], w: usize, h: usize, step: isize, tmp: &mut [f32], out: &mut [f32]) {
-    let (wi, hi) = (w as isize, h as isize);
+    let ix = tap_indices(w, step);
+    let iy = tap_indices(h, step);
     for y in 0..h {
         let row = &img[y * w..(y + 1) * w];
-        for x in 0..w {
-            let mut s = 0.0;
-            for (k, t) in TAPS.iter().enumerate() {
-                s += t * row[mirror(x as isize + (k as isize - 2) * step, wi)];
-            }
-            tmp[y * w + x] = s;
+        for (x, t) in tmp[y * w..(y + 1) * w].iter_mut().enumerate() {
+            let i = &ix[x];
+            *t = TAPS[0] * row[i[0]]
+                + TAPS[1] * row[i[1]]
+                + TAPS[2] * row[i[2]]
+                + TAPS[3] * row[i[3]]
+                + TAPS[4] * row[i[4]];
         }
     }
-    for y in 0..h {
-        for x in 0..w {
-            let mut s = 0.0;
-            for (k, t) in TAPS.iter().enumerate() {
-                s += t * tmp[mirror(y as isize + (k as isize - 2) * step, hi) * w + x];
-            }
-            out[y * w + x] = s;
+    for (y, j) in iy.iter().enumerate() {
+        let rows: [&[f32]; 5] = std::array::from_fn(|k| &tmp[j[k] * w..(j[k] + 1) * w]);
+        for (x, o) in out[y * w..(y + 1) * w].iter_mut().enumerate() {
+            *o = TAPS[0] * rows[0][x]
+                + TAPS[1] * rows[1][x]
+                + TAPS[2] * rows[2][x]
+                + TAPS[3] * rows[3][x]
+                + TAPS[4] * rows[4][x];
         }
     }
 }
