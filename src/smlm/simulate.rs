@@ -8,7 +8,9 @@
 //! (Gamma(n, gain), excess noise factor 2) → Gaussian read noise → e⁻/ADU → + baseline →
 //! rounded ADU. The presets follow the SMLM Challenge 2016 2D sets (MT0.N1.LD / MT0.N1.HD):
 //! 64×64 frames of 100 nm pixels, EMCCD QE 0.9, EM gain 300, read noise 74.4 e⁻, baseline
-//! 100 ADU, 45 e⁻/ADU.
+//! 100 ADU, 45 e⁻/ADU. The structure, photon counts and densities are ours (~1 and ~20
+//! active emitters per frame, 2000 photons, 20 photons/pixel background, PSF σ 120 nm), not
+//! the challenge's exact values.
 
 use super::fit::pixel_integrals;
 use crate::{invalid, Result};
