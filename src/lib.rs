@@ -18,9 +18,12 @@ pub mod progress;
 pub mod psf;
 pub mod sim;
 pub mod simulate;
+pub mod smlm;
 
 #[doc(hidden)]
 pub mod jni;
+#[doc(hidden)]
+pub mod jni_smlm;
 
 pub use error::{Error, Result};
 pub use image::{Volume, VoxelSize};

@@ -8,6 +8,8 @@
 mod commands;
 #[path = "fluorecon/sim.rs"]
 mod sim;
+#[path = "fluorecon/smlm.rs"]
+mod smlm;
 #[path = "fluorecon/terminal.rs"]
 mod terminal;
 
@@ -51,6 +53,13 @@ enum Command {
     Sim(sim::SimArgs),
     /// Simulate raw 2D SIM frames with known object and pattern (for tests and benchmarks)
     SimulateSim(sim::SimulateSimArgs),
+    /// Localize single molecules in a TIFF stack of raw camera frames (SMLM: PALM, STORM,
+    /// PAINT) and write a ThunderSTORM-compatible CSV
+    Localize(smlm::LocalizeArgs),
+    /// Render localizations (CSV) as a super-resolved image
+    Render(smlm::RenderArgs),
+    /// Simulate a blinking-emitter SMLM stack with its ground truth (EMCCD or sCMOS)
+    SimulateSmlm(smlm::SimulateSmlmArgs),
     /// Show the version, build features and the devices found
     Info,
 }
@@ -343,6 +352,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => commands::simulate(&a),
         Command::Sim(a) => sim::sim(&a),
         Command::SimulateSim(a) => sim::simulate_sim_cmd(&a),
+        Command::Localize(a) => smlm::localize(&a),
+        Command::Render(a) => smlm::render_cmd(&a),
+        Command::SimulateSmlm(a) => smlm::simulate_smlm_cmd(&a),
         Command::Info => {
             commands::info();
             Ok(())

@@ -3,4 +3,4 @@
 mod imagej;
 pub mod tiff;
 mod tiff_read;
-mod tiff_write;
+pub(crate) mod tiff_write;

@@ -7,7 +7,7 @@
 //! contiguous after the first IFD), so that ImageJ, Fiji and tifffile open them with the right
 //! dimensions and calibration.
 
-use super::tiff_read::read_inner;
+use super::tiff_read::{read_inner, read_planes};
 use crate::progress::{NoProgress, Progress};
 use crate::{invalid, Error, Result, Volume, VoxelSize};
 use ndarray::{s, Array3};
@@ -198,6 +198,23 @@ pub fn read_tiff(path: &Path) -> Result<Hyperstack> {
             ))
         },
     )
+}
+
+/// Receives one plane (x fastest), its width and height.
+pub type PlaneSink<'a> = dyn FnMut(&[f32], usize, usize) -> Result<()> + 'a;
+
+/// Reads a TIFF plane by plane without keeping the planes: `on_plane` receives each plane
+/// (x fastest), its width and height, in file order (ImageJ order: channel fastest, then
+/// slice, then frame). Returns the dimensions and calibration with empty `data`. For stacks
+/// too long to hold in memory (localization microscopy).
+pub fn read_tiff_planes(path: &Path, on_plane: &mut PlaneSink) -> Result<Hyperstack> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_planes(path, on_plane)))
+        .unwrap_or_else(|_| {
+            Err(file_error(
+                path,
+                "the TIFF decoder failed on this file: it is probably corrupt".into(),
+            ))
+        })
 }
 
 /// Writes a 32-bit float ImageJ hyperstack TIFF with its calibration.

@@ -4,7 +4,7 @@
 //! the ImageJ description and the TIFF resolution tags.
 
 use super::imagej::{micron_factor, Description};
-use super::tiff::{file_error, Hyperstack};
+use super::tiff::{file_error, Hyperstack, PlaneSink};
 use crate::{Result, VoxelSize};
 use ::tiff::decoder::ifd::Value;
 use ::tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
@@ -75,6 +75,20 @@ struct Page {
 }
 
 pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
+    let mut data: Vec<f32> = Vec::new();
+    let mut stack = read_planes(path, &mut |plane, _, _| {
+        data.extend_from_slice(plane);
+        Ok(())
+    })?;
+    stack.data = data;
+    Ok(stack)
+}
+
+/// Reads a TIFF plane by plane, handing each plane (x fastest, as f32) with its width and
+/// height to `on_plane` in file order, so that a long stack never has to be in memory at
+/// once. Returns the stack's description with empty `data`. An error from `on_plane` stops
+/// the reading.
+pub(crate) fn read_planes(path: &Path, on_plane: &mut PlaneSink) -> Result<Hyperstack> {
     let fail = |m: String| file_error(path, m);
     let meta = std::fs::metadata(path).map_err(|e| fail(open_message(&e)))?;
     if meta.is_dir() {
@@ -110,7 +124,6 @@ pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
         .ok()
         .flatten();
 
-    let mut data: Vec<f32> = Vec::new();
     let mut first: Option<Page> = None;
     let mut planes = 0usize;
     loop {
@@ -144,7 +157,7 @@ pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
                     )));
                 }
             }
-            data.extend_from_slice(&page.pixels);
+            on_plane(&page.pixels, page.width, page.height)?;
             planes += 1;
             if first.is_none() {
                 first = Some(Page {
@@ -179,9 +192,8 @@ pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
                 )));
             }
             let n = first.width * first.height;
-            data.truncate(n);
-            data.reserve(n * (images - 1));
-            for k in 1..images {
+            // The planes read through IFDs are the first ones; the rest follow the first.
+            for k in planes..images {
                 let plane = read_raw(
                     &mut raw,
                     start + plane_bytes * k as u64,
@@ -190,7 +202,7 @@ pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
                     little_endian,
                 )
                 .map_err(|m| fail(format!("image {}: {m}", k + 1)))?;
-                data.extend_from_slice(&plane);
+                on_plane(&plane, first.width, first.height)?;
             }
             planes = images;
         }
@@ -207,7 +219,7 @@ pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
         channels,
         slices,
         frames,
-        data,
+        data: Vec::new(),
         voxel,
         unit,
         bit_depth: (first.kind.bytes() * 8) as u8,

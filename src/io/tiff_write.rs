@@ -196,13 +196,13 @@ fn finite_range(data: &[f32]) -> (f64, f64) {
 }
 
 /// A file under a temporary name next to its destination, removed unless persisted.
-struct TempFile {
+pub(crate) struct TempFile {
     path: PathBuf,
     file: Option<File>,
 }
 
 impl TempFile {
-    fn create(dest: &Path) -> Result<TempFile> {
+    pub(crate) fn create(dest: &Path) -> Result<TempFile> {
         let fail = |m: String| file_error(dest, m);
         let name = dest
             .file_name()
@@ -232,8 +232,13 @@ impl TempFile {
         })
     }
 
+    /// The open temporary file.
+    pub(crate) fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("open until persisted")
+    }
+
     /// Flushes to disk and renames to `dest`.
-    fn persist(mut self, dest: &Path) -> Result<()> {
+    pub(crate) fn persist(mut self, dest: &Path) -> Result<()> {
         let file = self.file.take().expect("open");
         file.sync_all()
             .map_err(|e| file_error(dest, format!("cannot write the file: {e}")))?;

@@ -1,0 +1,154 @@
+package fluorecon;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.ImageStack;
+import ij.Prefs;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+import ij.measure.Calibration;
+import ij.measure.ResultsTable;
+
+import java.util.Locale;
+
+/**
+ * Plugins › Fluorecon › Localize Molecules…: finds and fits single molecules in every frame of the
+ * current stack of raw camera frames (SMLM: PALM, STORM, PAINT) and shows them in the table
+ * "Localizations" with ThunderSTORM's columns (optionally also saved as CSV).
+ *
+ * <p>Camera: photons = (pixel value − offset) · photoelectrons per ADU / EM gain (EM gain 0 = none,
+ * as sCMOS). Macro keys and defaults: {@code pixel_size} (nm; from the calibration when in nm or µm,
+ * else 100), {@code offset} 100 (ADU), {@code photoelectrons_per_adu} 1, {@code em_gain} 0,
+ * {@code threshold} 1.5 (× std(Wave.F1)), {@code fitter} MLE|Least-squares, {@code psf_sigma} 130 (nm),
+ * {@code fit_radius} 3 (pixels), {@code sigma_tolerance} 0.12 (0 = keep all), {@code drift_correction}
+ * 0 (frames per block; 0 = none), {@code save_csv} (a path; empty = none). Interactive dialogs start
+ * from the last values used; macros from these defaults. Esc cancels.
+ */
+public class LocalizePlugIn extends FluoreconCommand {
+    static final String[] FITTERS = {"MLE", "Least-squares"};
+    private static final String PREFIX = "fluorecon.smlm.";
+    /** Frames handed to the engine per call. */
+    private static final int CHUNK = 256;
+
+    @Override
+    void execute() throws FluoreconException {
+        ImagePlus imp = WindowManager.getCurrentImage();
+        if (imp == null) {
+            throw new FluoreconException("There is no image to localize: open a stack of camera frames first.");
+        }
+        if (imp.getBitDepth() == 24) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" is an RGB image; localization needs the raw"
+                    + " camera frames (8-, 16- or 32-bit).");
+        }
+        if (imp.getNChannels() > 1) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" has " + imp.getNChannels()
+                    + " channels; localize one channel at a time (Image › Color › Split Channels).");
+        }
+        boolean macro = calledWithOptions();
+        Calibration cal = imp.getCalibration();
+        double calibratedNm = Units.toNm(cal.pixelWidth, cal.getUnit());
+        GenericDialog gd = new GenericDialog("Localize Molecules");
+        double pixelNm = calibratedNm > 0 ? calibratedNm : remembered("pixel_size", 100, macro);
+        gd.addNumericField("Pixel_size", pixelNm, 2, 8, "nm (camera pixel in the sample)");
+        gd.addMessage("Camera: photons = (value - offset) x e-/ADU / EM gain");
+        gd.addNumericField("Offset", remembered("offset", 100, macro), 1, 8, "ADU");
+        gd.addNumericField("Photoelectrons_per_ADU", remembered("photoelectrons_per_adu", 1, macro), 3, 8, "e-/ADU");
+        gd.addNumericField("EM_gain", remembered("em_gain", 0, macro), 1, 8, "(0 = no EM gain, e.g. sCMOS)");
+        gd.addNumericField("Threshold", remembered("threshold", 1.5, macro), 2, 8, "x std(Wave.F1)");
+        gd.addChoice("Fitter", FITTERS, macro ? FITTERS[0] : Prefs.get(PREFIX + "fitter", FITTERS[0]));
+        gd.addNumericField("PSF_sigma", remembered("psf_sigma", 130, macro), 1, 8, "nm (starting value)");
+        gd.addNumericField("Fit_radius", remembered("fit_radius", 3, macro), 0, 8, "pixels");
+        gd.addNumericField("Sigma_tolerance", remembered("sigma_tolerance", 0.12, macro), 2, 8,
+                "(0 = keep all fits)");
+        gd.addNumericField("Drift_correction", remembered("drift_correction", 0, macro), 0, 8,
+                "frames per block (0 = none)");
+        gd.addStringField("Save_CSV", macro ? "" : Prefs.get(PREFIX + "save_csv", ""), 30);
+        gd.showDialog();
+        if (gd.wasCanceled()) {
+            return;
+        }
+        pixelNm = gd.getNextNumber();
+        double offset = gd.getNextNumber();
+        double ePerAdu = gd.getNextNumber();
+        double emGain = gd.getNextNumber();
+        double threshold = gd.getNextNumber();
+        String fitter = gd.getNextChoice();
+        double sigmaNm = gd.getNextNumber();
+        double fitRadius = gd.getNextNumber();
+        double sigmaTolerance = gd.getNextNumber();
+        double driftBlock = gd.getNextNumber();
+        String csv = gd.getNextString().trim();
+        if (gd.invalidNumber()) {
+            throw new FluoreconException("A field of the Localize Molecules dialog is not a number.");
+        }
+        checkPositiveNm(pixelNm, "The pixel size");
+        checkPositiveNm(sigmaNm, "The PSF sigma");
+        boolean mle = !fitter.equalsIgnoreCase(FITTERS[1]);
+        if (!macro) {
+            Prefs.set(PREFIX + "pixel_size", pixelNm);
+            Prefs.set(PREFIX + "offset", offset);
+            Prefs.set(PREFIX + "photoelectrons_per_adu", ePerAdu);
+            Prefs.set(PREFIX + "em_gain", emGain);
+            Prefs.set(PREFIX + "threshold", threshold);
+            Prefs.set(PREFIX + "fitter", fitter);
+            Prefs.set(PREFIX + "psf_sigma", sigmaNm);
+            Prefs.set(PREFIX + "fit_radius", fitRadius);
+            Prefs.set(PREFIX + "sigma_tolerance", sigmaTolerance);
+            Prefs.set(PREFIX + "drift_correction", driftBlock);
+            Prefs.set(PREFIX + "save_csv", csv);
+        }
+
+        Native.ensureLoaded();
+        long start = System.nanoTime();
+        ImageStack stack = imp.getStack();
+        int w = imp.getWidth();
+        int h = imp.getHeight();
+        int n = stack.getSize();
+        JavaProgress progress = new JavaProgress();
+        long handle = NativeSmlm.localizerNew(w, h, pixelNm, offset, ePerAdu, emGain, threshold, mle, sigmaNm,
+                (int) fitRadius, sigmaTolerance);
+        float[] locs;
+        try {
+            int chunks = (n + CHUNK - 1) / CHUNK;
+            for (int c = 0; c < chunks; c++) {
+                if (progress.cancelled()) {
+                    throw new CancelledException("cancelled by the user");
+                }
+                progress.startPart(c, chunks);
+                int first = c * CHUNK;
+                int count = Math.min(CHUNK, n - first);
+                float[] frames = new float[count * w * h];
+                for (int k = 0; k < count; k++) {
+                    float[] px = (float[]) stack.getProcessor(first + k + 1).convertToFloatProcessor().getPixels();
+                    System.arraycopy(px, 0, frames, k * w * h, w * h);
+                }
+                NativeSmlm.localizerPush(handle, frames, progress);
+                progress.fraction(1.0);
+            }
+            long h0 = handle;
+            handle = 0;
+            locs = NativeSmlm.localizerFinish(h0, progress);
+        } finally {
+            if (handle != 0) {
+                NativeSmlm.localizerFree(handle);
+            }
+            progress.done();
+        }
+        if (driftBlock > 0) {
+            locs = NativeSmlm.correctDrift(locs, (int) driftBlock, progress);
+        }
+        if (!csv.isEmpty()) {
+            NativeSmlm.writeCsv(csv, locs);
+        }
+        ResultsTable rt = Localizations.toTable(locs);
+        rt.show(Localizations.TABLE);
+        double secs = (System.nanoTime() - start) * 1e-9;
+        IJ.log(String.format(Locale.ROOT, "Fluorecon: %d localizations in %d frames of \"%s\" in %.1f s"
+                + " (%.0f frames/s)%s", locs.length / NativeSmlm.FIELDS, n, imp.getTitle(), secs, n / secs,
+                csv.isEmpty() ? "" : " → " + csv));
+    }
+
+    private static double remembered(String key, double fallback, boolean macro) {
+        return macro ? fallback : Prefs.get(PREFIX + key, fallback);
+    }
+}

@@ -1,0 +1,56 @@
+package fluorecon;
+
+/**
+ * JNI entry points of localization microscopy ({@code src/jni_smlm.rs}). Call
+ * {@link Native#ensureLoaded()} first.
+ *
+ * <p>A localization is 8 floats: frame (from 1), x [nm], y [nm], sigma [nm], intensity [photon],
+ * offset [photon], bkgstd [photon], uncertainty [nm]. Positions are measured from the image's
+ * top-left corner (the centre of pixel i is at (i + 0.5) pixel sizes).
+ */
+final class NativeSmlm {
+    /** Floats per localization. */
+    static final int FIELDS = 8;
+
+    private NativeSmlm() {
+    }
+
+    /**
+     * A localizer for frames of nx × ny raw pixels (ADU); photons = (ADU − offset) · e⁻/ADU / EM gain.
+     *
+     * @param emGain         0 for a camera without EM gain (sCMOS, CCD)
+     * @param threshold      detection threshold, multiple of std(Wave.F1)
+     * @param mle            true: Poisson MLE; false: least squares
+     * @param sigmaNm        starting PSF σ, nm
+     * @param fitRadius      fit window half-size, pixels
+     * @param sigmaTolerance reject fits whose σ is further than this fraction from the typical σ; 0 = off
+     * @return a handle for {@link #localizerPush} and {@link #localizerFinish} (or {@link #localizerFree})
+     */
+    static native long localizerNew(int nx, int ny, double pixelNm, double offsetAdu, double electronsPerAdu,
+            double emGain, double threshold, boolean mle, double sigmaNm, int fitRadius, double sigmaTolerance)
+            throws FluoreconException;
+
+    /** Localizes whole frames (any number, x fastest, frame after frame). */
+    static native void localizerPush(long handle, float[] frames, ProgressListener listener)
+            throws FluoreconException;
+
+    /** Localizes what is left and frees the localizer. */
+    static native float[] localizerFinish(long handle, ProgressListener listener) throws FluoreconException;
+
+    /** Frees an unfinished localizer. */
+    static native void localizerFree(long handle);
+
+    /** Rendered image, (height·m) rows of (width·m) pixels, each localization adding 1 to its sum. */
+    static native float[] render(float[] locs, int widthPx, int heightPx, double cameraPixelNm,
+            double magnification, boolean histogram) throws FluoreconException;
+
+    /** The localizations with the drift (cross-correlation of blocks of frames) removed. */
+    static native float[] correctDrift(float[] locs, int framesPerBlock, ProgressListener listener)
+            throws FluoreconException;
+
+    /** Reads a ThunderSTORM CSV. */
+    static native float[] readCsv(String path) throws FluoreconException;
+
+    /** Writes a ThunderSTORM CSV. */
+    static native void writeCsv(String path, float[] locs) throws FluoreconException;
+}
