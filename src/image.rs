@@ -109,7 +109,7 @@ pub fn work_buffer<T: Clone + Default>(n: usize) -> Vec<T> {
     {
         let bytes = n * std::mem::size_of::<T>();
         const HUGE: usize = 2 << 20;
-        if bytes >= 2 * HUGE {
+        if bytes >= HUGE {
             let start = v.as_ptr() as usize;
             let aligned = (start + HUGE - 1) & !(HUGE - 1);
             let len = (start + bytes).saturating_sub(aligned) & !(HUGE - 1);

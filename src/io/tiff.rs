@@ -51,7 +51,7 @@ impl Hyperstack {
             channels,
             slices,
             frames,
-            data: vec![0.0; width * height * channels * slices * frames],
+            data: crate::image::work_buffer(width * height * channels * slices * frames),
             voxel,
             unit: unit.to_string(),
             bit_depth: 32,

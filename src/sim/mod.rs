@@ -239,11 +239,7 @@ pub fn reconstruct(
         apodization_bend: opts.apodization_bend,
     };
     let out_shape = (nplanes, 2 * ny, 2 * nx);
-    let (mut sim, mut wf, mut wwf) = (
-        Array3::<f32>::zeros(out_shape),
-        Array3::<f32>::zeros(out_shape),
-        Array3::<f32>::zeros(out_shape),
-    );
+    let (mut sim, mut wf, mut wwf) = (zeros(out_shape), zeros(out_shape), zeros(out_shape));
     let mut plane_params = Vec::with_capacity(nplanes);
     let mut reference = Some(reference);
     for plane in 0..nplanes {
@@ -313,6 +309,12 @@ pub fn reconstruct(
         plane_params,
         warnings,
     })
+}
+
+/// A zero-filled array backed by huge pages (see [`crate::image::work_buffer`]).
+fn zeros(shape: (usize, usize, usize)) -> Array3<f32> {
+    let n = shape.0 * shape.1 * shape.2;
+    Array3::from_shape_vec(shape, crate::image::work_buffer(n)).expect("sizes match")
 }
 
 /// Estimates that a wrong frame order typically produces: a direction without stripes, an

@@ -13,7 +13,7 @@
 //! The result is the real part of the inverse FFT, clipped at 0, on pixels half the raw size.
 //! Intensities keep the scale of one raw frame (photons, background removed).
 
-use super::bands::{equidistant_phases, separate, shift_spectrum_down, zero_pad};
+use super::bands::{equidistant_phases, separate, zero_pad};
 use super::estimate::AngleParams;
 use super::fft2::Fft2;
 use super::otf::{apodization, Otf, SimOptics};
@@ -41,6 +41,29 @@ pub struct Reconstruction {
     pub wiener_widefield: Vec<f32>,
 }
 
+/// Adds 2·Re(f(r)·e^{−2πi(kx·x + ky·y)}) (k in cycles per pixel) to the real part of `sum`:
+/// the band f shifted down by k plus its conjugate mirror, in real space.
+fn shift_add_real(sum: &mut [Complex32], f: &[Complex32], nx: usize, k_per_px: [f64; 2]) {
+    use rustfft::num_complex::Complex64;
+    use std::f64::consts::PI;
+    let ex: Vec<Complex32> = (0..nx)
+        .map(|x| {
+            let e = Complex64::from_polar(1.0, -2.0 * PI * k_per_px[0] * x as f64);
+            Complex32::new(e.re as f32, e.im as f32)
+        })
+        .collect();
+    sum.par_chunks_mut(nx)
+        .zip(f.par_chunks(nx))
+        .enumerate()
+        .for_each(|(y, (srow, frow))| {
+            let e = Complex64::from_polar(1.0, -2.0 * PI * k_per_px[1] * y as f64);
+            let ey = Complex32::new(e.re as f32, e.im as f32);
+            for ((s, v), e) in srow.iter_mut().zip(frow).zip(&ex) {
+                s.re += 2.0 * (v * (ey * e)).re;
+            }
+        });
+}
+
 /// Reconstructs one plane. `frames[a][p]` is the (ny, nx) frame of direction a and phase p,
 /// background-subtracted and tapered; `params[a]` its pattern.
 pub fn wiener_sim(
@@ -61,6 +84,13 @@ pub fn wiener_sim(
     let mut zero_sum = vec![Complex32::default(); ny * nx];
     let h0 = otf.grid(fy, fx, p_fine, [0.0, 0.0]);
 
+    // Bands ±1 of every direction enter the numerator as H*·D̃ (shifted band times the shifted
+    // conjugate OTF). The OTF weight is applied before the shift, where it is H(k) on the raw
+    // grid, and the shifted bands are summed in real space: band +1 shifted is b(r)·e^{−2πik₀·r}
+    // on the 2× grid, band −1 its complex conjugate, so each direction adds 2·Re(·). One
+    // forward FFT of the sum then serves every direction.
+    let h_coarse = otf.grid(ny, nx, optics.pixel_size_um(), [0.0, 0.0]);
+    let mut shifted_sum: Vec<Complex32> = crate::image::work_buffer(fy * fx);
     for (a, par) in params.iter().enumerate() {
         let bands = separate(
             &frames[a],
@@ -71,30 +101,33 @@ pub fn wiener_sim(
             .zip(&bands.zero)
             .for_each(|(s, v)| *s += v);
         let scale = 2.0 / par.modulation_used as f32;
-        // Band +1 is computed; band −1 of real frames is its mirror image, conj(D₊₁(−k)).
         let mut spec = bands.plus;
         coarse.forward(&mut spec);
+        spec.par_iter_mut()
+            .zip(&h_coarse)
+            .for_each(|(v, &h)| *v *= h);
         let mut f = zero_pad(&spec, (ny, nx), (fy, fx), upscale * scale);
         fine.inverse(&mut f);
         let k = par.k0_per_um;
-        shift_spectrum_down(&mut f, fx, [k[0] * p_fine, k[1] * p_fine]);
-        fine.forward(&mut f);
-        // After the shift, band ±1 holds S(k)·H(k ± k₀): the OTF centred at ∓k₀.
-        // H(k − k₀) is the mirror image of H(k + k₀): one grid serves both.
+        shift_add_real(&mut shifted_sum, &f, fx, [k[0] * p_fine, k[1] * p_fine]);
+        // Denominator: |H(k + k₀)|² + |H(k − k₀)|², the second the mirror image of the first.
         let h_plus = otf.grid(fy, fx, p_fine, [-k[0], -k[1]]);
-        num.par_chunks_mut(fx)
-            .zip(den.par_chunks_mut(fx))
-            .enumerate()
-            .for_each(|(j, (nrow, drow))| {
-                let jm = if j == 0 { 0 } else { fy - j };
-                for i in 0..fx {
-                    let (idx, im) = (j * fx + i, jm * fx + if i == 0 { 0 } else { fx - i });
-                    let (hp, hm) = (h_plus[idx], h_plus[im]);
-                    nrow[i] += f[idx] * hp + f[im].conj() * hm;
-                    drow[i] += hp * hp + hm * hm;
-                }
-            });
+        den.par_chunks_mut(fx).enumerate().for_each(|(j, drow)| {
+            let jm = if j == 0 { 0 } else { fy - j };
+            for (i, d) in drow.iter_mut().enumerate() {
+                let (hp, hm) = (
+                    h_plus[j * fx + i],
+                    h_plus[jm * fx + if i == 0 { 0 } else { fx - i }],
+                );
+                *d += hp * hp + hm * hm;
+            }
+        });
     }
+    fine.forward(&mut shifted_sum);
+    num.par_iter_mut()
+        .zip(&shifted_sum)
+        .for_each(|(n, v)| *n += v);
+    drop(shifted_sum);
     // Band 0 of all directions: summed, weighted by H, counted once per direction.
     let mut spec0 = zero_sum;
     coarse.forward(&mut spec0);

@@ -194,7 +194,11 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         if nc > 1 {
             bar.set_prefix(format!("c {}/{nc}: ", c + 1));
         }
-        let mut raw = Array3::<f32>::zeros((frames, ny, nx));
+        let mut raw = Array3::from_shape_vec(
+            (frames, ny, nx),
+            fluorecon::image::work_buffer(frames * ny * nx),
+        )
+        .expect("sizes match");
         for t in 0..input.frames {
             for z in 0..input.slices {
                 let i = input.plane_index(c, z, t) * nx * ny;
