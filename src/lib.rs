@@ -14,6 +14,7 @@ mod error;
 pub mod fft;
 pub mod image;
 pub mod io;
+pub mod nn;
 pub mod progress;
 pub mod psf;
 pub mod sim;
