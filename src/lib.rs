@@ -9,6 +9,7 @@
 //! in nm; intensities f32.
 
 pub mod deconv;
+pub mod denoise;
 pub mod device;
 mod error;
 pub mod fft;

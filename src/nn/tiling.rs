@@ -17,8 +17,8 @@ use ndarray::Array3;
 /// How to cut the image.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TileOptions {
-    /// Tile side in pixels (rounded down to a multiple of 2^depth, at least
-    /// 2·halo + 2^depth); `None`: the largest that fits `memory_mib`.
+    /// Tile side in pixels (rounded down to a multiple of 2^depth, at least 3·halo so that
+    /// at least a third of every tile is kept); `None`: the largest that fits `memory_mib`.
     pub tile: Option<usize>,
     /// Memory for one tile's activations, MiB.
     pub memory_mib: usize,
@@ -99,11 +99,12 @@ pub fn predict(
         (1, vec![nz, ny, nx])
     };
     let spatial = &axes[3 - c.dims..];
+    let min_tile = 3 * halo.max(m);
     let tile = match options.tile {
-        Some(t) => t.max(2 * halo + m),
+        Some(t) => t.max(min_tile),
         None => {
             // Largest side whose tile (capped by each axis' whole extent) fits the budget.
-            let mut t = 2 * halo + m;
+            let mut t = min_tile;
             loop {
                 let next = t + m;
                 let pixels: usize = spatial
@@ -253,7 +254,7 @@ mod tests {
                 memory_mib: 1024,
             };
             let small = TileOptions {
-                tile: Some(64),
+                tile: Some(96),
                 memory_mib: 1024,
             };
             let a = predict(&net, &img, &whole, &mut NoProgress).unwrap();
@@ -295,7 +296,7 @@ mod tests {
             &net,
             &img,
             &TileOptions {
-                tile: Some(16),
+                tile: Some(40),
                 memory_mib: 1024,
             },
             &mut NoProgress,
@@ -321,7 +322,7 @@ mod tests {
             &img,
             &TileOptions {
                 tile: None,
-                memory_mib: 2,
+                memory_mib: 16,
             },
             &mut NoProgress,
         )
