@@ -6,6 +6,8 @@
 
 #[path = "fluorecon/commands.rs"]
 mod commands;
+#[path = "fluorecon/denoise.rs"]
+mod denoise;
 #[path = "fluorecon/terminal.rs"]
 mod terminal;
 
@@ -45,6 +47,12 @@ enum Command {
     /// Simulate a widefield acquisition with known ground truth (truth.tif, blurred.tif,
     /// psf.tif) for tests, sample data and benchmarks
     Simulate(SimulateArgs),
+    /// Noise2Void denoising: train on noisy images alone, apply a model, or both at once
+    #[command(subcommand)]
+    N2v(denoise::N2vCommand),
+    /// CARE restoration: train on low/high-quality image pairs, apply a model
+    #[command(subcommand)]
+    Care(denoise::CareCommand),
     /// Show the version, build features and the devices found
     Info,
 }
@@ -322,6 +330,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deconvolve(a) => commands::deconvolve(&a),
         Command::Psf(a) => commands::psf(&a),
         Command::Simulate(a) => commands::simulate(&a),
+        Command::N2v(c) => denoise::n2v(&c),
+        Command::Care(c) => denoise::care(&c),
         Command::Info => {
             commands::info();
             Ok(())
