@@ -26,7 +26,7 @@ impl From<jni::errors::Error> for Error {
 
 /// Runs `body`, turning an `Err` or a panic into a pending Java exception (and the
 /// return value into null / the default).
-fn guard<'l, T: Default>(
+pub(crate) fn guard<'l, T: Default>(
     env: &mut JNIEnv<'l>,
     body: impl FnOnce(&mut JNIEnv<'l>) -> Result<T>,
 ) -> T {
@@ -57,9 +57,9 @@ fn guard<'l, T: Default>(
 }
 
 /// `fluorecon.ProgressListener` seen from Rust. A null listener ignores everything.
-struct JavaProgress<'a, 'l> {
-    env: &'a mut JNIEnv<'l>,
-    listener: &'a JObject<'l>,
+pub(crate) struct JavaProgress<'a, 'l> {
+    pub(crate) env: &'a mut JNIEnv<'l>,
+    pub(crate) listener: &'a JObject<'l>,
 }
 
 impl JavaProgress<'_, '_> {
@@ -118,7 +118,7 @@ impl Progress for JavaProgress<'_, '_> {
     }
 }
 
-fn read_floats(
+pub(crate) fn read_floats(
     env: &mut JNIEnv,
     array: &JFloatArray,
     expected: usize,
@@ -138,13 +138,13 @@ fn read_floats(
     Ok(buf)
 }
 
-fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray> {
+pub(crate) fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray> {
     let out = env.new_float_array(data.len() as i32)?;
     env.set_float_array_region(&out, 0, data)?;
     Ok(out.into_raw())
 }
 
-fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
+pub(crate) fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
     if nx < 0 || ny < 0 || nz < 0 {
         return Err(Error::InvalidInput(format!(
             "{what} has negative dimensions"

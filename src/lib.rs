@@ -23,6 +23,8 @@ pub mod simulate;
 
 #[doc(hidden)]
 pub mod jni;
+#[doc(hidden)]
+pub mod jni_nn;
 
 pub use error::{Error, Result};
 pub use image::{Volume, VoxelSize};

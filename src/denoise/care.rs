@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything about CARE training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CareOptions {
     /// Network; `out_channels` is set from `probabilistic`.
     pub unet: UNetConfig,

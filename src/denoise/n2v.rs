@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which pixels are hidden and what replaces them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct N2vMasking {
     /// Percentage of pixels masked, 0.05–25 (N2V: 0.2): one pixel per box of side
     /// round((100 / p)^(1/d)) in d dimensions (stratified sampling).
@@ -163,6 +164,7 @@ fn median(v: &mut [f32]) -> Option<f32> {
 
 /// Everything about N2V training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct N2vOptions {
     /// Network; `n2v2: true` also selects median replacement.
     pub unet: UNetConfig,

@@ -24,6 +24,7 @@ pub trait Objective {
 
 /// Optimiser and schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainOptions {
     pub epochs: usize,
     pub steps_per_epoch: usize,

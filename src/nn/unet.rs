@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// Architecture of a [`UNet`], stored in `model.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UNetConfig {
     /// 2 (y, x) or 3 (z, y, x).
     pub dims: usize,
