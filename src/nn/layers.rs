@@ -97,12 +97,17 @@ impl Module for Conv {
     }
 }
 
-/// `x.conv2d(weight, pad, stride 1, dilation 1, groups 1)`, working around a bug of
+/// `x.conv2d(weight, pad, stride 1, dilation 1, groups 1)`: on the CPU through
+/// [`super::conv_cpu`] (unless `FLUORECON_CANDLE_CONV` is set), else candle's, working around a bug of
 /// candle 0.9's CPU convolution: it takes a contiguous (n, c, h, w) input for a
 /// channels-last one when c = h = w (its layout test cannot tell them apart) and returns
 /// garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
 /// the convolution a strided view that it copies correctly.
 pub fn conv2d_same(x: &Tensor, weight: &Tensor, pad: usize) -> Result<Tensor> {
+    if x.device().is_cpu() && std::env::var_os("FLUORECON_CANDLE_CONV").is_none() {
+        // Ours: im2col + gemm forward and backward (candle's backward is much slower).
+        return super::conv_cpu::conv2d_same_fast(x, weight);
+    }
     let (_, c, h, w) = x.dims4()?;
     if c == h && h == w && x.is_contiguous() {
         let xt = x.transpose(2, 3)?;
