@@ -61,14 +61,14 @@ fn small_care() -> CareOptions {
     CareOptions {
         unet: UNetConfig {
             depth: 2,
-            base_filters: 8,
+            base_filters: 16,
             kernel_size: 3,
             residual: true,
             ..Default::default()
         },
         train: TrainOptions {
-            epochs: 8,
-            steps_per_epoch: 15,
+            epochs: 10,
+            steps_per_epoch: 20,
             learning_rate: 2e-3,
             seed: 4,
             ..Default::default()
@@ -169,9 +169,19 @@ fn probabilistic_care_uncertainty_tracks_the_error() {
         })
         .collect();
     let refs: Vec<(&Volume, &Volume)> = pairs.iter().map(|(a, b)| (a, b)).collect();
+    let base = small_care();
     let opts = CareOptions {
         probabilistic: true,
-        ..small_care()
+        unet: UNetConfig {
+            base_filters: 8,
+            ..base.unet.clone()
+        },
+        train: TrainOptions {
+            epochs: 8,
+            steps_per_epoch: 15,
+            ..base.train.clone()
+        },
+        ..base
     };
     let model = train_care(&refs, &opts, &mut NoProgress, &mut |_| {}).unwrap();
     assert_eq!(model.info.method, "care-probabilistic");
