@@ -27,7 +27,35 @@ struct NnProgress<'a, 'l> {
     pending: Rc<RefCell<Vec<EpochStats>>>,
 }
 
-impl NnProgress<'_, '_> {
+impl<'a, 'l> NnProgress<'a, 'l> {
+    fn new(env: &'a mut JNIEnv<'l>, listener: &'a JObject<'l>) -> Self {
+        NnProgress {
+            java: JavaProgress { env, listener },
+            pending: Rc::new(RefCell::new(Vec::new())),
+        }
+    }
+
+    /// Delivers the last epoch, logs the outcome and saves `model` into `dir` (when given)
+    /// unless the user cancelled meanwhile.
+    fn finish_training(&mut self, model: &Model, dir: Option<String>) -> Result<()> {
+        self.flush();
+        let h = &model.info.history;
+        self.log(&format!(
+            "{}: best validation loss {:.5} at epoch {}/{}, {:.1} s",
+            model.info.method,
+            h.best_validation_loss,
+            h.best_epoch,
+            h.history.len(),
+            h.seconds
+        ));
+        if let Some(dir) = dir {
+            check_cancel(self)?;
+            save_model(&PathBuf::from(&dir), &model.vars, &model.info)?;
+            self.log(&format!("Model saved to {dir}"));
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) {
         let epochs: Vec<EpochStats> = self.pending.borrow_mut().drain(..).collect();
         if self.java.listener.is_null() {
@@ -114,28 +142,6 @@ fn volume(
     Volume::from_vec(pixels, shape, voxel)
 }
 
-/// Saves `model` into `dir` unless the user cancelled meanwhile.
-fn save(model: &Model, dir: Option<String>, progress: &mut dyn Progress) -> Result<()> {
-    if let Some(dir) = dir {
-        check_cancel(progress)?;
-        save_model(&PathBuf::from(&dir), &model.vars, &model.info)?;
-        progress.log(&format!("Model saved to {dir}"));
-    }
-    Ok(())
-}
-
-fn log_training(model: &Model, progress: &mut dyn Progress) {
-    let h = &model.info.history;
-    progress.log(&format!(
-        "{}: best validation loss {:.5} at epoch {}/{}, {:.1} s",
-        model.info.method,
-        h.best_validation_loss,
-        h.best_epoch,
-        h.history.len(),
-        h.seconds
-    ));
-}
-
 /// Trains Noise2Void on one image (plane or stack); saves the model to `modelDir` when
 /// given; with `denoise`, returns the denoised image, else an empty array.
 #[no_mangle]
@@ -167,21 +173,12 @@ pub extern "system" fn Java_fluorecon_NativeNn_n2v<'l>(
         )?;
         let opts: N2vOptions = options(env, &options_json, "Noise2Void")?;
         let dir = string(env, &model_dir)?;
-        let pending = Rc::new(RefCell::new(Vec::new()));
-        let sink = pending.clone();
-        let mut progress = NnProgress {
-            java: JavaProgress {
-                env: &mut *env,
-                listener: &listener,
-            },
-            pending,
-        };
+        let mut progress = NnProgress::new(&mut *env, &listener);
+        let sink = progress.pending.clone();
         let model = train_n2v(&[&v], &opts, &mut progress, &mut |e| {
             sink.borrow_mut().push(e.clone())
         })?;
-        progress.flush();
-        log_training(&model, &mut progress);
-        save(&model, dir, &mut progress)?;
+        progress.finish_training(&model, dir)?;
         let out = if denoise == JNI_TRUE {
             progress.status("Denoising…");
             restore(&model, &v, &RestoreOptions::default(), &mut progress)?
@@ -221,21 +218,12 @@ pub extern "system" fn Java_fluorecon_NativeNn_careTrain<'l>(
         let opts: CareOptions = options(env, &options_json, "CARE")?;
         let dir = string(env, &model_dir)?
             .ok_or_else(|| Error::InvalidInput("choose a folder for the model".into()))?;
-        let pending = Rc::new(RefCell::new(Vec::new()));
-        let sink = pending.clone();
-        let mut progress = NnProgress {
-            java: JavaProgress {
-                env: &mut *env,
-                listener: &listener,
-            },
-            pending,
-        };
+        let mut progress = NnProgress::new(&mut *env, &listener);
+        let sink = progress.pending.clone();
         let model = train_care(&[(&lo, &hi)], &opts, &mut progress, &mut |e| {
             sink.borrow_mut().push(e.clone())
         })?;
-        progress.flush();
-        log_training(&model, &mut progress);
-        save(&model, Some(dir), &mut progress)
+        progress.finish_training(&model, Some(dir))
     })
 }
 

@@ -30,6 +30,17 @@ fn sample(seed: u64) -> (Volume, Volume) {
     (Volume::new(truth, voxel()), Volume::new(noisy, voxel()))
 }
 
+/// (noisy, clean) training pairs, one per seed.
+fn noisy_clean_pairs(seeds: &[u64]) -> Vec<(Volume, Volume)> {
+    seeds
+        .iter()
+        .map(|&s| {
+            let (t, n) = sample(s);
+            (n, t)
+        })
+        .collect()
+}
+
 fn small_n2v() -> N2vOptions {
     N2vOptions {
         unet: UNetConfig {
@@ -113,13 +124,7 @@ fn n2v_gains_5_db_care_gains_more_and_models_round_trip() {
     assert_eq!(n2v.image.voxel, noisy.voxel);
     assert_eq!(noisy, input_copy, "the input must not change");
 
-    let pairs: Vec<(Volume, Volume)> = [21, 22]
-        .iter()
-        .map(|&s| {
-            let (t, n) = sample(s);
-            (n, t)
-        })
-        .collect();
+    let pairs = noisy_clean_pairs(&[21, 22]);
     let refs: Vec<(&Volume, &Volume)> = pairs.iter().map(|(a, b)| (a, b)).collect();
     let t = Instant::now();
     let care_model = train_care(&refs, &small_care(), &mut NoProgress, &mut |_| {}).unwrap();
@@ -161,13 +166,7 @@ fn n2v_gains_5_db_care_gains_more_and_models_round_trip() {
 /// Probabilistic CARE gives an uncertainty map that is larger where the error is larger.
 #[test]
 fn probabilistic_care_uncertainty_tracks_the_error() {
-    let pairs: Vec<(Volume, Volume)> = [31, 32]
-        .iter()
-        .map(|&s| {
-            let (t, n) = sample(s);
-            (n, t)
-        })
-        .collect();
+    let pairs = noisy_clean_pairs(&[31, 32]);
     let refs: Vec<(&Volume, &Volume)> = pairs.iter().map(|(a, b)| (a, b)).collect();
     let base = small_care();
     let opts = CareOptions {
@@ -315,4 +314,49 @@ fn cancel_mid_training_returns_cancelled() {
     });
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
     assert!((1..8).contains(&epochs), "cancelled after {epochs} epochs");
+}
+
+/// The 3D and N2V2 paths train and restore (smoke test: tiny networks, a few steps).
+#[test]
+fn n2v_3d_and_n2v2_train_and_restore() {
+    let (_, noisy3d) = poisson_gaussian((16, 32, 32), PEAK, BACKGROUND, READ_NOISE, 7).unwrap();
+    let noisy3d = Volume::new(noisy3d, voxel());
+    let mut o = small_n2v();
+    o.unet = UNetConfig {
+        dims: 3,
+        depth: 1,
+        base_filters: 4,
+        ..o.unet
+    };
+    o.train.epochs = 2;
+    o.train.steps_per_epoch = 2;
+    o.patch = 16;
+    o.patch_z = 8;
+    o.batch = 2;
+    let (out, model) = denoise_n2v(
+        &noisy3d,
+        &o,
+        &RestoreOptions::default(),
+        &mut NoProgress,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(model.info.architecture.dims, 3);
+    assert_eq!(out.image.shape(), (16, 32, 32));
+    assert!(out.image.data.iter().all(|v| v.is_finite()));
+
+    let (_, noisy) = sample(8);
+    let mut o2 = small_n2v().n2v2();
+    o2.train.epochs = 2;
+    o2.train.steps_per_epoch = 2;
+    let (out, model) = denoise_n2v(
+        &noisy,
+        &o2,
+        &RestoreOptions::default(),
+        &mut NoProgress,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(model.info.architecture.n2v2 && !model.info.architecture.residual);
+    assert_eq!(out.image.shape(), noisy.shape());
 }

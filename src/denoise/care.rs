@@ -10,7 +10,7 @@
 //! the input's units.
 
 use super::n2v::describe_net;
-use super::patches::PatchSet;
+use super::patches::{check_patches, PatchSet};
 use super::{describe_data, laplace_scale, METHOD_CARE, METHOD_CARE_PROBABILISTIC};
 use crate::image::check_finite;
 use crate::nn::{new_unet, train, EpochStats, Model, ModelInfo, Normalization, Objective};
@@ -84,23 +84,7 @@ impl CareOptions {
             .validate()
             .map_err(|e| crate::Error::InvalidInput(e.to_string()))?;
         self.train.validate()?;
-        let m = self.unet.size_multiple();
-        if self.patch < 8 || self.patch % m != 0 {
-            return invalid!(
-                "the patch size must be a multiple of {m} (2^depth) and at least 8, not {}",
-                self.patch
-            );
-        }
-        if self.unet.dims == 3 && (self.patch_z == 0 || self.patch_z % m != 0) {
-            return invalid!(
-                "the patch depth must be a multiple of {m} (2^depth), not {}",
-                self.patch_z
-            );
-        }
-        if self.batch == 0 {
-            return invalid!("the batch size must be at least 1");
-        }
-        Ok(())
+        check_patches(&self.unet, self.patch, self.patch_z, self.batch)
     }
 }
 

@@ -8,7 +8,7 @@
 //! top-level skip connection (see [`crate::nn::unet`]) and the median of the neighbourhood
 //! instead of a random neighbour.
 
-use super::patches::PatchSet;
+use super::patches::{check_patches, PatchSet};
 use super::{describe_data, restore, RestoreOptions, Restored, METHOD_N2V};
 use crate::image::check_finite;
 use crate::nn::{new_unet, train, EpochStats, Model, ModelInfo, Normalization, Objective};
@@ -231,23 +231,7 @@ impl N2vOptions {
         if self.unet.in_channels != 1 || self.unet.out_channels != 1 {
             return invalid!("Noise2Void networks have one input and one output channel");
         }
-        let m = self.unet.size_multiple();
-        if self.patch < 8 || self.patch % m != 0 {
-            return invalid!(
-                "the patch size must be a multiple of {m} (2^depth) and at least 8, not {}",
-                self.patch
-            );
-        }
-        if self.unet.dims == 3 && (self.patch_z == 0 || self.patch_z % m != 0) {
-            return invalid!(
-                "the patch depth must be a multiple of {m} (2^depth), not {}",
-                self.patch_z
-            );
-        }
-        if self.batch == 0 {
-            return invalid!("the batch size must be at least 1");
-        }
-        Ok(())
+        check_patches(&self.unet, self.patch, self.patch_z, self.batch)
     }
 
     fn patch_shape(&self) -> (usize, usize, usize) {

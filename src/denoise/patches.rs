@@ -9,6 +9,28 @@ use ndarray::Array3;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+/// Checks patch side, depth (3D) and batch size against a network of `unet`'s depth.
+pub(crate) fn check_patches(
+    unet: &crate::nn::UNetConfig,
+    patch: usize,
+    patch_z: usize,
+    batch: usize,
+) -> Result<()> {
+    let m = unet.size_multiple();
+    if patch < 8 || patch % m != 0 {
+        return invalid!(
+            "the patch size must be a multiple of {m} (2^depth) and at least 8, not {patch}"
+        );
+    }
+    if unet.dims == 3 && (patch_z == 0 || patch_z % m != 0) {
+        return invalid!("the patch depth must be a multiple of {m} (2^depth), not {patch_z}");
+    }
+    if batch == 0 {
+        return invalid!("the batch size must be at least 1");
+    }
+    Ok(())
+}
+
 pub(crate) struct PatchSet {
     /// Normalised network inputs.
     pub inputs: Vec<Array3<f32>>,
