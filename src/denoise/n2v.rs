@@ -315,12 +315,8 @@ pub fn train_n2v(
     for (i, v) in images.iter().enumerate() {
         check_finite(&v.data, &format!("training image {}", i + 1))?;
     }
-    let mut all = Vec::new();
-    for v in images {
-        all.extend(v.data.iter().copied());
-    }
-    let normalization = Normalization::mean_std_of(&all);
-    drop(all);
+    let normalization =
+        Normalization::mean_std_of(images.iter().flat_map(|v| v.data.iter().copied()));
     let affine = normalization.affine(&[])?;
     let inputs: Vec<Array3<f32>> = images
         .iter()

@@ -60,14 +60,19 @@ impl Normalization {
         Ok(Affine { offset, scale })
     }
 
-    /// Mean and standard deviation of `data` (in f64), as a [`Normalization::MeanStd`].
-    pub fn mean_std_of(data: &[f32]) -> Normalization {
-        let n = data.len().max(1) as f64;
-        let mean = data.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = data.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    /// Mean and standard deviation of `data` (one pass, Welford's update in f64, no copy),
+    /// as a [`Normalization::MeanStd`].
+    pub fn mean_std_of(data: impl IntoIterator<Item = f32>) -> Normalization {
+        let (mut n, mut mean, mut m2) = (0f64, 0f64, 0f64);
+        for v in data {
+            n += 1.0;
+            let d = v as f64 - mean;
+            mean += d / n;
+            m2 += d * (v as f64 - mean);
+        }
         Normalization::MeanStd {
             mean,
-            std: var.sqrt(),
+            std: (m2 / n.max(1.0)).sqrt(),
         }
     }
 }
@@ -112,14 +117,15 @@ mod tests {
                 low: 2.0,
                 high: 99.8,
             },
-            Normalization::mean_std_of(&data),
+            Normalization::mean_std_of(data.iter().copied()),
         ] {
             let a = norm.affine(&data).unwrap();
             for &x in &data[..20] {
                 assert!((a.undo(a.apply(x)) - x).abs() < 1e-4);
             }
         }
-        let Normalization::MeanStd { mean, std } = Normalization::mean_std_of(&data) else {
+        let Normalization::MeanStd { mean, std } = Normalization::mean_std_of(data.iter().copied())
+        else {
             unreachable!()
         };
         assert!((mean - 100.0).abs() < 2.0 && (std - 50.0 / 2f64.sqrt()).abs() < 1.0);
