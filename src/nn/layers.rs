@@ -62,13 +62,28 @@ impl Conv {
     }
 }
 
-impl Module for Conv {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Conv {
+    /// The convolution followed by batch norm in inference mode, as one convolution with
+    /// folded parameters: weight·s and (bias − mean)·s + β, s = γ / √(var + ε).
+    pub fn forward_folded(&self, x: &Tensor, bn: &BatchNorm) -> Result<Tensor> {
+        let inv_std = (bn.running_var().affine(1.0, bn.eps())?.sqrt()?.recip())?;
+        let (scale, shift) = match bn.weight_and_bias() {
+            Some((gamma, beta)) => ((&inv_std * gamma)?, beta.clone()),
+            None => (inv_std.clone(), inv_std.zeros_like()?),
+        };
+        let mut shape = vec![self.weight.dim(0)?];
+        shape.extend(std::iter::repeat_n(1, self.weight.rank() - 1));
+        let weight = self.weight.broadcast_mul(&scale.reshape(shape)?)?;
+        let bias = (((&self.bias - bn.running_mean())? * &scale)? + shift)?;
+        self.forward_with(x, &weight, &bias)
+    }
+
+    fn forward_with(&self, x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let pad = self.kernel / 2;
-        let out_channels = self.weight.dim(0)?;
+        let out_channels = weight.dim(0)?;
         if self.dims == 2 {
-            let y = conv2d_same(x, &self.weight, pad)?;
-            return y.broadcast_add(&self.bias.reshape((1, out_channels, 1, 1))?);
+            let y = conv2d_same(x, weight, pad)?;
+            return y.broadcast_add(&bias.reshape((1, out_channels, 1, 1))?);
         }
         // 3D: out[z] = Σ_dz conv2d(in[z + dz − pad], weight[.., dz, .., ..]).
         let (n, c, nz, ny, nx) = x.dims5()?;
@@ -82,7 +97,7 @@ impl Module for Conv {
                 .narrow(1, dz, nz)?
                 .contiguous()?
                 .reshape((n * nz, c, ny, nx))?;
-            let w = self.weight.narrow(2, dz, 1)?.squeeze(2)?.contiguous()?;
+            let w = weight.narrow(2, dz, 1)?.squeeze(2)?.contiguous()?;
             let y = conv2d_same(&slab, &w, pad)?;
             sum = Some(match sum {
                 None => y,
@@ -93,7 +108,13 @@ impl Module for Conv {
             .expect("kernel ≥ 1")
             .reshape((n, nz, out_channels, ny, nx))?
             .permute((0, 2, 1, 3, 4))?;
-        y.broadcast_add(&self.bias.reshape((1, out_channels, 1, 1, 1))?)
+        y.broadcast_add(&bias.reshape((1, out_channels, 1, 1, 1))?)
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &self.weight, &self.bias)
     }
 }
 
@@ -157,10 +178,12 @@ impl ModuleT for ConvBlock {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut x = x.clone();
         for (conv, bn) in &self.convs {
-            x = conv.forward(&x)?;
-            if let Some(bn) = bn {
-                x = bn.forward_t(&x, train)?;
-            }
+            x = match bn {
+                // Inference: batch norm folded into the convolution (one pass less).
+                Some(bn) if !train => conv.forward_folded(&x, bn)?,
+                Some(bn) => bn.forward_t(&conv.forward(&x)?, true)?,
+                None => conv.forward(&x)?,
+            };
             x = x.relu()?;
         }
         Ok(x)
@@ -343,6 +366,39 @@ mod tests {
                 .to_scalar::<f32>()
                 .unwrap();
             assert!(d < 1e-5, "plane {z}: {d}");
+        }
+    }
+
+    #[test]
+    fn folded_batch_norm_equals_conv_then_batch_norm() {
+        for dims in [2, 3] {
+            let vars = candle_nn::VarMap::new();
+            let vb = VarBuilder::from_varmap(&vars, candle_core::DType::F32, &device());
+            let block = ConvBlock::new(2, 3, 3, dims, 1, true, vb).unwrap();
+            // Non-trivial running statistics and affine parameters.
+            for (name, var) in vars.data().lock().unwrap().iter() {
+                if name.contains("bn.") {
+                    let v = Tensor::rand(0.5f32, 2.0, 3, &device()).unwrap();
+                    var.set(&v).unwrap();
+                }
+            }
+            let shape: Vec<usize> = if dims == 2 {
+                vec![2, 2, 8, 6]
+            } else {
+                vec![1, 2, 4, 8, 6]
+            };
+            let x = Tensor::randn(0f32, 1.0, shape, &device()).unwrap();
+            let folded = block.forward_t(&x, false).unwrap();
+            let (conv, bn) = &block.convs[0];
+            let plain = bn
+                .as_ref()
+                .unwrap()
+                .forward_t(&conv.forward(&x).unwrap(), false)
+                .unwrap()
+                .relu()
+                .unwrap();
+            let d = (folded - plain).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "{dims}D");
         }
     }
 
