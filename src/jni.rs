@@ -144,7 +144,7 @@ pub(crate) fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray
     Ok(out.into_raw())
 }
 
-fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
+pub(crate) fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
     if nx < 0 || ny < 0 || nz < 0 {
         return Err(Error::InvalidInput(format!(
             "{what} has negative dimensions"

@@ -1,7 +1,8 @@
 //! # Fluorecon
 //!
-//! Fluorescence image reconstruction: Richardson–Lucy deconvolution (more to come: denoising,
-//! SIM, localization). Plain Rust over `ndarray`; the Fiji plugin reaches it through
+//! Fluorescence image reconstruction: Richardson–Lucy deconvolution ([`deconv`]), 2D SIM
+//! ([`sim`]), localization microscopy ([`smlm`]), Noise2Void and CARE denoising ([`denoise`]
+//! on the U-Net of [`nn`]). Plain Rust over `ndarray`; the Fiji plugin reaches it through
 //! `jni` and the command line through `src/bin/fluorecon.rs`. Every capability
 //! is one function taking a [`Volume`], options and a [`Progress`].
 //!
@@ -9,11 +10,13 @@
 //! in nm; intensities f32.
 
 pub mod deconv;
+pub mod denoise;
 pub mod device;
 mod error;
 pub mod fft;
 pub mod image;
 pub mod io;
+pub mod nn;
 pub mod progress;
 pub mod psf;
 pub mod sim;
@@ -22,6 +25,8 @@ pub mod smlm;
 
 #[doc(hidden)]
 pub mod jni;
+#[doc(hidden)]
+pub mod jni_nn;
 #[doc(hidden)]
 pub mod jni_smlm;
 

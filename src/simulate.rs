@@ -206,6 +206,46 @@ pub fn psnr(estimate: &Array3<f32>, truth: &Array3<f32>, margin: usize) -> f64 {
     10.0 * (range * range / mse.max(f64::MIN_POSITIVE)).log10()
 }
 
+/// A fluorescence image for denoising tests: the [`phantom`] (beads and filaments) scaled
+/// to `peak_photons` above `background` (photons per pixel, noise-free `truth`), and a
+/// camera image of it (`noisy`): Poisson shot noise plus Gaussian read noise of
+/// `read_noise` photons std, all seeded by `seed`.
+pub fn poisson_gaussian(
+    shape: (usize, usize, usize),
+    peak_photons: f32,
+    background: f32,
+    read_noise: f32,
+    seed: u64,
+) -> Result<(Array3<f32>, Array3<f32>)> {
+    let (nz, ny, nx) = shape;
+    if nz == 0 || ny < 2 || nx < 2 {
+        return invalid!("cannot simulate a {nx}×{ny}×{nz} image");
+    }
+    if !(peak_photons > 0.0 && background >= 0.0 && read_noise >= 0.0) {
+        return invalid!("photons must be positive, background and read noise non-negative");
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut truth = phantom(shape, &mut rng);
+    let max = truth
+        .iter()
+        .cloned()
+        .fold(0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
+    truth.mapv_inplace(|v| v / max * peak_photons + background);
+    let read = rand_distr::Normal::new(0.0f32, read_noise).expect("finite read noise");
+    let noisy = truth.mapv(|lambda| {
+        let shot = if lambda > 0.0 {
+            Poisson::new(lambda as f64)
+                .expect("positive rate")
+                .sample(&mut rng) as f32
+        } else {
+            0.0
+        };
+        shot + read.sample(&mut rng)
+    });
+    Ok((truth, noisy))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

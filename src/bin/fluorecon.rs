@@ -6,6 +6,8 @@
 
 #[path = "fluorecon/commands.rs"]
 mod commands;
+#[path = "fluorecon/denoise.rs"]
+mod denoise;
 #[path = "fluorecon/sim.rs"]
 mod sim;
 #[path = "fluorecon/smlm.rs"]
@@ -60,6 +62,12 @@ enum Command {
     Render(smlm::RenderArgs),
     /// Simulate a blinking-emitter SMLM stack with its ground truth (EMCCD or sCMOS)
     SimulateSmlm(smlm::SimulateSmlmArgs),
+    /// Noise2Void denoising: train on noisy images alone, apply a model, or both at once
+    #[command(subcommand)]
+    N2v(denoise::N2vCommand),
+    /// CARE restoration: train on low/high-quality image pairs, apply a model
+    #[command(subcommand)]
+    Care(denoise::CareCommand),
     /// Show the version, build features and the devices found
     Info,
 }
@@ -355,6 +363,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Localize(a) => smlm::localize(&a),
         Command::Render(a) => smlm::render_cmd(&a),
         Command::SimulateSmlm(a) => smlm::simulate_smlm_cmd(&a),
+        Command::N2v(c) => denoise::n2v(&c),
+        Command::Care(c) => denoise::care(&c),
         Command::Info => {
             commands::info();
             Ok(())

@@ -1,0 +1,163 @@
+package fluorecon;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.Prefs;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+
+import java.io.File;
+import java.util.Locale;
+
+/**
+ * What the denoising commands share: the training fields of their dialogs (remembered in
+ * ImageJ's preferences unless a macro gives the options), the JSON the engine reads, and running
+ * the engine once per (channel, frame) volume.
+ */
+final class Denoising {
+    private static final String PREFIX = "fluorecon.nn.";
+
+    private Denoising() {
+    }
+
+    /** Training fields of a dialog. */
+    static final class Training {
+        int epochs = 20;
+        int steps = 50;
+        int batch = 16;
+        int patch = 64;
+        int filters = 16;
+        int kernel;
+        double maskedPercent = 0.2;
+        boolean n2v2;
+        int seed = 1;
+        double learningRate = 4e-4;
+
+        Training(int kernel) {
+            this.kernel = kernel;
+        }
+
+        static Training remembered(int kernel, boolean macro) {
+            Training t = new Training(kernel);
+            if (!macro) {
+                t.epochs = (int) Prefs.get(PREFIX + "epochs", t.epochs);
+                t.steps = (int) Prefs.get(PREFIX + "steps", t.steps);
+                t.batch = (int) Prefs.get(PREFIX + "batch", t.batch);
+                t.patch = (int) Prefs.get(PREFIX + "patch", t.patch);
+                t.filters = (int) Prefs.get(PREFIX + "filters", t.filters);
+            }
+            return t;
+        }
+
+        void addFields(GenericDialog gd, boolean n2v) {
+            gd.addNumericField("Epochs", epochs, 0);
+            gd.addNumericField("Steps_per_epoch", steps, 0);
+            gd.addNumericField("Batch_size", batch, 0);
+            gd.addNumericField("Patch_size", patch, 0, 6, "pixels (multiple of 4)");
+            gd.addNumericField("Filters", filters, 0, 6, "first U-Net level");
+            gd.addNumericField("Kernel_size", kernel, 0);
+            if (n2v) {
+                gd.addNumericField("Masked_percent", maskedPercent, 2, 6, "%");
+                gd.addCheckbox("N2V2 (fewer checkerboard artefacts)", n2v2);
+            }
+            gd.addNumericField("Learning_rate", learningRate, 5, 8, "Adam");
+            gd.addNumericField("Seed", seed, 0);
+        }
+
+        void read(GenericDialog gd, boolean n2v, boolean macro) throws FluoreconException {
+            epochs = FluoreconCommand.atLeastOne(gd.getNextNumber(), "The number of epochs");
+            steps = FluoreconCommand.atLeastOne(gd.getNextNumber(), "The number of steps per epoch");
+            batch = FluoreconCommand.atLeastOne(gd.getNextNumber(), "The batch size");
+            patch = FluoreconCommand.atLeastOne(gd.getNextNumber(), "The patch size");
+            filters = FluoreconCommand.atLeastOne(gd.getNextNumber(), "The number of filters");
+            kernel = FluoreconCommand.atLeastOne(gd.getNextNumber(), "The kernel size");
+            if (n2v) {
+                maskedPercent = gd.getNextNumber();
+                n2v2 = gd.getNextBoolean();
+            }
+            learningRate = gd.getNextNumber();
+            seed = (int) gd.getNextNumber();
+            if (gd.invalidNumber()) {
+                throw new FluoreconException("A field of the dialog is not a number.");
+            }
+            if (!(learningRate > 0 && learningRate < 1)) {
+                throw new FluoreconException("The learning rate must be between 0 and 1; it is " + learningRate + ".");
+            }
+            if (!macro) {
+                Prefs.set(PREFIX + "epochs", epochs);
+                Prefs.set(PREFIX + "steps", steps);
+                Prefs.set(PREFIX + "batch", batch);
+                Prefs.set(PREFIX + "patch", patch);
+                Prefs.set(PREFIX + "filters", filters);
+            }
+        }
+
+        /** The engine's N2vOptions / CareOptions as JSON. */
+        String json(boolean n2v, boolean probabilistic, String name) {
+            StringBuilder b = new StringBuilder();
+            b.append(String.format(Locale.ROOT, "{\"unet\":{\"depth\":2,\"base_filters\":%d,\"kernel_size\":%d",
+                    filters, kernel));
+            if (n2v) {
+                b.append(String.format(Locale.ROOT, ",\"batch_norm\":true,\"residual\":false,\"n2v2\":%b", n2v2));
+            } else {
+                b.append(",\"batch_norm\":false,\"residual\":true");
+            }
+            b.append(String.format(Locale.ROOT, "},\"train\":{\"epochs\":%d,\"steps_per_epoch\":%d,\"seed\":%d,"
+                    + "\"learning_rate\":%s},\"patch\":%d,\"batch\":%d,\"name\":\"%s\"", epochs, steps, seed,
+                    Double.toString(learningRate), patch, batch,
+                    name.replace("\\", "\\\\").replace("\"", "\\\"")));
+            if (n2v) {
+                b.append(String.format(Locale.ROOT, ",\"masking\":{\"masked_percent\":%s,\"radius\":5,\"median\":%b}",
+                        Double.toString(maskedPercent), n2v2));
+            } else {
+                b.append(String.format(Locale.ROOT, ",\"probabilistic\":%b", probabilistic));
+            }
+            return b.append('}').toString();
+        }
+    }
+
+    /** @return the current image, checked */
+    static ImagePlus currentImage(String what) throws FluoreconException {
+        ImagePlus imp = WindowManager.getCurrentImage();
+        if (imp == null) {
+            throw new FluoreconException("There is no image to " + what + ": open one first.");
+        }
+        Hyperstacks.checkSupported(imp, "The image");
+        return imp;
+    }
+
+    /** @throws FluoreconException unless the image has one channel and one frame */
+    static void checkSingleVolume(ImagePlus imp) throws FluoreconException {
+        if (imp.getNChannels() > 1 || imp.getNFrames() > 1) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" has " + imp.getNChannels() + " channel(s) and "
+                    + imp.getNFrames() + " frame(s); training uses one channel of one time point. Pick one with"
+                    + " Image › Duplicate….");
+        }
+    }
+
+    /** Voxel size in nm (1 nm when uncalibrated: the networks do not use it). */
+    static float[] voxelNm(ImagePlus imp) {
+        double[] v = Units.voxelSizeNm(imp.getCalibration());
+        if (v == null) {
+            return new float[] {1, 1, 1};
+        }
+        return new float[] {(float) v[0], (float) v[1], (float) v[2]};
+    }
+
+    /** @return the model folder as an absolute path, or fails with a message */
+    static String modelFolder(String dir, boolean mustExist) throws FluoreconException {
+        if (dir == null || dir.trim().isEmpty()) {
+            throw new FluoreconException("Choose a model folder.");
+        }
+        File f = new File(dir.trim());
+        if (mustExist && !new File(f, "model.json").isFile()) {
+            throw new FluoreconException("\"" + f + "\" is not a model folder (it has no model.json).");
+        }
+        return f.getAbsolutePath();
+    }
+
+    static void logTime(String what, ImagePlus in, ImagePlus out, long start) {
+        IJ.log(String.format(Locale.ROOT, "Fluorecon: %s \"%s\" → \"%s\" in %.1f s", what, in.getTitle(),
+                out == null ? "" : out.getTitle(), (System.nanoTime() - start) * 1e-9));
+    }
+}

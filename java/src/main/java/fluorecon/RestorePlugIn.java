@@ -1,0 +1,70 @@
+package fluorecon;
+
+import ij.IJ;
+import ij.ImagePlus;
+import ij.Prefs;
+import ij.gui.GenericDialog;
+
+/**
+ * {@code Plugins › Fluorecon › Restore with model…}: applies a model folder (Noise2Void or CARE)
+ * to every channel and frame of the open image, tiled, any size. Result "&lt;title&gt;-restored"
+ * (and "&lt;title&gt;-uncertainty" for probabilistic CARE models) with the input's dimensions and
+ * calibration.
+ */
+public class RestorePlugIn extends FluoreconCommand {
+    private static final String KEY = "fluorecon.nn.model";
+
+    @Override
+    void execute() throws FluoreconException {
+        ImagePlus imp = Denoising.currentImage("restore");
+        boolean macro = calledWithOptions();
+        GenericDialog gd = new GenericDialog("Restore with model");
+        gd.addDirectoryField("Model_folder", macro ? "" : Prefs.get(KEY, ""));
+        gd.addCheckbox("Uncertainty image (probabilistic CARE)", false);
+        gd.addNumericField("Tile_size", 0, 0, 6, "pixels (0 = automatic)");
+        gd.showDialog();
+        if (gd.wasCanceled()) {
+            return;
+        }
+        String dir = Denoising.modelFolder(gd.getNextString(), true);
+        boolean uncertainty = gd.getNextBoolean();
+        int tile = (int) gd.getNextNumber();
+        if (!macro) {
+            Prefs.set(KEY, dir);
+        }
+        Native.ensureLoaded();
+        IJ.log("Fluorecon model " + dir + ":\n" + NativeNn.modelInfo(dir).replaceAll("(?s)\"history\".*", "…"));
+        long start = System.nanoTime();
+        int nc = imp.getNChannels();
+        int nt = imp.getNFrames();
+        int n = imp.getWidth() * imp.getHeight() * imp.getNSlices();
+        float[][] restored = new float[nc * nt][];
+        float[][] sigma = new float[nc * nt][];
+        float[] voxel = Denoising.voxelNm(imp);
+        JavaProgress progress = new JavaProgress();
+        try {
+            for (int f = 1; f <= nt; f++) {
+                for (int c = 1; c <= nc; c++) {
+                    int part = (f - 1) * nc + (c - 1);
+                    progress.startPart(part, restored.length);
+                    float[] out = NativeNn.restore(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
+                            imp.getNSlices(), voxel[0], voxel[1], voxel[2], dir, uncertainty, Math.max(0, tile),
+                            progress);
+                    restored[part] = java.util.Arrays.copyOfRange(out, 0, n);
+                    if (uncertainty) {
+                        sigma[part] = java.util.Arrays.copyOfRange(out, n, 2 * n);
+                    }
+                }
+            }
+        } finally {
+            progress.done();
+        }
+        String base = DeconvolvePlugIn.withoutExtension(imp.getTitle());
+        ImagePlus result = Hyperstacks.createLike(imp, base + "-restored", restored);
+        Denoising.logTime("restored", imp, result, start);
+        result.show();
+        if (uncertainty) {
+            Hyperstacks.createLike(imp, base + "-uncertainty", sigma).show();
+        }
+    }
+}

@@ -1,0 +1,119 @@
+package fluorecon;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+import static org.junit.Assume.assumeTrue;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.util.Random;
+
+import org.junit.BeforeClass;
+import org.junit.Test;
+
+/** The denoising engine through JNI: tiny trainings, model folders, bad inputs. */
+public class NativeNnTest {
+    private static final int N = 64;
+
+    @BeforeClass
+    public static void loadLibrary() throws FluoreconException {
+        String path = System.getProperty(NativeLoader.PROPERTY);
+        assumeTrue("no native library at " + path, path != null && new File(path).isFile());
+        Native.ensureLoaded();
+    }
+
+    private static float[] noisy(long seed) {
+        Random r = new Random(seed);
+        float[] v = new float[N * N];
+        for (int y = 0; y < N; y++) {
+            for (int x = 0; x < N; x++) {
+                v[y * N + x] = (float) (10 + 5 * Math.sin(x / 5.0) * Math.cos(y / 7.0) + r.nextGaussian());
+            }
+        }
+        return v;
+    }
+
+    private static String tinyOptions() {
+        Denoising.Training t = new Denoising.Training(3);
+        t.epochs = 2;
+        t.steps = 2;
+        t.batch = 4;
+        t.patch = 32;
+        t.filters = 4;
+        t.maskedPercent = 2;
+        return t.json(true, false, "tiny");
+    }
+
+    /** Records the epochs the engine reports. */
+    static final class Recorder implements ProgressListener {
+        int epochs;
+
+        public void epoch(int epoch, int total, double loss, double validationLoss, double secondsLeft) {
+            epochs++;
+            assertTrue(loss > 0 && validationLoss > 0 && total == 2);
+        }
+
+        @Override
+        public void fraction(double f) {
+        }
+
+        @Override
+        public void status(String message) {
+        }
+
+        @Override
+        public void log(String message) {
+        }
+
+        @Override
+        public boolean cancelled() {
+            return false;
+        }
+    }
+
+    @Test
+    public void trainsSavesAndRestores() throws Exception {
+        File dir = Files.createTempDirectory("fluorecon-nn").toFile();
+        File model = new File(dir, "model");
+        float[] image = noisy(1);
+        float[] copy = image.clone();
+        Recorder rec = new Recorder();
+        float[] denoised = NativeNn.n2v(image, N, N, 1, 100, 100, 100, tinyOptions(), model.getPath(), true, rec);
+        assertEquals(N * N, denoised.length);
+        assertEquals(2, rec.epochs);
+        assertTrue("input unchanged", java.util.Arrays.equals(image, copy));
+        assertTrue(new File(model, "model.json").isFile() && new File(model, "model.safetensors").isFile());
+        assertTrue(NativeNn.modelInfo(model.getPath()).contains("\"method\": \"n2v\""));
+        float[] restored = NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), false, 0, null);
+        assertTrue("the saved model restores as the trained one", java.util.Arrays.equals(denoised, restored));
+        try {
+            NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), true, 0, null);
+            fail("uncertainty from an N2V model");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("probabilistic CARE"));
+        }
+    }
+
+    @Test
+    public void badInputsThrowWithAMessage() {
+        try {
+            NativeNn.restore(noisy(2), N, N, 1, 100, 100, 100, "/nonexistent/model", false, 0, null);
+            fail("missing model");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("model.json"));
+        }
+        try {
+            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{\"patch\": 30}", null, true, null);
+            fail("bad patch size");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("multiple of 4"));
+        }
+        try {
+            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{not json", null, true, null);
+            fail("bad options");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("bad Noise2Void options"));
+        }
+    }
+}

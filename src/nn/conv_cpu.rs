@@ -1,0 +1,330 @@
+//! A faster same-padded 2D convolution for the CPU, as candle custom ops with a backward
+//! pass: im2col over blocks of image rows (bounded memory) and one `gemm` matrix product per
+//! block, blocks in parallel. The input gradient is the same convolution with the flipped,
+//! transposed kernel; the kernel gradient is one more product per block, accumulated.
+//!
+//! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
+//! `pad` (k / 2 for "same").
+
+use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// Output pixels per im2col block (bounds the buffer to c·k²·BLOCK floats).
+const BLOCK: usize = 4096;
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => bail!("fast convolution needs contiguous tensors"),
+    }
+}
+
+/// Rows (c·k² of them, ordered (c, dy, dx)) of the patches of output rows `y0..y1` of one
+/// image `x` (c, h, w), zero outside the image: `cols[(row, p)]`, p = (y − y0)·w + x.
+#[allow(clippy::too_many_arguments)]
+fn im2col(
+    x: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    pad: usize,
+    y0: usize,
+    y1: usize,
+    cols: &mut [f32],
+) {
+    let p = (y1 - y0) * w;
+    for ci in 0..c {
+        let plane = &x[ci * h * w..(ci + 1) * h * w];
+        for dy in 0..k {
+            for dx in 0..k {
+                let row = &mut cols[((ci * k + dy) * k + dx) * p..][..p];
+                for y in y0..y1 {
+                    let out = &mut row[(y - y0) * w..][..w];
+                    let sy = y as isize + dy as isize - pad as isize;
+                    if sy < 0 || sy >= h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[sy as usize * w..][..w];
+                    // out[x] = src[x + dx − pad] where in range.
+                    let shift = dx as isize - pad as isize;
+                    let lo = (-shift).clamp(0, w as isize) as usize;
+                    let hi = (w as isize - shift).clamp(0, w as isize) as usize;
+                    out[..lo].fill(0.0);
+                    out[hi..].fill(0.0);
+                    if lo < hi {
+                        out[lo..hi].copy_from_slice(
+                            &src[(lo as isize + shift) as usize..(hi as isize + shift) as usize],
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Blocks of output rows: (image, y0, y1).
+fn blocks(n: usize, h: usize, w: usize) -> Vec<(usize, usize, usize)> {
+    let rows = (BLOCK / w.max(1)).max(1);
+    let mut v = Vec::new();
+    for b in 0..n {
+        let mut y = 0;
+        while y < h {
+            v.push((b, y, (y + rows).min(h)));
+            y += rows;
+        }
+    }
+    v
+}
+
+/// out = conv(x, weight), same padding.
+struct Conv2dSame {
+    pad: usize,
+}
+
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl CustomOp2 for Conv2dSame {
+    fn name(&self) -> &'static str {
+        "conv2d-same-im2col"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1)?;
+        let wt = slice(s2, l2)?;
+        let (n, c, h, w) = l1.shape().dims4()?;
+        let (o, c2, k, k2) = l2.shape().dims4()?;
+        if c2 != c || k != k2 || k % 2 == 0 || 2 * self.pad + 1 != k {
+            bail!(
+                "fast convolution: bad shapes {:?} {:?}",
+                l1.shape(),
+                l2.shape()
+            );
+        }
+        let mut out = vec![0f32; n * o * h * w];
+        let ck = c * k * k;
+        let ptr = SendPtr(out.as_mut_ptr());
+        let ptr = &ptr;
+        blocks(n, h, w).into_par_iter().for_each(|(b, y0, y1)| {
+            let p = (y1 - y0) * w;
+            let mut cols = vec![0f32; ck * p];
+            im2col(
+                &x[b * c * h * w..(b + 1) * c * h * w],
+                c,
+                h,
+                w,
+                k,
+                self.pad,
+                y0,
+                y1,
+                &mut cols,
+            );
+            // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w) output,
+            // disjoint from every other block; all pointers stay inside their buffers.
+            unsafe {
+                gemm(
+                    o,
+                    p,
+                    ck,
+                    ptr.0.add(b * o * h * w + y0 * w),
+                    1,
+                    (h * w) as isize,
+                    false,
+                    wt.as_ptr(),
+                    1,
+                    ck as isize,
+                    cols.as_ptr(),
+                    1,
+                    p as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        // ∂L/∂x = correlation of the gradient with the flipped kernel, channels swapped.
+        let flipped = weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
+        let grad_x = grad.apply_op2(&flipped, Conv2dSame { pad: self.pad })?;
+        let (_, _, k, _) = weight.dims4()?;
+        let grad_w = x.apply_op2_no_bwd(
+            &grad,
+            &Conv2dKernelGrad {
+                pad: self.pad,
+                kernel: k,
+            },
+        )?;
+        Ok((Some(grad_x), Some(grad_w)))
+    }
+}
+
+/// ∂L/∂weight (o, c, k, k) from the input x (n, c, h, w) and ∂L/∂out (n, o, h, w):
+/// Σ over images and blocks of grad_block (o × p) · cols_blockᵀ (p × c·k²).
+struct Conv2dKernelGrad {
+    pad: usize,
+    kernel: usize,
+}
+
+impl CustomOp2 for Conv2dKernelGrad {
+    fn name(&self) -> &'static str {
+        "conv2d-same-kernel-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(s1, l1)?;
+        let g = slice(s2, l2)?;
+        let (n, c, h, w) = l1.shape().dims4()?;
+        let (n2, o, h2, w2) = l2.shape().dims4()?;
+        if (n, h, w) != (n2, h2, w2) {
+            bail!("kernel gradient: shapes {:?} {:?}", l1.shape(), l2.shape());
+        }
+        let k = self.kernel;
+        let ck = c * k * k;
+        // One partial sum per block, added at the end (blocks run in parallel).
+        let partials: Vec<Vec<f32>> = blocks(n, h, w)
+            .into_par_iter()
+            .map(|(b, y0, y1)| {
+                let p = (y1 - y0) * w;
+                let mut cols = vec![0f32; ck * p];
+                im2col(
+                    &x[b * c * h * w..(b + 1) * c * h * w],
+                    c,
+                    h,
+                    w,
+                    k,
+                    self.pad,
+                    y0,
+                    y1,
+                    &mut cols,
+                );
+                let mut dw = vec![0f32; o * ck];
+                // SAFETY: dst (o × ck), lhs the (o × p) block of g (row stride h·w), rhs the
+                // transpose of cols (p × ck): all in bounds.
+                unsafe {
+                    gemm(
+                        o,
+                        ck,
+                        p,
+                        dw.as_mut_ptr(),
+                        1,
+                        ck as isize,
+                        false,
+                        g.as_ptr().add(b * o * h * w + y0 * w),
+                        1,
+                        (h * w) as isize,
+                        cols.as_ptr(),
+                        p as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+                dw
+            })
+            .collect();
+        let mut dw = vec![0f32; o * ck];
+        for part in partials {
+            for (a, b) in dw.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        Ok((CpuStorage::F32(dw), Shape::from((o, c, k, k))))
+    }
+}
+
+/// Same-padded 2D convolution (no bias) of `x` (n, c, h, w) with `weight` (o, c, k, k), k odd,
+/// through the custom ops above; differentiable in both arguments.
+pub fn conv2d_same_fast(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let k = weight.dim(2)?;
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, Conv2dSame { pad: k / 2 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::device;
+    use candle_core::Var;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Forward and both gradients against candle's own convolution (its backward is
+    /// correct, only slow), on shapes with several row blocks and odd sizes.
+    #[test]
+    fn matches_candle_forward_and_gradients() {
+        for (n, c, h, w, o, k) in [
+            (2, 3, 9, 7, 4, 3),
+            (1, 2, 70, 130, 3, 5),
+            (3, 5, 6, 6, 2, 1),
+        ] {
+            let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
+            let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
+            let fast = conv2d_same_fast(&x, &wt).unwrap();
+            let slow = x.conv2d(&wt, k / 2, 1, 1, 1).unwrap();
+            assert!(
+                max_diff(&fast, &slow) < 1e-4,
+                "forward {:?}",
+                (n, c, h, w, o, k)
+            );
+            let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
+            let gf = (fast * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gs = (slow * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let dx = max_diff(gf.get(&x).unwrap(), gs.get(&x).unwrap());
+            let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
+            assert!(dx < 1e-3 && dw < 1e-2, "gradients differ by {dx}, {dw}");
+        }
+    }
+}

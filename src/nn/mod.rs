@@ -1,0 +1,122 @@
+//! Neural networks in candle: layers, a configurable 2D/3D U-Net, a generic training loop
+//! (Adam, ReduceLROnPlateau, validation, best weights kept), 8-fold augmentation, tiled
+//! prediction of any image size, normalisation, and model files
+//! (`model.safetensors` + `model.json`).
+//!
+//! Nothing here knows about a particular method: Noise2Void and CARE
+//! ([`crate::denoise`]) and Deep-STORM build on these pieces.
+//!
+//! Tensors are f32, channels-first: (batch, channel, [z,] y, x).
+
+pub mod augment;
+pub mod conv_cpu;
+pub mod layers;
+pub mod model_file;
+pub mod normalize;
+pub mod tiling;
+pub mod train;
+pub mod unet;
+
+pub use model_file::{load_model, save_model, Model, ModelInfo};
+pub use normalize::Normalization;
+pub use train::{train, EpochStats, Objective, TrainOptions, TrainReport};
+pub use unet::{UNet, UNetConfig};
+
+use crate::Error;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Internal(format!("neural network: {e}"))
+    }
+}
+
+/// The device networks run on. CPU only for now (CUDA is a later step).
+pub fn device() -> Device {
+    Device::Cpu
+}
+
+/// Human-readable name of [`device()`], for logs.
+pub fn device_name() -> String {
+    format!(
+        "CPU ({} threads)",
+        candle_core::utils::get_num_threads().max(1)
+    )
+}
+
+/// Re-initialises every parameter of `vars` from `seed` (candle's CPU random generator
+/// cannot be seeded): tensors named `*.weight` of rank ≥ 2 get He-normal values
+/// (std √(2 / fan-in)), `*.bias` of convolutions uniform ±1/√fan-in, batch-norm parameters
+/// and running statistics keep their constant initial values. Names are visited in sorted
+/// order, so the same seed gives the same network.
+pub fn seeded_init(vars: &VarMap, seed: u64) -> crate::Result<()> {
+    let data = vars.data().lock().expect("var map lock");
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Fan-in of each weight, to size the bias of the same layer.
+    let mut fan_in = std::collections::HashMap::new();
+    for name in &names {
+        let var = &data[*name];
+        if name.ends_with(".weight") && var.rank() >= 2 {
+            let dims = var.dims();
+            fan_in.insert(
+                name.trim_end_matches(".weight").to_string(),
+                dims[1..].iter().product::<usize>(),
+            );
+        }
+    }
+    for name in names {
+        let var = &data[name];
+        let n = var.elem_count();
+        let prefix = name
+            .trim_end_matches(".weight")
+            .trim_end_matches(".bias")
+            .to_string();
+        let values: Vec<f32> = if name.ends_with(".weight") && var.rank() >= 2 {
+            let std = (2.0 / fan_in[&prefix] as f64).sqrt() as f32;
+            let normal = Normal::new(0.0f32, std).expect("finite std");
+            (0..n).map(|_| normal.sample(&mut rng)).collect()
+        } else if name.ends_with(".bias") && fan_in.contains_key(&prefix) {
+            let bound = 1.0 / (fan_in[&prefix] as f32).sqrt();
+            let uniform = Uniform::new_inclusive(-bound, bound);
+            (0..n).map(|_| uniform.sample(&mut rng)).collect()
+        } else {
+            continue;
+        };
+        var.set(&Tensor::from_vec(values, var.shape(), var.device())?)?;
+    }
+    Ok(())
+}
+
+/// A copy of every parameter's current value (to keep the best weights while training).
+pub fn snapshot(vars: &VarMap) -> crate::Result<Vec<(String, Tensor)>> {
+    let data = vars.data().lock().expect("var map lock");
+    data.iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+        .collect()
+}
+
+/// Sets every parameter to the values of a [`snapshot`].
+pub fn restore(vars: &VarMap, values: &[(String, Tensor)]) -> crate::Result<()> {
+    let data = vars.data().lock().expect("var map lock");
+    for (k, t) in values {
+        if let Some(v) = data.get(k) {
+            v.set(t)?;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh variable map and a network built on it, randomly initialised from `seed`.
+pub fn new_unet(config: &UNetConfig, seed: u64) -> crate::Result<(VarMap, UNet)> {
+    let vars = VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&vars, DType::F32, &device());
+    let net = UNet::new(config, vb).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    seeded_init(&vars, seed)?;
+    Ok((vars, net))
+}

@@ -1,0 +1,355 @@
+//! Model folders: `model.safetensors` (the weights, f32) + `model.json` (architecture,
+//! normalisation, training parameters and loss history, what the model was trained on,
+//! Fluorecon version).
+//!
+//! Both files are written under temporary names and renamed when complete, the weights
+//! first and `model.json` last: a folder with a `model.json` holds a complete model, and an
+//! interrupted save never leaves a corrupt one. Loading checks the name and shape of every
+//! tensor against the architecture in `model.json` and says which one is wrong.
+
+use super::train::TrainReport;
+use super::{device, new_unet, Normalization, UNet, UNetConfig};
+use crate::{Error, Result};
+use candle_core::{DType, Tensor};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Tag in `model.json` that identifies a Fluorecon model.
+pub const FORMAT: &str = "fluorecon-model";
+/// Version of the folder layout; loading accepts this and older.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Weights file name inside a model folder.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// Description file name inside a model folder.
+pub const INFO_FILE: &str = "model.json";
+
+/// Everything about a model except its weights: the content of `model.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub format: String,
+    pub format_version: u32,
+    /// Fluorecon version that wrote the model.
+    pub fluorecon_version: String,
+    /// What the network does: "n2v", "care", … (each method checks its own).
+    pub method: String,
+    pub name: String,
+    pub architecture: UNetConfig,
+    pub normalization: Normalization,
+    /// Method-specific training parameters (patch size, masking, loss, schedule…).
+    pub training: serde_json::Value,
+    pub history: TrainReport,
+    /// What the model was trained on (image titles, sizes, pixel size).
+    pub data: String,
+}
+
+impl ModelInfo {
+    pub fn new(
+        method: &str,
+        name: &str,
+        architecture: UNetConfig,
+        normalization: Normalization,
+    ) -> Self {
+        ModelInfo {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            fluorecon_version: crate::VERSION.into(),
+            method: method.into(),
+            name: name.into(),
+            architecture,
+            normalization,
+            training: serde_json::Value::Null,
+            history: TrainReport::default(),
+            data: String::new(),
+        }
+    }
+}
+
+fn file_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::File {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
+}
+
+/// Writes `vars` and `info` into the folder `dir` (created if needed), replacing a model
+/// that is already there.
+pub fn save_model(dir: &Path, vars: &VarMap, info: &ModelInfo) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| file_error(dir, format!("cannot create the model folder: {e}")))?;
+    let tensors: HashMap<String, Tensor> = {
+        let data = vars.data().lock().expect("var map lock");
+        data.iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect()
+    };
+    let weights = dir.join(WEIGHTS_FILE);
+    let tmp = temp_name(&weights);
+    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        file_error(&weights, format!("cannot write the weights: {e}"))
+    })?;
+    persist(&tmp, &weights)?;
+    let json = serde_json::to_string_pretty(info)
+        .map_err(|e| Error::Internal(format!("model description: {e}")))?;
+    let info_path = dir.join(INFO_FILE);
+    let tmp = temp_name(&info_path);
+    std::fs::write(&tmp, json + "\n").map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        file_error(&info_path, format!("cannot write: {e}"))
+    })?;
+    persist(&tmp, &info_path)
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    path.with_file_name(format!(".{name}.part-{}", std::process::id()))
+}
+
+fn persist(tmp: &Path, dest: &Path) -> Result<()> {
+    std::fs::rename(tmp, dest).map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        file_error(dest, format!("cannot write: {e}"))
+    })
+}
+
+/// Reads `model.json` of the folder `dir` (or of the folder holding `dir` when it names one
+/// of the two files).
+pub fn read_info(dir: &Path) -> Result<ModelInfo> {
+    let dir = model_dir(dir);
+    let path = dir.join(INFO_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        file_error(
+            &path,
+            format!("cannot read the model description ({e}); a model folder holds model.json and model.safetensors"),
+        )
+    })?;
+    let info: ModelInfo = serde_json::from_str(&text).map_err(|e| {
+        file_error(
+            &path,
+            format!("not a valid Fluorecon model description: {e}"),
+        )
+    })?;
+    if info.format != FORMAT {
+        return Err(file_error(
+            &path,
+            format!("not a Fluorecon model (format '{}')", info.format),
+        ));
+    }
+    if info.format_version > FORMAT_VERSION {
+        return Err(file_error(
+            &path,
+            format!(
+                "model format {} was written by a newer Fluorecon ({}); this is {} (format {})",
+                info.format_version,
+                info.fluorecon_version,
+                crate::VERSION,
+                FORMAT_VERSION
+            ),
+        ));
+    }
+    info.architecture
+        .validate()
+        .map_err(|e| file_error(&path, format!("bad architecture: {e}")))?;
+    Ok(info)
+}
+
+fn model_dir(path: &Path) -> &Path {
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some(WEIGHTS_FILE) | Some(INFO_FILE) => path.parent().unwrap_or(path),
+        _ => path,
+    }
+}
+
+/// A loaded model: description, variables and the network built on them.
+pub struct Model {
+    pub info: ModelInfo,
+    pub vars: VarMap,
+    pub net: UNet,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("info", &self.info).finish()
+    }
+}
+
+/// Loads a model folder. Every tensor of the file must be one the architecture has, with
+/// the same shape, and every parameter of the architecture must be in the file.
+pub fn load_model(dir: &Path) -> Result<Model> {
+    let info = read_info(dir)?;
+    let dir = model_dir(dir);
+    let (vars, net) = new_unet(&info.architecture, 0)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| file_error(&path, format!("cannot read the weights: {e}")))?;
+    let loaded = candle_core::safetensors::load_buffer(&bytes, &device()).map_err(|e| {
+        file_error(
+            &path,
+            format!("the weights file is corrupt or truncated ({e}); save or copy the model again"),
+        )
+    })?;
+    let loaded: BTreeMap<String, Tensor> = loaded.into_iter().collect();
+    let data = vars.data().lock().expect("var map lock");
+    let mut problems = Vec::new();
+    for (name, var) in data.iter() {
+        match loaded.get(name) {
+            None => problems.push(format!("tensor '{name}' is missing")),
+            Some(t) if t.dims() != var.dims() => problems.push(format!(
+                "tensor '{name}' has shape {:?}, the architecture in model.json needs {:?}",
+                t.dims(),
+                var.dims()
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in loaded.keys() {
+        if !data.contains_key(name) {
+            problems.push(format!(
+                "tensor '{name}' is not part of the architecture in model.json"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        let shown = problems.len().min(5);
+        return Err(file_error(
+            &path,
+            format!(
+                "the weights do not match the architecture: {}{}",
+                problems[..shown].join("; "),
+                if problems.len() > shown {
+                    format!(" (and {} more)", problems.len() - shown)
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    for (name, var) in data.iter() {
+        let t = loaded[name].to_dtype(DType::F32)?;
+        let finite = t
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite {
+            return Err(file_error(
+                &path,
+                format!("tensor '{name}' holds values that are not numbers"),
+            ));
+        }
+        var.set(&t)?;
+    }
+    drop(data);
+    Ok(Model { info, vars, net })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::ModuleT;
+
+    fn tiny() -> UNetConfig {
+        UNetConfig {
+            depth: 1,
+            base_filters: 4,
+            kernel_size: 3,
+            batch_norm: true,
+            ..Default::default()
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("fluorecon-model-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn save_load_round_trip_gives_the_same_network() {
+        let (vars, net) = new_unet(&tiny(), 7).unwrap();
+        let mut info = ModelInfo::new(
+            "test",
+            "tiny",
+            tiny(),
+            Normalization::MeanStd {
+                mean: 3.0,
+                std: 2.0,
+            },
+        );
+        info.data = "nothing".into();
+        let dir = temp_dir("roundtrip");
+        save_model(&dir, &vars, &info).unwrap();
+        let Model {
+            info: info2,
+            net: net2,
+            ..
+        } = load_model(&dir).unwrap();
+        assert_eq!(info, info2);
+        let x = Tensor::randn(0f32, 1.0, (1, 1, 16, 16), &device()).unwrap();
+        let a = net.forward_t(&x, false).unwrap();
+        let b = net2.forward_t(&x, false).unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+        // Loading through the path of one of the files works too.
+        assert!(load_model(&dir.join(INFO_FILE)).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let plain = UNetConfig {
+            batch_norm: false,
+            ..tiny()
+        };
+        let (vars, _) = new_unet(&plain, 7).unwrap();
+        let info = ModelInfo::new(
+            "test",
+            "tiny",
+            plain,
+            Normalization::Percentile {
+                low: 2.0,
+                high: 99.8,
+            },
+        );
+        let dir = temp_dir("bad");
+        save_model(&dir, &vars, &info).unwrap();
+        let weights = std::fs::read(dir.join(WEIGHTS_FILE)).unwrap();
+
+        // Truncated weights.
+        std::fs::write(dir.join(WEIGHTS_FILE), &weights[..weights.len() / 2]).unwrap();
+        let e = load_model(&dir).unwrap_err().to_string();
+        assert!(e.contains("corrupt or truncated"), "{e}");
+        // Garbage.
+        std::fs::write(dir.join(WEIGHTS_FILE), b"not a safetensors file").unwrap();
+        assert!(load_model(&dir).is_err());
+
+        // Architecture that does not match the weights: 8 instead of 4 filters.
+        std::fs::write(dir.join(WEIGHTS_FILE), &weights).unwrap();
+        let mut other = info.clone();
+        other.architecture.base_filters = 8;
+        std::fs::write(dir.join(INFO_FILE), serde_json::to_string(&other).unwrap()).unwrap();
+        let e = load_model(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("down.0.conv.0.weight") && e.contains("[4, 1, 3, 3]"),
+            "{e}"
+        );
+
+        // Batch norm expected but not in the file → missing tensors.
+        other.architecture.base_filters = 4;
+        other.architecture.batch_norm = true;
+        std::fs::write(dir.join(INFO_FILE), serde_json::to_string(&other).unwrap()).unwrap();
+        let e = load_model(&dir).unwrap_err().to_string();
+        assert!(e.contains("bn.0.bias' is missing"), "{e}");
+
+        // Corrupt description, missing folder.
+        std::fs::write(dir.join(INFO_FILE), "{ \"format\": ").unwrap();
+        let e = load_model(&dir).unwrap_err().to_string();
+        assert!(e.contains("not a valid Fluorecon model description"), "{e}");
+        assert!(load_model(&dir.join("nowhere")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

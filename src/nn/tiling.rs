@@ -1,0 +1,332 @@
+//! Tiled prediction: applies a U-Net to an image of any size, tile by tile, with the same
+//! result as one pass over the whole image.
+//!
+//! Along each axis the image lives in one global frame that starts `halo` pixels before
+//! the first pixel; outside the image it is mirror-padded (reflection without repeating the
+//! edge pixel). Tiles are `core + 2·halo` long; cores, halos and so tile starts are
+//! multiples of 2^depth, so every tile sees the pooling grid aligned as in a single pass,
+//! and `halo` ≥ the receptive radius keeps the zero padding of the convolutions out of the
+//! cores. Only cores are kept: no seams, no blending.
+
+use super::UNet;
+use crate::progress::{check_cancel, Progress};
+use crate::Result;
+use candle_core::{ModuleT, Tensor};
+use ndarray::Array3;
+
+/// How to cut the image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TileOptions {
+    /// Tile side in pixels (rounded down to a multiple of 2^depth, at least 3·halo so that
+    /// at least a third of every tile is kept); `None`: the largest that fits `memory_mib`.
+    pub tile: Option<usize>,
+    /// Memory for one tile's activations, MiB.
+    pub memory_mib: usize,
+}
+
+impl Default for TileOptions {
+    fn default() -> Self {
+        TileOptions {
+            tile: None,
+            memory_mib: 1024,
+        }
+    }
+}
+
+/// Bytes of working memory per tile pixel (im2col buffers of the widest convolution plus
+/// the activations of all levels), an over-estimate for candle's CPU path.
+pub fn bytes_per_pixel(net: &UNet) -> usize {
+    let c = net.config();
+    let taps = c.kernel_size.pow(c.dims as u32);
+    4 * c.base_filters * (2 * taps + 12) + 64
+}
+
+/// Reflects index `i` (may be negative or ≥ n) into `0..n` (mirror without repeating the
+/// edge: …, 2, 1, 0, 1, 2, …, n−1, n−2, …).
+pub fn mirror(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let j = i.rem_euclid(period);
+    (if j < n as isize { j } else { period - j }) as usize
+}
+
+/// One axis: `count` tiles whose cores of `core` pixels start at `k·core`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct AxisPlan {
+    core: usize,
+    count: usize,
+    halo: usize,
+}
+
+impl AxisPlan {
+    fn new(n: usize, multiple: usize, halo: usize, tile: usize) -> Self {
+        let whole = n.div_ceil(multiple) * multiple;
+        let core = (tile.saturating_sub(2 * halo) / multiple * multiple)
+            .max(multiple)
+            .min(whole);
+        AxisPlan {
+            core,
+            count: n.div_ceil(core),
+            halo,
+        }
+    }
+    fn len(&self) -> usize {
+        self.core + 2 * self.halo
+    }
+}
+
+/// Applies `net` (inference mode) to the normalised `image` (z, y, x): a 2D network plane
+/// by plane, a 3D one to the volume. Returns one array of the image's shape per output
+/// channel.
+pub fn predict(
+    net: &UNet,
+    image: &Array3<f32>,
+    options: &TileOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Array3<f32>>> {
+    let c = net.config();
+    let (nz, ny, nx) = image.dim();
+    let m = c.size_multiple();
+    let halo = c.receptive_radius().div_ceil(m) * m;
+    let budget_pixels = (options.memory_mib << 20) / bytes_per_pixel(net);
+    let mut outputs = vec![Array3::<f32>::zeros(image.dim()); c.out_channels];
+    // Planes processed as separate 2D images, and the axes the network sees.
+    let (planes, axes): (usize, Vec<usize>) = if c.dims == 2 {
+        (nz, vec![1, ny, nx])
+    } else {
+        (1, vec![nz, ny, nx])
+    };
+    let spatial = &axes[3 - c.dims..];
+    let min_tile = 3 * halo.max(m);
+    let tile = match options.tile {
+        Some(t) => t.max(min_tile),
+        None => {
+            // Largest side whose tile (capped by each axis' whole extent) fits the budget.
+            let mut t = min_tile;
+            loop {
+                let next = t + m;
+                let pixels: usize = spatial
+                    .iter()
+                    .map(|&n| AxisPlan::new(n, m, halo, next).len())
+                    .product();
+                let capped = spatial
+                    .iter()
+                    .all(|&n| AxisPlan::new(n, m, halo, next) == AxisPlan::new(n, m, halo, t));
+                if pixels > budget_pixels || capped {
+                    break t;
+                }
+                t = next;
+            }
+        }
+    };
+    let plans: Vec<AxisPlan> = axes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            if i < 3 - c.dims {
+                AxisPlan {
+                    core: 1,
+                    count: 1,
+                    halo: 0,
+                }
+            } else {
+                AxisPlan::new(n, m, halo, tile)
+            }
+        })
+        .collect();
+    let tiles = planes * plans.iter().map(|p| p.count).product::<usize>();
+    let mut done = 0;
+    for plane in 0..planes {
+        let src = if c.dims == 2 {
+            image
+                .slice(ndarray::s![plane..plane + 1, .., ..])
+                .to_owned()
+        } else {
+            image.clone()
+        };
+        for tz in 0..plans[0].count {
+            for ty in 0..plans[1].count {
+                for tx in 0..plans[2].count {
+                    check_cancel(progress)?;
+                    let corner = [tz, ty, tx];
+                    let lens = [plans[0].len(), plans[1].len(), plans[2].len()];
+                    // Global coordinate of the tile's first pixel along each axis.
+                    let start: Vec<isize> = (0..3)
+                        .map(|a| (corner[a] * plans[a].core) as isize - plans[a].halo as isize)
+                        .collect();
+                    let dims = src.dim();
+                    let input = Array3::from_shape_fn((lens[0], lens[1], lens[2]), |(z, y, x)| {
+                        src[[
+                            mirror(start[0] + z as isize, dims.0),
+                            mirror(start[1] + y as isize, dims.1),
+                            mirror(start[2] + x as isize, dims.2),
+                        ]]
+                    });
+                    let shape: Vec<usize> = if c.dims == 2 {
+                        vec![1, 1, lens[1], lens[2]]
+                    } else {
+                        vec![1, 1, lens[0], lens[1], lens[2]]
+                    };
+                    let x = Tensor::from_vec(
+                        input.into_raw_vec_and_offset().0,
+                        shape,
+                        &super::device(),
+                    )?;
+                    let y = net.forward_t(&x, false)?;
+                    for (ch, out) in outputs.iter_mut().enumerate() {
+                        let values = y.narrow(1, ch, 1)?.flatten_all()?.to_vec1::<f32>()?;
+                        let tile_out = Array3::from_shape_vec((lens[0], lens[1], lens[2]), values)
+                            .expect("network keeps the tile shape");
+                        // Copy the core, clipped to the image.
+                        let core_start: Vec<usize> =
+                            (0..3).map(|a| corner[a] * plans[a].core).collect();
+                        let core_len: Vec<usize> = (0..3)
+                            .map(|a| plans[a].core.min(axes[a] - core_start[a]))
+                            .collect();
+                        let from = tile_out.slice(ndarray::s![
+                            plans[0].halo..plans[0].halo + core_len[0],
+                            plans[1].halo..plans[1].halo + core_len[1],
+                            plans[2].halo..plans[2].halo + core_len[2]
+                        ]);
+                        let z0 = if c.dims == 2 { plane } else { core_start[0] };
+                        out.slice_mut(ndarray::s![
+                            z0..z0 + core_len[0],
+                            core_start[1]..core_start[1] + core_len[1],
+                            core_start[2]..core_start[2] + core_len[2]
+                        ])
+                        .assign(&from);
+                    }
+                    done += 1;
+                    progress.fraction(done as f32 / tiles as f32);
+                }
+            }
+        }
+    }
+    Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{new_unet, UNetConfig};
+    use crate::NoProgress;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn mirror_reflects_without_repeating_edges() {
+        let got: Vec<usize> = (-4..9).map(|i| mirror(i, 4)).collect();
+        assert_eq!(got, vec![2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2]);
+        assert_eq!(mirror(-7, 1), 0);
+    }
+
+    fn random_image(shape: (usize, usize, usize), seed: u64) -> Array3<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Array3::from_shape_fn(shape, |_| rng.gen_range(-1.0..1.0))
+    }
+
+    fn max_diff(a: &Array3<f32>, b: &Array3<f32>) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn tiled_equals_untiled_2d_any_size() {
+        for n2v2 in [false, true] {
+            let cfg = UNetConfig {
+                depth: 2,
+                base_filters: 4,
+                kernel_size: 3,
+                batch_norm: true,
+                n2v2,
+                residual: !n2v2,
+                ..Default::default()
+            };
+            let (_, net) = new_unet(&cfg, 3).unwrap();
+            // Odd sizes, two planes.
+            let img = random_image((2, 75, 101), 1);
+            let whole = TileOptions {
+                tile: Some(4096),
+                memory_mib: 1024,
+            };
+            let small = TileOptions {
+                tile: Some(96),
+                memory_mib: 1024,
+            };
+            let a = predict(&net, &img, &whole, &mut NoProgress).unwrap();
+            let b = predict(&net, &img, &small, &mut NoProgress).unwrap();
+            let d = max_diff(&a[0], &b[0]);
+            assert!(d < 1e-4, "n2v2={n2v2}: tiled differs by {d}");
+            // Not trivially zero.
+            assert!(a[0].iter().map(|v| v.abs()).sum::<f32>() > 1.0);
+            // Smaller than one tile (and than the halo).
+            let tiny = random_image((1, 5, 3), 2);
+            let t = predict(&net, &tiny, &small, &mut NoProgress).unwrap();
+            assert_eq!(t[0].dim(), (1, 5, 3));
+            assert!(t[0].iter().all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn tiled_equals_untiled_3d() {
+        let cfg = UNetConfig {
+            dims: 3,
+            depth: 1,
+            base_filters: 2,
+            kernel_size: 3,
+            ..Default::default()
+        };
+        let (_, net) = new_unet(&cfg, 5).unwrap();
+        let img = random_image((9, 30, 21), 4);
+        let whole = predict(
+            &net,
+            &img,
+            &TileOptions {
+                tile: Some(1024),
+                memory_mib: 1024,
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+        let tiled = predict(
+            &net,
+            &img,
+            &TileOptions {
+                tile: Some(40),
+                memory_mib: 1024,
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+        let d = max_diff(&whole[0], &tiled[0]);
+        assert!(d < 1e-4, "3D tiled differs by {d}");
+    }
+
+    #[test]
+    fn memory_budget_picks_smaller_tiles() {
+        let cfg = UNetConfig {
+            depth: 2,
+            base_filters: 8,
+            kernel_size: 3,
+            ..Default::default()
+        };
+        let (_, net) = new_unet(&cfg, 3).unwrap();
+        let img = random_image((1, 200, 200), 1);
+        let a = predict(&net, &img, &TileOptions::default(), &mut NoProgress).unwrap();
+        let b = predict(
+            &net,
+            &img,
+            &TileOptions {
+                tile: None,
+                memory_mib: 16,
+            },
+            &mut NoProgress,
+        )
+        .unwrap();
+        assert!(max_diff(&a[0], &b[0]) < 1e-4);
+    }
+}
