@@ -4,8 +4,9 @@
 The same simulated raw data (fluorecon simulate-sim: 512x512, 80 nm pixels, NA 1.2, 525 nm,
 3 angles x 3 phases, modulation 0.8, 1000 photons peak + 100 background, Poisson + read
 noise; known object) goes through both tools in one run. Time includes parameter estimation
-(napari-sim-processor: calibrate() + reconstruct_rfftw(); fluorecon: the whole CLI run with
-TIFF reading and writing). Median of --repeats runs after a warm-up. Quality: PSNR against the
+(napari-sim-processor: calibrate() + reconstruct_rfftw() on the frames in memory;
+fluorecon: the same in process, `examples/sim_speed.rs` on the frames in memory, and the
+whole CLI run with start-up, TIFF reading and writing). Median of --repeats runs after a warm-up. Quality: PSNR against the
 known object after a Fourier downsampling of the 2x result to the raw grid and a
 least-squares affine intensity fit, over the interior (16 px margin), each tool at its best
 Wiener parameter of a small scan (the tools define w differently).
@@ -13,7 +14,7 @@ Wiener parameter of a small scan (the tools define w differently).
     python3 -m venv /tmp/simbench
     /tmp/simbench/bin/pip install numpy scipy matplotlib tifffile
     /tmp/simbench/bin/pip install --no-deps napari-sim-processor   # the processor, not napari
-    cargo build --release
+    cargo build --release && cargo build --release --example sim_speed
     /tmp/simbench/bin/python bench/sim_bench.py
 """
 
@@ -32,6 +33,7 @@ import tifffile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "target", "release", "fluorecon")
+SPEED = os.path.join(ROOT, "target", "release", "examples", "sim_speed")
 NA, WAVELENGTH_NM, PIXEL_NM, BACKGROUND = 1.2, 525.0, 80.0, 100.0
 
 
@@ -135,15 +137,24 @@ def main():
             best = max(((fitted_psnr(downsample(run(w)), truth), w) for w in scan))
             t, img = timed(lambda: run(best[1]), args.repeats)
             results[name] = (t, best[0], best[1])
-            print(f"{name}: {t * 1000:.0f} ms (incl. parameter estimation), PSNR {best[0]:.2f} dB at w = {best[1]}")
+            what = "CLI: start-up, TIFF in and out" if name == "fluorecon" else "in process"
+            print(f"{name} ({what}): {t * 1000:.0f} ms (incl. parameter estimation), "
+                  f"PSNR {best[0]:.2f} dB at w = {best[1]}")
         _, p = run_napari(cls, frames, results["napari-sim-processor"][2])
         k = np.hypot(p.kx.ravel(), p.ky.ravel())
         kc = 2 * NA / (WAVELENGTH_NM * 1e-3)
         print("napari-sim-processor carriers |k0| (1/µm):", np.round(k * kc / 2, 4))
 
+        w = results["fluorecon"][2]
+        out = subprocess.run([SPEED, raw_path, str(NA), str(WAVELENGTH_NM), str(BACKGROUND), str(w),
+                              str(args.repeats)], check=True, capture_output=True, text=True).stdout
+        t_engine = float(out.split()[1]) / 1000
+        print(f"fluorecon engine in process: {t_engine * 1000:.0f} ms (median of {args.repeats})")
+
     tf, pf, _ = results["fluorecon"]
     tn, pn, _ = results["napari-sim-processor"]
-    print(f"\nspeed-up {tn / tf:.1f}x, PSNR {pf:.2f} vs {pn:.2f} dB")
+    print(f"\nspeed-up in process {tn / t_engine:.1f}x, CLI end to end {tn / tf:.1f}x; "
+          f"PSNR {pf:.2f} vs {pn:.2f} dB")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}")
 
 
