@@ -395,6 +395,7 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
     background: jfloat,
     taper: jint,
     fourier: jboolean,
+    device: JString<'l>,
     listener: JObject<'l>,
 ) -> jni::sys::jobjectArray {
     use crate::sim::{fourier_view, reconstruct, Otf, SimOptics, SimOptions};
@@ -419,6 +420,8 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
             )?)
         };
         let order: String = env.get_string(&order)?.into();
+        let device: String = env.get_string(&device)?.into();
+        let (device, fallback) = crate::device::select_cpu_only(device.parse()?);
         let count = |v: jint, what: &str| -> Result<usize> {
             usize::try_from(v).map_err(|_| Error::InvalidInput(format!("{what} is negative ({v})")))
         };
@@ -448,10 +451,10 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
             env: &mut *env,
             listener: &listener,
         };
-        progress.log(&format!(
-            "Fluorecon SIM: computing on the CPU ({} threads)",
-            rayon::current_num_threads()
-        ));
+        if let Some(reason) = fallback {
+            progress.log(&format!("Fluorecon SIM: {reason}"));
+        }
+        progress.log(&format!("Fluorecon SIM: computing on the {device}"));
         let res = reconstruct(&Volume::new(stack, voxel), &optics, &opts, &mut progress)?;
         let mut params =
             Vec::with_capacity((1 + res.plane_params.len()) * opts.angles * SIM_PARAM_FIELDS);

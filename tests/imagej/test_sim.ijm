@@ -5,6 +5,7 @@
 // time-lapse hyperstack.
 // expect-output: Fluorecon SIM: computing on the CPU
 // expect-output: Fluorecon: SIM reconstruction of "raw.tif"
+// expect-output: Fluorecon SIM: CUDA:0 was requested
 setBatchMode(true);
 dir = getArgument();
 
@@ -85,7 +86,7 @@ run("Duplicate...", "title=copy duplicate");
 run("Concatenate...", "  title=timelapse image1=" + raw + " image2=copy");
 selectImage("timelapse");
 Stack.setDimensions(1, 9, 2);
-run("SIM Reconstruction...", options);
+run("SIM Reconstruction...", options + " device=cuda");
 getDimensions(w, h, c, z, t);
 ok = false; if (getTitle() == "timelapse-SIM" && w == 512 && z == 1 && t == 2) ok = true;
 check("time-lapse keeps its time points", ok, getTitle() + " " + w + " z" + z + " t" + t);

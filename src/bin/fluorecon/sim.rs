@@ -106,6 +106,11 @@ pub struct SimArgs {
     /// Also write the pattern parameters per channel, plane and angle as CSV
     #[arg(long, value_name = "PARAMS.csv")]
     pub params: Option<PathBuf>,
+
+    /// Where to compute: auto, cpu, cuda or cuda:N (SIM runs on the CPU; a CUDA request is
+    /// reported with the reason)
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: fluorecon::device::DeviceRequest,
 }
 
 /// Frame orders on the command line.
@@ -180,6 +185,11 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         ..SimOptions::default()
     };
 
+    let (device, fallback) = fluorecon::device::select_cpu_only(a.device);
+    if let Some(reason) = fallback {
+        eprintln!("fluorecon: {reason}");
+    }
+    eprintln!("fluorecon: SIM on the {device}");
     let cancel = install_ctrlc();
     let mut bar = CliProgress::new(cancel);
     let nc = input.channels;

@@ -85,6 +85,8 @@ public final class Native {
      * @param background     camera background subtracted from the raw counts
      * @param taperPx        cosine edge taper width (raw pixels)
      * @param fourier        also return the Fourier view of the reference plane
+     * @param device         "auto", "cpu" or "cuda[:N]" (SIM runs on the CPU; a CUDA request
+     *                       is logged with the reason)
      * @return {float[] sim, float[] widefield, float[] wienerWidefield} (each planes × 2ny × 2nx,
      *         time slowest), double[] parameters ({@link #SIM_PARAM_FIELDS} per direction: k0 x, k0 y
      *         [px], k0 x, k0 y [1/µm], direction [deg], line spacing [nm], phase [rad], modulation,
@@ -97,5 +99,5 @@ public final class Native {
             double pixelSizeNm, double na, double wavelengthNm, int angles, int phases, String order,
             int timePoints, boolean perPlane, double wiener, double apodizationCutoff, double apodizationBend,
             double otfAttenuation, float[] psf, int pnx, int pny, int pnz, float background, int taperPx,
-            boolean fourier, ProgressListener listener) throws FluoreconException;
+            boolean fourier, String device, ProgressListener listener) throws FluoreconException;
 }

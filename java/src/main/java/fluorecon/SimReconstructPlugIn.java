@@ -32,7 +32,8 @@ import java.util.Locale;
  * {@code apodization_cutoff} 2, {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
  * {@code otf} ([None: model OTF] or the title of an open bead image), {@code background} 0 (counts),
  * {@code edge_taper} 12 (px), {@code widefield}, {@code wiener_widefield}, {@code fourier_view},
- * {@code results_table}. Checkboxes are off in macros unless named.
+ * {@code results_table}, {@code device} auto|cpu|cuda (SIM runs on the CPU; a CUDA request is
+ * logged with the reason). Checkboxes are off in macros unless named.
  */
 public class SimReconstructPlugIn extends FluoreconCommand {
     static final String[] ORDERS = {"PAZ", "PZA", "ZAP"};
@@ -128,7 +129,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                         s.apodizationBend, s.otfAttenuation, psf,
                         psf == null ? 0 : s.psfImage.getWidth(), psf == null ? 0 : s.psfImage.getHeight(),
                         psf == null ? 0 : s.psfImage.getNSlices(), (float) s.background, s.taperPx,
-                        s.fourier && c == 1, progress);
+                        s.fourier && c == 1, s.device, progress);
                 sim[c - 1] = (float[]) r[0];
                 wf[c - 1] = (float[]) r[1];
                 wwf[c - 1] = (float[]) r[2];
@@ -337,6 +338,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addCheckbox("Wiener_widefield", s.wienerWidefield);
         gd.addCheckbox("Fourier_view", s.fourier);
         gd.addCheckbox("Results_table", s.table);
+        gd.addChoice("Device", DeconvolvePlugIn.DEVICES, s.device);
         gd.showDialog();
         if (gd.wasCanceled()) {
             return null;
@@ -365,6 +367,10 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.wienerWidefield = gd.getNextBoolean();
         s.fourier = gd.getNextBoolean();
         s.table = gd.getNextBoolean();
+        s.device = gd.getNextChoice();
+        if (indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
+            throw new FluoreconException("Unknown device \"" + s.device + "\": use auto, cpu or cuda.");
+        }
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the SIM Reconstruction dialog is not a number.");
         }
@@ -435,6 +441,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         boolean wienerWidefield;
         boolean fourier;
         boolean table;
+        String device = DeconvolvePlugIn.DEVICES[0];
 
         static Settings remembered() {
             Settings s = new Settings();
@@ -461,6 +468,10 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.wienerWidefield = Prefs.get(PREFIX + "wiener_widefield", true);
             s.fourier = Prefs.get(PREFIX + "fourier_view", false);
             s.table = Prefs.get(PREFIX + "results_table", true);
+            s.device = Prefs.get(PREFIX + "device", s.device);
+            if (indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
+                s.device = DeconvolvePlugIn.DEVICES[0];
+            }
             return s;
         }
 
@@ -486,6 +497,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             Prefs.set(PREFIX + "wiener_widefield", wienerWidefield);
             Prefs.set(PREFIX + "fourier_view", fourier);
             Prefs.set(PREFIX + "results_table", table);
+            Prefs.set(PREFIX + "device", device);
         }
     }
 }

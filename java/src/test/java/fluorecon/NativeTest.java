@@ -107,7 +107,7 @@ public class NativeTest {
 
     private static Object[] sim(float[] raw, int frames, ProgressListener listener) throws FluoreconException {
         return Native.simReconstruct(raw, 64, 64, frames, 80, 1.2, 525, 3, 3, "PAZ", 1, false, 0.05, 2, 0.9, 0.3,
-                null, 0, 0, 0, 100f, 12, false, listener);
+                null, 0, 0, 0, 100f, 12, false, "auto", listener);
     }
 
     @Test
