@@ -22,6 +22,15 @@ fn main() {
             ..Default::default()
         };
         let (vars, net) = new_unet(&cfg, 1).unwrap();
+        let (mut params, mut buffers) = (0usize, 0usize);
+        for (name, var) in vars.data().lock().unwrap().iter() {
+            if name.contains("running") {
+                buffers += var.elem_count();
+            } else {
+                params += var.elem_count();
+            }
+        }
+        println!("batch norm {batch_norm}: parameters {params} (+ {buffers} running statistics)");
         let x = Tensor::randn(0f32, 1.0, (1, 1, 512, 512), &device()).unwrap();
         net.forward_t(&x, false).unwrap();
         let t = Instant::now();
