@@ -124,18 +124,41 @@ pub fn zero_pad(
     scale: f32,
 ) -> Vec<Complex32> {
     let mut out = crate::image::work_buffer(fy * fx);
-    let map = |i: usize, n: usize, f: usize| -> usize {
-        let s = super::otf::signed_index(i, n);
-        if s < 0 {
-            (f as isize + s) as usize
-        } else {
-            s as usize
-        }
-    };
+    let map = padded_index;
     for j in 0..ny {
         let fj = map(j, ny, fy);
         for i in 0..nx {
             out[fj * fx + map(i, nx, fx)] = spec[j * nx + i] * scale;
+        }
+    }
+    out
+}
+
+/// Index on an axis of `f` values (FFT order) of index `i` on an axis of `n` ≤ `f` values: the
+/// same signed frequency.
+fn padded_index(i: usize, n: usize, f: usize) -> usize {
+    let s = super::otf::signed_index(i, n);
+    if s < 0 {
+        (f as isize + s) as usize
+    } else {
+        s as usize
+    }
+}
+
+/// The low-frequency (ny, nx) part of an (fy, fx) spectrum (FFT order), times `scale`: the
+/// inverse of [`zero_pad`] (Nyquist terms of even sizes are taken from the positive side).
+pub fn crop_spectrum(
+    spec: &[Complex32],
+    (fy, fx): (usize, usize),
+    (ny, nx): (usize, usize),
+    scale: f32,
+) -> Vec<Complex32> {
+    let map = padded_index;
+    let mut out = vec![Complex32::default(); ny * nx];
+    for j in 0..ny {
+        let fj = map(j, ny, fy);
+        for i in 0..nx {
+            out[j * nx + i] = spec[fj * fx + map(i, nx, fx)] * scale;
         }
     }
     out

@@ -9,7 +9,7 @@
 //! as the model OTF of [`otf`](super::otf) in Fourier space (circular boundary). Frames are in
 //! PAZ order: phase fastest, then angle.
 
-use super::bands::zero_pad;
+use super::bands::{crop_spectrum, zero_pad};
 use super::fft2::Fft2;
 use super::otf::{Otf, SimOptics};
 use crate::fft::Complex32;
@@ -197,32 +197,6 @@ pub fn simulate_sim(
         raw: Volume::new(raw, voxel),
         truth,
     })
-}
-
-/// The low-frequency (ny, nx) part of an (fy, fx) spectrum (FFT order), times `scale`: the
-/// inverse of [`zero_pad`] (Nyquist terms of even sizes are taken from the positive side).
-fn crop_spectrum(
-    spec: &[Complex32],
-    (fy, fx): (usize, usize),
-    (ny, nx): (usize, usize),
-    scale: f32,
-) -> Vec<Complex32> {
-    let map = |i: usize, n: usize, f: usize| -> usize {
-        let s = super::otf::signed_index(i, n);
-        if s < 0 {
-            (f as isize + s) as usize
-        } else {
-            s as usize
-        }
-    };
-    let mut out = vec![Complex32::default(); ny * nx];
-    for j in 0..ny {
-        let fj = map(j, ny, fy);
-        for i in 0..nx {
-            out[j * nx + i] = spec[fj * fx + map(i, nx, fx)] * scale;
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
     }
 
     /** @return every open image but {@code imp}, in window order */
-    private static List<ImagePlus> otherImages(ImagePlus imp) {
+    static List<ImagePlus> otherImages(ImagePlus imp) {
         List<ImagePlus> images = new ArrayList<ImagePlus>();
         int[] ids = WindowManager.getIDList();
         if (ids != null) {
@@ -236,7 +236,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         return index;
     }
 
-    private static int indexOf(String[] items, String item) {
+    static int indexOf(String[] items, String item) {
         for (int i = 0; i < items.length; i++) {
             if (items[i].equals(item)) {
                 return i;

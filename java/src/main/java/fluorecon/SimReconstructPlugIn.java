@@ -12,7 +12,6 @@ import ij.measure.ResultsTable;
 import ij.process.FloatProcessor;
 
 import java.awt.Color;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -50,7 +49,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             throw new FluoreconException("There is no image: open the raw SIM frames first.");
         }
         Hyperstacks.checkSupported(imp, "The SIM stack");
-        List<ImagePlus> others = otherImages(imp);
+        List<ImagePlus> others = DeconvolvePlugIn.otherImages(imp);
         Settings s = showDialog(imp, others);
         if (s == null) {
             return;
@@ -289,21 +288,6 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         return view;
     }
 
-    /** @return every open image but {@code imp} */
-    private static List<ImagePlus> otherImages(ImagePlus imp) {
-        List<ImagePlus> images = new ArrayList<ImagePlus>();
-        int[] ids = WindowManager.getIDList();
-        if (ids != null) {
-            for (int id : ids) {
-                ImagePlus other = WindowManager.getImage(id);
-                if (other != null && other.getID() != imp.getID()) {
-                    images.add(other);
-                }
-            }
-        }
-        return images;
-    }
-
     /** @return the checked settings, or null when the dialog was cancelled */
     private static Settings showDialog(ImagePlus imp, List<ImagePlus> others) throws FluoreconException {
         boolean macro = calledWithOptions();
@@ -331,7 +315,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addNumericField("Apodization_cutoff", s.apodizationCutoff, 2, 6, "× widefield cutoff");
         gd.addNumericField("Apodization_bend", s.apodizationBend, 2, 6, "");
         gd.addNumericField("OTF_attenuation", s.otfAttenuation, 2, 6, "(1 = ideal OTF)");
-        gd.addChoice("OTF", otfChoices, indexOf(otfChoices, s.otfChoice) >= 0 ? s.otfChoice : MODEL_OTF);
+        gd.addChoice("OTF", otfChoices, DeconvolvePlugIn.indexOf(otfChoices, s.otfChoice) >= 0 ? s.otfChoice : MODEL_OTF);
         gd.addNumericField("Background", s.background, decimals(s.background, 1), 8, "counts");
         gd.addNumericField("Edge_taper", s.taperPx, 0, 6, "px");
         gd.addCheckbox("Widefield", s.widefield);
@@ -368,7 +352,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.fourier = gd.getNextBoolean();
         s.table = gd.getNextBoolean();
         s.device = gd.getNextChoice();
-        if (indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
+        if (DeconvolvePlugIn.indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
             throw new FluoreconException("Unknown device \"" + s.device + "\": use auto, cpu or cuda.");
         }
         if (gd.invalidNumber()) {
@@ -388,12 +372,12 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             throw new FluoreconException("The edge taper must be a whole number of pixels, 0 or more.");
         }
         s.taperPx = (int) taper;
-        if (indexOf(ORDERS, s.order) < 0) {
+        if (DeconvolvePlugIn.indexOf(ORDERS, s.order) < 0) {
             throw new FluoreconException("Unknown frame order \"" + s.order + "\": use PAZ, PZA or ZAP.");
         }
-        int otfIndex = indexOf(otfChoices, otf);
+        int otfIndex = DeconvolvePlugIn.indexOf(otfChoices, otf);
         if (otfIndex < 0) {
-            otfIndex = indexOf(otfChoices, "[" + otf + "]");
+            otfIndex = DeconvolvePlugIn.indexOf(otfChoices, "[" + otf + "]");
         }
         if (otfIndex < 0) {
             throw new FluoreconException("OTF \"" + otf + "\" is neither " + MODEL_OTF
@@ -407,15 +391,6 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.remember();
         }
         return s;
-    }
-
-    private static int indexOf(String[] items, String item) {
-        for (int i = 0; i < items.length; i++) {
-            if (items[i].equals(item)) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     /** The dialog's values; lengths in nm. */
@@ -451,7 +426,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.angles = (int) Prefs.get(PREFIX + "angles", s.angles);
             s.phases = (int) Prefs.get(PREFIX + "phases", s.phases);
             s.order = Prefs.get(PREFIX + "order", s.order);
-            if (indexOf(ORDERS, s.order) < 0) {
+            if (DeconvolvePlugIn.indexOf(ORDERS, s.order) < 0) {
                 s.order = ORDERS[0];
             }
             s.timePoints = (int) Prefs.get(PREFIX + "time_points", s.timePoints);
@@ -469,7 +444,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.fourier = Prefs.get(PREFIX + "fourier_view", false);
             s.table = Prefs.get(PREFIX + "results_table", true);
             s.device = Prefs.get(PREFIX + "device", s.device);
-            if (indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
+            if (DeconvolvePlugIn.indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
                 s.device = DeconvolvePlugIn.DEVICES[0];
             }
             return s;
