@@ -1,4 +1,5 @@
-//! Build script. Only with the `cuda` feature and a CUDA toolkit present does it do anything: it
+//! Build script. It compiles the shipped Deep-STORM model into the library when it is in
+//! `models/` (see `bundle_models`). Only with the `cuda` feature and a CUDA toolkit present does it do anything: it
 //! links cuFFT (`-lcufft`), which cudarc's cufft bindings expect the final binary to provide when
 //! CUDA is linked rather than loaded (the known cudarc omission), and adds the toolkit's library
 //! folder to the link search path. Without a toolkit it emits nothing, so that
@@ -16,6 +17,7 @@ fn main() {
     for v in ROOT_VARIABLES.iter().chain(&["PATH", "NVCC"]) {
         println!("cargo:rerun-if-env-changed={v}");
     }
+    bundle_models();
     if env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
     }
@@ -62,3 +64,20 @@ fn toolkit_lib_dir() -> Option<PathBuf> {
         })
         .find(|d| d.join("libcufft.so").exists() || d.join("libcufft.so.12").exists())
 }
+
+/// The Deep-STORM model shipped in `models/` is compiled into the library (so that the CLI
+/// and the Fiji command work without a model folder) when it is there: sets the cfg
+/// `bundled_deepstorm`.
+fn bundle_models() {
+    println!("cargo:rustc-check-cfg=cfg(bundled_deepstorm)");
+    let dir = Path::new(BUNDLED_DEEPSTORM);
+    for f in ["model.json", "model.safetensors"] {
+        println!("cargo:rerun-if-changed={}", dir.join(f).display());
+    }
+    if dir.join("model.json").is_file() && dir.join("model.safetensors").is_file() {
+        println!("cargo:rustc-cfg=bundled_deepstorm");
+    }
+}
+
+/// Folder of the shipped Deep-STORM model (relative to the crate root).
+const BUNDLED_DEEPSTORM: &str = "models/deepstorm-2d-emccd-100nm";

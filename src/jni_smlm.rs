@@ -19,7 +19,7 @@ use std::path::PathBuf;
 /// Floats per localization on the bridge.
 const FIELDS: usize = 8;
 
-fn pack(locs: &[Localization]) -> Vec<f32> {
+pub(crate) fn pack(locs: &[Localization]) -> Vec<f32> {
     let mut out = Vec::with_capacity(locs.len() * FIELDS);
     for l in locs {
         out.extend_from_slice(&[
@@ -57,7 +57,7 @@ fn unpack(v: &[f32]) -> Result<Vec<Localization>> {
         .collect())
 }
 
-fn floats_in(env: &mut JNIEnv, array: &JFloatArray, what: &str) -> Result<Vec<f32>> {
+pub(crate) fn floats_in(env: &mut JNIEnv, array: &JFloatArray, what: &str) -> Result<Vec<f32>> {
     if array.is_null() {
         return Err(Error::InvalidInput(format!("{what} is missing")));
     }
@@ -65,7 +65,7 @@ fn floats_in(env: &mut JNIEnv, array: &JFloatArray, what: &str) -> Result<Vec<f3
     read_floats(env, array, len, what)
 }
 
-fn path_in(env: &mut JNIEnv, s: &JString) -> Result<PathBuf> {
+pub(crate) fn path_in(env: &mut JNIEnv, s: &JString) -> Result<PathBuf> {
     if s.is_null() {
         return Err(Error::InvalidInput("no file given".into()));
     }

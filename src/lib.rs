@@ -26,6 +26,8 @@ pub mod smlm;
 #[doc(hidden)]
 pub mod jni;
 #[doc(hidden)]
+pub mod jni_deepstorm;
+#[doc(hidden)]
 pub mod jni_nn;
 #[doc(hidden)]
 pub mod jni_smlm;

@@ -6,6 +6,8 @@
 
 #[path = "fluorecon/commands.rs"]
 mod commands;
+#[path = "fluorecon/deepstorm.rs"]
+mod deepstorm;
 #[path = "fluorecon/denoise.rs"]
 mod denoise;
 #[path = "fluorecon/sim.rs"]
@@ -62,6 +64,9 @@ enum Command {
     Render(smlm::RenderArgs),
     /// Simulate a blinking-emitter SMLM stack with its ground truth (EMCCD or sCMOS)
     SimulateSmlm(smlm::SimulateSmlmArgs),
+    /// Deep-STORM: localize molecules in dense frames with a neural network, or train one
+    #[command(subcommand)]
+    Deepstorm(deepstorm::DeepStormCommand),
     /// Noise2Void denoising: train on noisy images alone, apply a model, or both at once
     #[command(subcommand)]
     N2v(denoise::N2vCommand),
@@ -363,6 +368,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Localize(a) => smlm::localize(&a),
         Command::Render(a) => smlm::render_cmd(&a),
         Command::SimulateSmlm(a) => smlm::simulate_smlm_cmd(&a),
+        Command::Deepstorm(c) => deepstorm::deepstorm(&c),
         Command::N2v(c) => denoise::n2v(&c),
         Command::Care(c) => denoise::care(&c),
         Command::Info => {

@@ -77,6 +77,13 @@ fn file_error(path: &Path, message: impl Into<String>) -> Error {
 /// Writes `vars` and `info` into the folder `dir` (created if needed), replacing a model
 /// that is already there.
 pub fn save_model(dir: &Path, vars: &VarMap, info: &ModelInfo) -> Result<()> {
+    save_folder(dir, vars, info)
+}
+
+/// Writes the weights in `vars` and the description `info` (any serialisable type, written as
+/// `model.json`) into the folder `dir`: weights first, description last, each under a
+/// temporary name renamed when complete.
+pub fn save_folder(dir: &Path, vars: &VarMap, info: &impl Serialize) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| file_error(dir, format!("cannot create the model folder: {e}")))?;
     let tensors: HashMap<String, Tensor> = {
@@ -116,40 +123,73 @@ fn persist(tmp: &Path, dest: &Path) -> Result<()> {
 }
 
 /// Reads `model.json` of the folder `dir` (or of the folder holding `dir` when it names one
-/// of the two files).
-pub fn read_info(dir: &Path) -> Result<ModelInfo> {
-    let dir = model_dir(dir);
-    let path = dir.join(INFO_FILE);
+/// of the two files) as JSON, after checking that it is a Fluorecon model this version can
+/// read. Returns the path of the file too, for messages.
+pub fn read_json(dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
+    let path = model_dir(dir).join(INFO_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         file_error(
             &path,
             format!("cannot read the model description ({e}); a model folder holds model.json and model.safetensors"),
         )
     })?;
-    let info: ModelInfo = serde_json::from_str(&text).map_err(|e| {
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         file_error(
             &path,
             format!("not a valid Fluorecon model description: {e}"),
         )
     })?;
-    if info.format != FORMAT {
+    let format = json.get("format").and_then(|f| f.as_str()).unwrap_or("");
+    if format != FORMAT {
         return Err(file_error(
             &path,
-            format!("not a Fluorecon model (format '{}')", info.format),
+            format!("not a Fluorecon model (format '{format}')"),
         ));
     }
-    if info.format_version > FORMAT_VERSION {
+    let version = json
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    if version > FORMAT_VERSION as u64 {
         return Err(file_error(
             &path,
             format!(
-                "model format {} was written by a newer Fluorecon ({}); this is {} (format {})",
-                info.format_version,
-                info.fluorecon_version,
+                "model format {version} was written by a newer Fluorecon ({}); this is {} (format {})",
+                json.get("fluorecon_version").and_then(|v| v.as_str()).unwrap_or("?"),
                 crate::VERSION,
                 FORMAT_VERSION
             ),
         ));
     }
+    Ok((path, json))
+}
+
+/// The `method` of a model folder ("n2v", "care", "deepstorm", …).
+pub fn read_method(dir: &Path) -> Result<String> {
+    let (_, json) = read_json(dir)?;
+    Ok(json
+        .get("method")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_string())
+}
+
+/// Reads `model.json` of a U-Net model folder (Noise2Void, CARE).
+pub fn read_info(dir: &Path) -> Result<ModelInfo> {
+    let (path, json) = read_json(dir)?;
+    if json.get("method").and_then(|m| m.as_str()) == Some("deepstorm") {
+        return Err(file_error(
+            &path,
+            "this is a Deep-STORM model: use it with Deep-STORM (Plugins › Fluorecon › \
+             Deep-STORM..., or `fluorecon deepstorm localize`)",
+        ));
+    }
+    let info: ModelInfo = serde_json::from_value(json).map_err(|e| {
+        file_error(
+            &path,
+            format!("not a valid Fluorecon model description: {e}"),
+        )
+    })?;
     info.architecture
         .validate()
         .map_err(|e| file_error(&path, format!("bad architecture: {e}")))?;
@@ -180,12 +220,25 @@ impl std::fmt::Debug for Model {
 /// the same shape, and every parameter of the architecture must be in the file.
 pub fn load_model(dir: &Path) -> Result<Model> {
     let info = read_info(dir)?;
-    let dir = model_dir(dir);
     let (vars, net) = new_unet(&info.architecture, 0)?;
-    let path = dir.join(WEIGHTS_FILE);
+    load_weights(dir, &vars)?;
+    Ok(Model { info, vars, net })
+}
+
+/// Loads `model.safetensors` of the folder `dir` into `vars`: every tensor of the file must
+/// be a variable of `vars` with the same shape, every variable must be in the file, and
+/// every value must be a number; otherwise the error names what is wrong.
+pub fn load_weights(dir: &Path, vars: &VarMap) -> Result<()> {
+    let path = model_dir(dir).join(WEIGHTS_FILE);
     let bytes = std::fs::read(&path)
         .map_err(|e| file_error(&path, format!("cannot read the weights: {e}")))?;
-    let loaded = candle_core::safetensors::load_buffer(&bytes, &device()).map_err(|e| {
+    load_weights_from_bytes(&bytes, &path, vars)
+}
+
+/// [`load_weights`] from the bytes of a `model.safetensors`; `path` names it in messages.
+pub fn load_weights_from_bytes(bytes: &[u8], path: &Path, vars: &VarMap) -> Result<()> {
+    let path = path.to_path_buf();
+    let loaded = candle_core::safetensors::load_buffer(bytes, &device()).map_err(|e| {
         file_error(
             &path,
             format!("the weights file is corrupt or truncated ({e}); save or copy the model again"),
@@ -243,8 +296,7 @@ pub fn load_model(dir: &Path) -> Result<Model> {
         }
         var.set(&t)?;
     }
-    drop(data);
-    Ok(Model { info, vars, net })
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use crate::{invalid, Result};
 
 /// How raw pixel values become photons.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Camera {
     /// Baseline (dark level) in ADU, added by the camera to every pixel.
     pub offset_adu: f64,

@@ -18,6 +18,7 @@
 //! ThunderSTORM); photon counts are photoelectrons (the camera's QE is not divided out).
 
 pub mod camera;
+pub mod deepstorm;
 pub mod detect;
 pub mod drift;
 pub mod fit;

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma, Normal, Poisson};
 
 /// The simulated camera.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SimCamera {
     /// Electron-multiplying CCD.
     Emccd {
@@ -76,6 +76,48 @@ impl SimCamera {
                 em_gain: None,
             },
         }
+    }
+
+    /// One pixel's camera reading, ADU (rounded, ≥ 0), for an expected `mu` photons reaching
+    /// it: Poisson(QE·mu) photoelectrons, EM gain (Gamma) and read noise, e⁻/ADU, baseline.
+    /// `pixel_read_noise_e` replaces the sCMOS read noise for this pixel when given.
+    pub fn sample_adu(&self, mu: f64, pixel_read_noise_e: Option<f64>, rng: &mut impl Rng) -> f32 {
+        let lambda = self.quantum_efficiency() * mu;
+        let electrons = if lambda > 0.0 {
+            Poisson::new(lambda).expect("positive mean").sample(rng)
+        } else {
+            0.0
+        };
+        let adu = match *self {
+            SimCamera::Emccd {
+                em_gain,
+                read_noise_e,
+                baseline_adu,
+                electrons_per_adu,
+                ..
+            } => {
+                let amplified = if electrons > 0.0 {
+                    Gamma::new(electrons, em_gain)
+                        .expect("positive shape")
+                        .sample(rng)
+                } else {
+                    0.0
+                };
+                let e = amplified + read_noise_e * rng.sample::<f64, _>(rand_distr::StandardNormal);
+                baseline_adu + e / electrons_per_adu
+            }
+            SimCamera::Scmos {
+                read_noise_e,
+                baseline_adu,
+                electrons_per_adu,
+                ..
+            } => {
+                let noise = pixel_read_noise_e.unwrap_or(read_noise_e);
+                let e = electrons + noise * rng.sample::<f64, _>(rand_distr::StandardNormal);
+                baseline_adu + e / electrons_per_adu
+            }
+        };
+        adu.round().max(0.0) as f32
     }
 
     fn quantum_efficiency(&self) -> f64 {
@@ -207,6 +249,57 @@ fn filament_positions(rng: &mut ChaCha8Rng, o: &SmlmSimOptions) -> Vec<(f64, f64
         .collect()
 }
 
+/// Work space of [`SpotScratch::add_spot`].
+#[derive(Debug, Default)]
+pub struct SpotScratch {
+    ex: Vec<f64>,
+    ey: Vec<f64>,
+    t1: Vec<f64>,
+    t2: Vec<f64>,
+}
+
+impl SpotScratch {
+    /// Adds `photons` spread by an integrated-Gaussian PSF of σ `sigma_px` centred at
+    /// `(x, y)` (pixels, the centre of pixel (i, j) at (i + ½, j + ½)) to the row-major
+    /// image `expected` of size `(w, h)`. Only the pixels within ±5σ are touched.
+    pub fn add_spot(
+        &mut self,
+        expected: &mut [f64],
+        (w, h): (usize, usize),
+        (x, y): (f64, f64),
+        sigma_px: f64,
+        photons: f64,
+    ) {
+        let n = w.max(h);
+        for v in [&mut self.ex, &mut self.ey, &mut self.t1, &mut self.t2] {
+            v.resize(n, 0.0);
+        }
+        pixel_integrals(
+            x,
+            sigma_px,
+            &mut self.ex[..w],
+            &mut self.t1[..w],
+            &mut self.t2[..w],
+        );
+        pixel_integrals(
+            y,
+            sigma_px,
+            &mut self.ey[..h],
+            &mut self.t1[..h],
+            &mut self.t2[..h],
+        );
+        let r = (5.0 * sigma_px).ceil() as isize + 1;
+        let (cx, cy) = (x.floor() as isize, y.floor() as isize);
+        for j in (cy - r).max(0)..(cy + r + 1).min(h as isize) {
+            let row = &mut expected[j as usize * w..(j as usize + 1) * w];
+            let ey = self.ey[j as usize];
+            for i in (cx - r).max(0)..(cx + r + 1).min(w as isize) {
+                row[i as usize] += photons * self.ex[i as usize] * ey;
+            }
+        }
+    }
+}
+
 /// Simulates a blinking-emitter acquisition. Deterministic for a given seed.
 pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
     if o.width < 8 || o.height < 8 || o.frames == 0 {
@@ -238,7 +331,6 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
 
     let (w, h) = (o.width, o.height);
     let sigma_px = o.psf_sigma_nm / o.pixel_nm;
-    let qe = o.camera.quantum_efficiency();
     let scmos_noise: Vec<f64> = match o.camera {
         SimCamera::Scmos { read_noise_e, .. } => (0..w * h)
             .map(|_| read_noise_e * (0.5 + rng.gen::<f64>()))
@@ -248,8 +340,7 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
     let mut frames = Array3::<f32>::zeros((o.frames, h, w));
     let mut truth = Vec::new();
     let mut expected = vec![0.0f64; w * h];
-    let (mut ex, mut ey) = (vec![0.0; w], vec![0.0; h]);
-    let (mut t1, mut t2) = (vec![0.0; w.max(h)], vec![0.0; w.max(h)]);
+    let mut scratch = SpotScratch::default();
     for t in 0..o.frames {
         expected.fill(o.background);
         for (k, state) in on.iter_mut().enumerate() {
@@ -271,70 +362,18 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
                 y_nm,
                 photons,
             });
-            pixel_integrals(
-                x_nm / o.pixel_nm,
+            scratch.add_spot(
+                &mut expected,
+                (w, h),
+                (x_nm / o.pixel_nm, y_nm / o.pixel_nm),
                 sigma_px,
-                &mut ex,
-                &mut t1[..w],
-                &mut t2[..w],
+                photons,
             );
-            pixel_integrals(
-                y_nm / o.pixel_nm,
-                sigma_px,
-                &mut ey,
-                &mut t1[..h],
-                &mut t2[..h],
-            );
-            // Only the rows and columns the spot reaches (±5σ).
-            let r = (5.0 * sigma_px).ceil() as isize + 1;
-            let (cx, cy) = ((x_nm / o.pixel_nm) as isize, (y_nm / o.pixel_nm) as isize);
-            for j in (cy - r).max(0)..(cy + r + 1).min(h as isize) {
-                for i in (cx - r).max(0)..(cx + r + 1).min(w as isize) {
-                    expected[j as usize * w + i as usize] +=
-                        photons * ex[i as usize] * ey[j as usize];
-                }
-            }
         }
         let mut plane = frames.index_axis_mut(ndarray::Axis(0), t);
         for (p, (out, &mu)) in plane.iter_mut().zip(&expected).enumerate() {
-            let lambda = qe * mu;
-            let electrons = if lambda > 0.0 {
-                Poisson::new(lambda)
-                    .expect("positive mean")
-                    .sample(&mut rng)
-            } else {
-                0.0
-            };
-            let adu = match o.camera {
-                SimCamera::Emccd {
-                    em_gain,
-                    read_noise_e,
-                    baseline_adu,
-                    electrons_per_adu,
-                    ..
-                } => {
-                    let amplified = if electrons > 0.0 {
-                        Gamma::new(electrons, em_gain)
-                            .expect("positive shape")
-                            .sample(&mut rng)
-                    } else {
-                        0.0
-                    };
-                    let e =
-                        amplified + read_noise_e * rng.sample::<f64, _>(rand_distr::StandardNormal);
-                    baseline_adu + e / electrons_per_adu
-                }
-                SimCamera::Scmos {
-                    baseline_adu,
-                    electrons_per_adu,
-                    ..
-                } => {
-                    let e = electrons
-                        + scmos_noise[p] * rng.sample::<f64, _>(rand_distr::StandardNormal);
-                    baseline_adu + e / electrons_per_adu
-                }
-            };
-            *out = adu.round().max(0.0) as f32;
+            let read_noise = scmos_noise.get(p).copied();
+            *out = o.camera.sample_adu(mu, read_noise, &mut rng);
         }
     }
     Ok(SmlmSimulation { frames, truth })

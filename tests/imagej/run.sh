@@ -48,6 +48,9 @@ cp samples/*.tif "$data"
 # Raw 2D SIM frames with known pattern (k0 3.886 /µm, directions 12°, 72°, 132°, m 0.8).
 target/release/fluorecon simulate-sim --size 256 --seed 2 -o "$data/sim" >/dev/null 2>&1 \
   || { echo "FAIL: fluorecon simulate-sim"; exit 1; }
+# A high-density SMLM stack with its truth (EMCCD as in the SMLM Challenge 2016).
+target/release/fluorecon simulate-smlm --preset high-density --frames 16 --seed 3 -o "$data/smlm-hd" \
+  >/dev/null 2>&1 || { echo "FAIL: fluorecon simulate-smlm"; exit 1; }
 for macro in tests/imagej/test_*${ONLY:-}*.ijm; do
   echo "== $macro"
   output=$(run_macro "$macro" "$data")

@@ -36,17 +36,8 @@ pub struct LocalizeArgs {
     #[arg(long, value_name = "NM")]
     pub pixel_size: Option<f64>,
 
-    /// Camera offset (baseline, dark level), ADU
-    #[arg(long, value_name = "ADU", default_value_t = 100.0)]
-    pub offset: f64,
-
-    /// Photoelectrons per ADU (the camera's conversion factor)
-    #[arg(long, value_name = "E", default_value_t = 1.0)]
-    pub e_per_adu: f64,
-
-    /// EM gain of an EMCCD (0 = no EM gain: sCMOS or CCD)
-    #[arg(long, value_name = "GAIN", default_value_t = 0.0)]
-    pub em_gain: f64,
+    #[command(flatten)]
+    pub camera: CameraArgs,
 
     /// Detection threshold as a multiple of std(Wave.F1) (ThunderSTORM: 1; 0.5–2 typical)
     #[arg(long, value_name = "K", default_value_t = 1.5)]
@@ -72,6 +63,32 @@ pub struct LocalizeArgs {
     /// Correct drift by cross-correlating blocks of this many frames (0 = no correction)
     #[arg(long, value_name = "FRAMES", default_value_t = 0)]
     pub drift_block: u32,
+}
+
+/// Camera settings of the analysis: photons = (ADU − offset) · e⁻/ADU / EM gain.
+#[derive(Args, Debug, Clone)]
+pub struct CameraArgs {
+    /// Camera offset (baseline, dark level), ADU
+    #[arg(long, value_name = "ADU", default_value_t = 100.0)]
+    pub offset: f64,
+
+    /// Photoelectrons per ADU (the camera's conversion factor)
+    #[arg(long, value_name = "E", default_value_t = 1.0)]
+    pub e_per_adu: f64,
+
+    /// EM gain of an EMCCD (0 = no EM gain: sCMOS or CCD)
+    #[arg(long, value_name = "GAIN", default_value_t = 0.0)]
+    pub em_gain: f64,
+}
+
+impl CameraArgs {
+    pub fn camera(&self) -> Camera {
+        Camera {
+            offset_adu: self.offset,
+            electrons_per_adu: self.e_per_adu,
+            em_gain: (self.em_gain != 0.0).then_some(self.em_gain),
+        }
+    }
 }
 
 /// Fitters on the command line.
@@ -179,11 +196,7 @@ pub fn localize(a: &LocalizeArgs) -> Result<()> {
     // known: the TIFF's calibration is read along with its pixels.
     let px_guess = a.pixel_size.unwrap_or(100.0);
     let mut opts = LocalizeOptions {
-        camera: Camera {
-            offset_adu: a.offset,
-            electrons_per_adu: a.e_per_adu,
-            em_gain: (a.em_gain != 0.0).then_some(a.em_gain),
-        },
+        camera: a.camera.camera(),
         pixel_nm: 1.0,
         threshold: a.threshold,
         sigma_tolerance: (a.sigma_tolerance != 0.0).then_some(a.sigma_tolerance),

@@ -1,0 +1,208 @@
+//! JNI entry points of Deep-STORM (`java/…/fluorecon/NativeDeepStorm.java`). As for the
+//! classical localizer, a stack goes through a handle a chunk of frames at a time; the
+//! handle keeps the summed density map and the localizations (8 floats each, see
+//! [`crate::jni_smlm`]).
+
+use crate::jni::{guard, write_floats, JavaProgress};
+use crate::jni_smlm::{floats_in, pack};
+use crate::progress::Progress;
+use crate::smlm::deepstorm::{DeepStormLocalizer, DeepStormModel, DeepStormOptions};
+use crate::smlm::Camera;
+use crate::{Error, Result};
+use jni::objects::{JClass, JFloatArray, JObject, JString};
+use jni::sys::{jdouble, jfloatArray, jint, jlong, jstring};
+use jni::JNIEnv;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn runner<'a>(handle: jlong) -> Result<&'a mut DeepStormLocalizer> {
+    if handle == 0 {
+        return Err(Error::Internal(
+            "Deep-STORM used after it was finished".into(),
+        ));
+    }
+    // SAFETY: `handle` comes from `deepstormNew` (Box::into_raw); Java clears it when
+    // `deepstormFinish`/`deepstormFree` take the box back; one Java thread uses it.
+    Ok(unsafe { &mut *(handle as *mut DeepStormLocalizer) })
+}
+
+fn string_in(env: &mut JNIEnv, s: &JString) -> Result<String> {
+    if s.is_null() {
+        return Ok(String::new());
+    }
+    Ok(env.get_string(s)?.into())
+}
+
+/// The model of a folder, or the bundled one for an empty path.
+fn model_at(dir: &str) -> Result<DeepStormModel> {
+    if dir.trim().is_empty() {
+        DeepStormModel::bundled()
+    } else {
+        DeepStormModel::load(&PathBuf::from(dir.trim()))
+    }
+}
+
+/// `String deepstormModelInfo(String modelDir)`: one line describing the model (name,
+/// what it was trained for, its default threshold), for the log and the dialog.
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_NativeDeepStorm_modelInfo<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    model_dir: JString<'l>,
+) -> jstring {
+    guard(&mut env, |env| {
+        let dir = string_in(env, &model_dir)?;
+        let m = model_at(&dir)?;
+        let t = &m.info.training;
+        let line = format!(
+            "Deep-STORM model '{}': {} nm pixels, PSF σ {} nm, {} camera, ×{} upsampling, \
+             threshold {}",
+            m.info.name,
+            t.pixel_nm,
+            t.psf_sigma_nm,
+            match t.camera {
+                crate::smlm::simulate::SimCamera::Emccd { .. } => "EMCCD",
+                crate::smlm::simulate::SimCamera::Scmos { .. } => "sCMOS",
+            },
+            m.info.architecture.upsampling,
+            m.info.threshold
+        );
+        Ok(env.new_string(line)?.into_raw())
+    })
+}
+
+/// `long deepstormNew(String modelDir, int nx, int ny, double pixelNm, double offsetAdu,
+/// double electronsPerAdu, double emGain, double threshold, String device,
+/// ProgressListener listener)`: `modelDir` empty for the bundled model, `threshold` ≤ 0 for
+/// the model's own.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    model_dir: JString<'l>,
+    nx: jint,
+    ny: jint,
+    pixel_nm: jdouble,
+    offset_adu: jdouble,
+    electrons_per_adu: jdouble,
+    em_gain: jdouble,
+    threshold: jdouble,
+    device: JString<'l>,
+    listener: JObject<'l>,
+) -> jlong {
+    guard(&mut env, |env| {
+        if nx <= 0 || ny <= 0 {
+            return Err(Error::InvalidInput(format!(
+                "the frames are empty ({nx}×{ny} pixels)"
+            )));
+        }
+        let dir = string_in(env, &model_dir)?;
+        let device = string_in(env, &device)?;
+        let device = if device.is_empty() {
+            "auto".into()
+        } else {
+            device
+        };
+        let (device, fallback) = crate::device::select_cpu_only(device.parse()?);
+        let model = Arc::new(model_at(&dir)?);
+        let opts = DeepStormOptions {
+            camera: Camera {
+                offset_adu,
+                electrons_per_adu,
+                em_gain: (em_gain != 0.0).then_some(em_gain),
+            },
+            pixel_nm,
+            threshold: (threshold > 0.0).then_some(threshold),
+            ..DeepStormOptions::default()
+        };
+        let name = model.info.name.clone();
+        let runner = DeepStormLocalizer::new(model, nx as usize, ny as usize, &opts)?;
+        let mut progress = JavaProgress {
+            env,
+            listener: &listener,
+        };
+        if let Some(reason) = fallback {
+            progress.log(&format!("Fluorecon Deep-STORM: {reason}"));
+        }
+        progress.log(&format!(
+            "Fluorecon Deep-STORM: model '{name}' on the {device}"
+        ));
+        for w in runner.warnings() {
+            progress.log(&format!("Fluorecon Deep-STORM warning: {w}"));
+        }
+        Ok(Box::into_raw(Box::new(runner)) as jlong)
+    })
+}
+
+/// `void deepstormPush(long handle, float[] frames, ProgressListener listener)`.
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormPush<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    frames: JFloatArray<'l>,
+    listener: JObject<'l>,
+) {
+    guard(&mut env, |env| {
+        let data = floats_in(env, &frames, "the frames")?;
+        let r = runner(handle)?;
+        let mut progress = JavaProgress {
+            env,
+            listener: &listener,
+        };
+        r.push(&data, &mut progress)
+    })
+}
+
+/// `int deepstormUpsampling(long handle)`: fine pixels per camera pixel of the density map.
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormUpsampling<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jint {
+    guard(&mut env, |_| Ok(runner(handle)?.upsampling() as jint))
+}
+
+/// `float[] deepstormFinish(long handle, float[] density)`: the localizations; fills
+/// `density` ((ny·up) rows of (nx·up) values: molecules per fine pixel, summed over the
+/// frames) when it is not null; frees the handle.
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFinish<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    density: JFloatArray<'l>,
+) -> jfloatArray {
+    guard(&mut env, |env| {
+        runner(handle)?;
+        // SAFETY: see `runner`; the box is taken back exactly once (Java clears the handle).
+        let r = unsafe { Box::from_raw(handle as *mut DeepStormLocalizer) };
+        let result = r.finish();
+        if !density.is_null() {
+            let len = env.get_array_length(&density)? as usize;
+            if len != result.density.len() {
+                return Err(Error::Internal(format!(
+                    "density buffer of {len} values for a {}×{} map",
+                    result.density_width, result.density_height
+                )));
+            }
+            env.set_float_array_region(&density, 0, &result.density)?;
+        }
+        write_floats(env, &pack(&result.localizations))
+    })
+}
+
+/// `void deepstormFree(long handle)`: drops an unfinished run (cancel, error).
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFree<'l>(
+    _env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
+    if handle != 0 {
+        // SAFETY: see `runner`.
+        drop(unsafe { Box::from_raw(handle as *mut DeepStormLocalizer) });
+    }
+}
