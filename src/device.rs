@@ -1,6 +1,7 @@
 //! Which device runs a job: the CPU always, an NVIDIA GPU when the library was built with the
 //! `cuda` feature and a GPU is there. The device actually used is reported to the caller.
 
+use crate::progress::Progress;
 use crate::{invalid, Result};
 
 /// What the user asked for.
@@ -62,6 +63,16 @@ pub fn select_cpu_only(request: DeviceRequest) -> (Device, Option<String>) {
             )),
         ),
     }
+}
+
+/// [`select_cpu_only`], logging the reason (as a warning) when a CUDA request cannot be
+/// honoured. Returns the device that runs the job, for the caller's own "… on <device>" line.
+pub fn select_cpu_only_logged(request: DeviceRequest, progress: &mut dyn Progress) -> Device {
+    let (device, fallback) = select_cpu_only(request);
+    if let Some(reason) = fallback {
+        progress.log(&format!("Warning: {reason}"));
+    }
+    device
 }
 
 /// Build features, for `About Fluorecon…` and `fluorecon info`.
@@ -322,6 +333,58 @@ mod tests {
         }
         assert!(text.contains("Device: CPU: "), "{text}");
         assert_eq!(devices_found().len(), text.matches("Device: ").count());
+    }
+
+    /// Every device name a dialog or the CLI offers parses; anything else is a clear error.
+    #[test]
+    fn device_requests_parse() {
+        assert_eq!(
+            "auto".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Auto
+        );
+        assert_eq!(
+            " CPU ".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cpu
+        );
+        assert_eq!(
+            "cuda".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cuda(0)
+        );
+        assert_eq!(
+            "cuda:2".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cuda(2)
+        );
+        let err = "tpu".parse::<DeviceRequest>().unwrap_err().to_string();
+        assert!(err.contains("unknown device 'tpu'"), "{err}");
+        assert!("cuda:x".parse::<DeviceRequest>().is_err());
+    }
+
+    /// A CPU-only job asked to run on CUDA logs why and says it runs on the CPU; auto and cpu
+    /// log nothing.
+    #[test]
+    fn cpu_only_fallback_is_logged() {
+        #[derive(Default)]
+        struct Log(Vec<String>);
+        impl Progress for Log {
+            fn log(&mut self, m: &str) {
+                self.0.push(m.into())
+            }
+        }
+        let mut log = Log::default();
+        let d = select_cpu_only_logged(DeviceRequest::Cuda(1), &mut log);
+        assert!(matches!(d, Device::Cpu { threads } if threads >= 1));
+        assert_eq!(log.0.len(), 1);
+        assert!(
+            log.0[0].starts_with("Warning: CUDA:1 was requested but"),
+            "{:?}",
+            log.0
+        );
+        assert!(log.0[0].ends_with("; running on the CPU"), "{:?}", log.0);
+        for r in [DeviceRequest::Auto, DeviceRequest::Cpu] {
+            let mut quiet = Log::default();
+            select_cpu_only_logged(r, &mut quiet);
+            assert!(quiet.0.is_empty());
+        }
     }
 
     #[test]
