@@ -64,9 +64,12 @@ test-rust:
 	cargo test --release
 
 # The CUDA build's own tests on a machine without a GPU: it must report why there is no GPU and
-# run on the CPU (the GPU side is scripts/gpu-tests.sh).
+# run on the CPU, RL asked for CUDA must give the CPU's result with the reason; the kernels are
+# compiled with NVRTC and cuFFT is opened when those libraries are found (no GPU needed). The GPU
+# side is scripts/gpu-tests.sh.
 test-cuda-fallback:
-	cargo test --release --features cuda --lib device
+	cargo test --release --features cuda --lib -- device cuda
+	cargo test --release --features cuda --test gpu_rl
 
 test-java: native
 	cd java && mvn -B $(MVN_FLAGS) package

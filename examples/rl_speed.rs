@@ -16,16 +16,8 @@ fn main() {
         args.get(1).copied().unwrap_or(31),
         args.get(2).copied().unwrap_or(63),
     );
-    let mut k = Array3::from_shape_fn((pz, pxy, pxy), |(z, y, x)| {
-        let (dz, dy, dx) = (
-            z as f32 - (pz / 2) as f32,
-            y as f32 - (pxy / 2) as f32,
-            x as f32 - (pxy / 2) as f32,
-        );
-        (-(dz * dz / 18.0 + (dy * dy + dx * dx) / 4.5)).exp()
-    });
-    let s = k.sum();
-    k.mapv_inplace(|v| v / s);
+    // σ 3 planes axially, 1.5 pixels laterally.
+    let psf = Psf::gaussian_voxels((pz, pxy, pxy), (3.0, 1.5));
     let img = Array3::from_shape_fn((64, 256, 256), |(z, y, x)| {
         10.0 + ((x * 7 + y * 3 + z) % 17) as f32
     });
@@ -35,7 +27,7 @@ fn main() {
         iterations,
         ..Default::default()
     };
-    let r = richardson_lucy(&vol, &Psf { data: k }, &opts, &mut NoProgress).unwrap();
+    let r = richardson_lucy(&vol, &psf, &opts, &mut NoProgress).unwrap();
     println!(
         "{} iterations on {}: {:.2} s",
         r.iterations,

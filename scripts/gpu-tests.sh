@@ -4,9 +4,12 @@
 #      libcurand.so.10, libnvrtc.so.13) and puts their folders on LD_LIBRARY_PATH;
 #   2. `fluorecon info` of the CUDA build: must name the driver and a GPU;
 #   3. the Rust tests built with `--features cuda` (GPU-vs-CPU comparisons run instead of being
-#      skipped, because a GPU is there);
-#   4. benchmarks: RL deconvolution with --device cpu and --device cuda on the same simulated data;
-#   5. prints a summary, and exits non-zero when any step failed.
+#      skipped, because a GPU is there: tests/gpu_rl.rs fails if RL did not run on the GPU);
+#   4. the CLI's `deconvolve --device cuda` must log "RL on CUDA device 0 (<name>)";
+#   5. benchmarks: RL deconvolution with --device cpu and --device cuda on the same simulated data
+#      (CLI), and examples/rl_gpu_bench: RL 3D 64×512×512, 100 iterations, per-iteration time
+#      against its memory-bandwidth floor (bytes moved per iteration ÷ measured D2D bandwidth);
+#   6. prints a summary, and exits non-zero when any step failed.
 #
 # Usage:
 #   scripts/gpu-tests.sh                  build with cargo (needs the crates; no CUDA toolkit
@@ -15,8 +18,9 @@
 #                                         target-cuda/gpu-tests) to carry to a GPU machine
 #   scripts/gpu-tests.sh --prebuilt DIR   run binaries made by --package, without cargo
 # Environment: CUDA_LIBS=dir1:dir2 adds folders searched first for the CUDA libraries;
-# BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50); OUT (default
-# target-cuda/gpu-results) receives the logs.
+# BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50) for the
+# CLI runs; RL_BENCH_SHAPE (default 64x512x512), RL_BENCH_ITERATIONS (default 100) for rl_gpu_bench;
+# OUT (default target-cuda/gpu-results) receives the logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -52,7 +56,8 @@ for l in sys.stdin:
         print(m["executable"])')
   [ ${#TESTS[@]} -gt 0 ] || { echo "no test executables were built"; exit 1; }
   rm -rf "$PKG"; mkdir -p "$PKG/tests"
-  cp target-cuda/release/fluorecon target-cuda/release/examples/rl_speed "$PKG/"
+  cp target-cuda/release/fluorecon target-cuda/release/examples/rl_speed \
+    target-cuda/release/examples/rl_gpu_bench "$PKG/"
   for t in "${TESTS[@]}"; do cp "$t" "$PKG/tests/"; done
   if [ "$MODE" = package ]; then
     echo "GPU test binaries in $PKG; run: scripts/gpu-tests.sh --prebuilt $PKG"; exit 0
@@ -108,7 +113,18 @@ for t in "$PKG"/tests/*; do
   step "$name" env FLUORECON_CLI="$CLI" "$t"
 done
 
-# -- 3. benchmarks -------------------------------------------------------------------------------
+# -- 3. the CLI runs RL on the GPU and says so ----------------------------------------------------
+rl_cli_on_gpu() {
+  local data=$OUT/cli-data
+  "$CLI" simulate --shape 16x64x64 --psf-size 15,15,9 --seed 2 -o "$data" >/dev/null || return 1
+  "$CLI" deconvolve "$data/blurred.tif" --psf "$data/psf.tif" -n 10 --device cuda \
+    -o "$data/rl.tif" 2>&1 | tee "$OUT/rl-cli.log"
+  grep -q 'RL on CUDA device 0 (' "$OUT/rl-cli.log" || { echo "RL did not run on the GPU"; return 1; }
+  ! grep -q 'Warning' "$OUT/rl-cli.log" || { echo "a CUDA failure was reported"; return 1; }
+}
+step rl-cli-gpu rl_cli_on_gpu
+
+# -- 4. benchmarks -------------------------------------------------------------------------------
 bench() {
   local data=$OUT/bench-data n=${BENCH_ITERATIONS:-50}
   "$CLI" simulate --shape "${BENCH_SHAPE:-64x256x256}" --psf-size "${BENCH_PSF:-63,63,31}" --photons 1000 \
@@ -120,7 +136,8 @@ bench() {
     awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$n" -v d="$dev" \
       'BEGIN { printf "BENCH  RL %s iterations (CLI wall time incl. TIFF I/O), --device %s: %.2f s\n", n, d, b - a }'
   done
-  echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, CPU): $("$PKG/rl_speed" "$n")"
+  echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, device auto): $("$PKG/rl_speed" "$n")"
+  "$PKG/rl_gpu_bench" "${RL_BENCH_ITERATIONS:-100}" "${RL_BENCH_SHAPE:-64x512x512}" 31 63 3
 }
 step bench bench
 

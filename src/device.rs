@@ -1,6 +1,7 @@
 //! Which device runs a job: the CPU always, an NVIDIA GPU when the library was built with the
 //! `cuda` feature and a GPU is there. The device actually used is reported to the caller.
 
+use crate::progress::Progress;
 use crate::{invalid, Result};
 
 /// What the user asked for.
@@ -62,6 +63,51 @@ pub fn select_cpu_only(request: DeviceRequest) -> (Device, Option<String>) {
             )),
         ),
     }
+}
+
+/// For an operation with a GPU implementation: the GPU to run on, or `None` (the CPU) with
+/// the reason when one was wanted but cannot be used. `auto` without a usable GPU in a CPU
+/// build needs no reason (nothing was expected); in a CUDA build it says why.
+pub fn select_gpu(
+    request: DeviceRequest,
+    cuda: &std::result::Result<CudaStatus, String>,
+) -> (Option<CudaGpu>, Option<String>) {
+    let ordinal = match request {
+        DeviceRequest::Cpu => return (None, None),
+        DeviceRequest::Auto => 0,
+        DeviceRequest::Cuda(n) => n,
+    };
+    let asked = match request {
+        DeviceRequest::Auto => "auto: no usable GPU".to_string(),
+        _ => format!("CUDA:{ordinal} was requested but cannot be used"),
+    };
+    match cuda {
+        Err(_) if request == DeviceRequest::Auto && !cfg!(feature = "cuda") => (None, None),
+        Err(reason) => (
+            None,
+            Some(format!("{asked} ({reason}); running on the CPU")),
+        ),
+        Ok(st) => match st.gpus.iter().find(|g| g.ordinal == ordinal) {
+            Some(g) => (Some(g.clone()), None),
+            None => (
+                None,
+                Some(format!(
+                    "{asked} (the driver reports {} GPU(s)); running on the CPU",
+                    st.gpus.len()
+                )),
+            ),
+        },
+    }
+}
+
+/// [`select_cpu_only`], logging the reason (as a warning) when a CUDA request cannot be
+/// honoured. Returns the device that runs the job, for the caller's own "… on <device>" line.
+pub fn select_cpu_only_logged(request: DeviceRequest, progress: &mut dyn Progress) -> Device {
+    let (device, fallback) = select_cpu_only(request);
+    if let Some(reason) = fallback {
+        progress.log(&format!("Warning: {reason}"));
+    }
+    device
 }
 
 /// Build features, for `About Fluorecon…` and `fluorecon info`.
@@ -322,6 +368,92 @@ mod tests {
         }
         assert!(text.contains("Device: CPU: "), "{text}");
         assert_eq!(devices_found().len(), text.matches("Device: ").count());
+    }
+
+    /// Every device name a dialog or the CLI offers parses; anything else is a clear error.
+    #[test]
+    fn device_requests_parse() {
+        assert_eq!(
+            "auto".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Auto
+        );
+        assert_eq!(
+            " CPU ".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cpu
+        );
+        assert_eq!(
+            "cuda".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cuda(0)
+        );
+        assert_eq!(
+            "cuda:2".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cuda(2)
+        );
+        let err = "tpu".parse::<DeviceRequest>().unwrap_err().to_string();
+        assert!(err.contains("unknown device 'tpu'"), "{err}");
+        assert!("cuda:x".parse::<DeviceRequest>().is_err());
+    }
+
+    /// A CPU-only job asked to run on CUDA logs why and says it runs on the CPU; auto and cpu
+    /// log nothing.
+    #[test]
+    fn cpu_only_fallback_is_logged() {
+        #[derive(Default)]
+        struct Log(Vec<String>);
+        impl Progress for Log {
+            fn log(&mut self, m: &str) {
+                self.0.push(m.into())
+            }
+        }
+        let mut log = Log::default();
+        let d = select_cpu_only_logged(DeviceRequest::Cuda(1), &mut log);
+        assert!(matches!(d, Device::Cpu { threads } if threads >= 1));
+        assert_eq!(log.0.len(), 1);
+        assert!(
+            log.0[0].starts_with("Warning: CUDA:1 was requested but"),
+            "{:?}",
+            log.0
+        );
+        assert!(log.0[0].ends_with("; running on the CPU"), "{:?}", log.0);
+        for r in [DeviceRequest::Auto, DeviceRequest::Cpu] {
+            let mut quiet = Log::default();
+            select_cpu_only_logged(r, &mut quiet);
+            assert!(quiet.0.is_empty());
+        }
+    }
+
+    /// The GPU choice for an operation that has a GPU path, for every case of request and driver.
+    #[test]
+    fn gpu_selection_says_why_not() {
+        let two = Ok(CudaStatus {
+            driver_version: 13000,
+            gpus: vec![gpu(0, "NVIDIA H100"), gpu(1, "NVIDIA A100")],
+        });
+        assert_eq!(select_gpu(DeviceRequest::Cpu, &two), (None, None));
+        assert_eq!(
+            select_gpu(DeviceRequest::Auto, &two).0.unwrap().name,
+            "NVIDIA H100"
+        );
+        assert_eq!(
+            select_gpu(DeviceRequest::Cuda(1), &two).0.unwrap().name,
+            "NVIDIA A100"
+        );
+        let (none, why) = select_gpu(DeviceRequest::Cuda(2), &two);
+        assert!(none.is_none());
+        assert_eq!(
+            why.unwrap(),
+            "CUDA:2 was requested but cannot be used (the driver reports 2 GPU(s)); running on the CPU"
+        );
+        let no_driver = Err("no NVIDIA driver: libcuda.so.1 could not be opened".to_string());
+        assert_eq!(
+            select_gpu(DeviceRequest::Cuda(0), &no_driver).1.unwrap(),
+            "CUDA:0 was requested but cannot be used (no NVIDIA driver: libcuda.so.1 could not be \
+             opened); running on the CPU"
+        );
+        let auto = select_gpu(DeviceRequest::Auto, &no_driver);
+        assert!(auto.0.is_none());
+        // A CPU build has nothing to explain for auto; a CUDA build says why it is not used.
+        assert_eq!(auto.1.is_some(), cfg!(feature = "cuda"), "{auto:?}");
     }
 
     #[test]

@@ -373,22 +373,29 @@ fn transform_lines(
 /// with its centre at index 0 (wrapping around), and returns its half spectrum: the OTF
 /// of a PSF. Every kernel dimension must be ≤ the corresponding `shape` dimension.
 pub fn kernel_spectrum(kernel: &ndarray::Array3<f32>, fft: &Fft3) -> Vec<Complex32> {
-    let (nz, ny, nx) = fft.shape();
+    let wrapped = wrap_kernel(kernel, fft.shape());
+    let mut spectrum = fft.make_spectrum();
+    fft.forward(&wrapped, &mut spectrum);
+    spectrum
+}
+
+/// A centred kernel (peak at index k/2 along each axis) placed in a zero volume of `shape`
+/// with its centre at index 0, wrapping around: the real-space input of its OTF.
+pub fn wrap_kernel(kernel: &ndarray::Array3<f32>, shape: (usize, usize, usize)) -> Vec<f32> {
+    let (nz, ny, nx) = shape;
     let (kz, ky, kx) = kernel.dim();
     assert!(
         kz <= nz && ky <= ny && kx <= nx,
         "kernel larger than the FFT volume"
     );
-    let mut wrapped = crate::image::work_buffer(fft.len());
+    let mut wrapped = crate::image::work_buffer(nz * ny * nx);
     for ((z, y, x), &v) in kernel.indexed_iter() {
         let wz = (z + nz - kz / 2) % nz;
         let wy = (y + ny - ky / 2) % ny;
         let wx = (x + nx - kx / 2) % nx;
         wrapped[(wz * ny + wy) * nx + wx] += v;
     }
-    let mut spectrum = fft.make_spectrum();
-    fft.forward(&wrapped, &mut spectrum);
-    spectrum
+    wrapped
 }
 
 /// Convolution with one fixed kernel through its OTF, reusing the FFT plans and a spectrum

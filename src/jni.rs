@@ -6,6 +6,7 @@
 //! `FluoreconException` too: Fiji never crashes because of the engine.
 
 use crate::deconv::{richardson_lucy, Boundary, RlOptions};
+use crate::device::DeviceRequest;
 use crate::progress::Progress;
 use crate::psf::{self, Psf, PsfModel, PsfParams};
 use crate::{Error, Result, Volume, VoxelSize};
@@ -144,6 +145,15 @@ pub(crate) fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray
     Ok(out.into_raw())
 }
 
+/// The device a dialog chose: "auto", "cpu", "cuda" or "cuda:N"; null means auto.
+pub(crate) fn device_request(env: &mut JNIEnv, device: &JString) -> Result<DeviceRequest> {
+    if device.is_null() {
+        return Ok(DeviceRequest::Auto);
+    }
+    let name: String = env.get_string(device)?.into();
+    name.parse()
+}
+
 pub(crate) fn dims(nx: jint, ny: jint, nz: jint, what: &str) -> Result<(usize, usize, usize)> {
     if nx < 0 || ny < 0 || nz < 0 {
         return Err(Error::InvalidInput(format!(
@@ -245,11 +255,6 @@ pub extern "system" fn Java_fluorecon_Native_deconvolve<'l>(
         } else {
             Psf { data: kernel }
         };
-        let device: String = if device.is_null() {
-            "auto".into()
-        } else {
-            env.get_string(&device)?.into()
-        };
         let opts = RlOptions {
             iterations: iterations.max(0) as usize,
             tv_lambda,
@@ -260,7 +265,7 @@ pub extern "system" fn Java_fluorecon_Native_deconvolve<'l>(
                 Boundary::NonCirculant
             },
             tolerance,
-            device: device.parse()?,
+            device: device_request(env, &device)?,
             memory_limit: None,
         };
         let mut progress = JavaProgress {
@@ -420,8 +425,7 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
             )?)
         };
         let order: String = env.get_string(&order)?.into();
-        let device: String = env.get_string(&device)?.into();
-        let (device, fallback) = crate::device::select_cpu_only(device.parse()?);
+        let device = device_request(env, &device)?;
         let count = |v: jint, what: &str| -> Result<usize> {
             usize::try_from(v).map_err(|_| Error::InvalidInput(format!("{what} is negative ({v})")))
         };
@@ -451,9 +455,7 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
             env: &mut *env,
             listener: &listener,
         };
-        if let Some(reason) = fallback {
-            progress.log(&format!("Fluorecon SIM: {reason}"));
-        }
+        let device = crate::device::select_cpu_only_logged(device, &mut progress);
         progress.log(&format!("Fluorecon SIM: computing on the {device}"));
         let res = reconstruct(&Volume::new(stack, voxel), &optics, &opts, &mut progress)?;
         let mut params =

@@ -7,7 +7,7 @@
 use crate::denoise::care::{train_care, CareOptions};
 use crate::denoise::n2v::{train_n2v, N2vOptions};
 use crate::denoise::{restore, RestoreOptions};
-use crate::jni::{dims, guard, read_floats, write_floats, JavaProgress};
+use crate::jni::{device_request, dims, guard, read_floats, write_floats, JavaProgress};
 use crate::nn::tiling::TileOptions;
 use crate::nn::{load_model, save_model, EpochStats, Model};
 use crate::progress::{check_cancel, Progress};
@@ -159,6 +159,7 @@ pub extern "system" fn Java_fluorecon_NativeNn_n2v<'l>(
     options_json: JString<'l>,
     model_dir: JString<'l>,
     denoise: jboolean,
+    device: JString<'l>,
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
@@ -171,7 +172,8 @@ pub extern "system" fn Java_fluorecon_NativeNn_n2v<'l>(
             [voxel_x_nm, voxel_y_nm, voxel_z_nm],
             "the image",
         )?;
-        let opts: N2vOptions = options(env, &options_json, "Noise2Void")?;
+        let mut opts: N2vOptions = options(env, &options_json, "Noise2Void")?;
+        opts.train.device = device_request(env, &device)?;
         let dir = string(env, &model_dir)?;
         let mut progress = NnProgress::new(&mut *env, &listener);
         let sink = progress.pending.clone();
@@ -181,7 +183,11 @@ pub extern "system" fn Java_fluorecon_NativeNn_n2v<'l>(
         progress.finish_training(&model, dir)?;
         let out = if denoise == JNI_TRUE {
             progress.status("Denoising…");
-            restore(&model, &v, &RestoreOptions::default(), &mut progress)?
+            let restore_opts = RestoreOptions {
+                device: opts.train.device,
+                ..Default::default()
+            };
+            restore(&model, &v, &restore_opts, &mut progress)?
                 .image
                 .data
                 .into_raw_vec_and_offset()
@@ -209,13 +215,15 @@ pub extern "system" fn Java_fluorecon_NativeNn_careTrain<'l>(
     voxel_z_nm: jfloat,
     options_json: JString<'l>,
     model_dir: JString<'l>,
+    device: JString<'l>,
     listener: JObject<'l>,
 ) {
     guard(&mut env, |env| {
         let voxel = [voxel_x_nm, voxel_y_nm, voxel_z_nm];
         let lo = volume(env, &low, nx, ny, nz, voxel, "the low-quality image")?;
         let hi = volume(env, &high, nx, ny, nz, voxel, "the high-quality image")?;
-        let opts: CareOptions = options(env, &options_json, "CARE")?;
+        let mut opts: CareOptions = options(env, &options_json, "CARE")?;
+        opts.train.device = device_request(env, &device)?;
         let dir = string(env, &model_dir)?
             .ok_or_else(|| Error::InvalidInput("choose a folder for the model".into()))?;
         let mut progress = NnProgress::new(&mut *env, &listener);
@@ -245,6 +253,7 @@ pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
     model_dir: JString<'l>,
     uncertainty: jboolean,
     tile: jint,
+    device: JString<'l>,
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
@@ -273,6 +282,7 @@ pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
                 ..Default::default()
             },
             normalization: None,
+            device: device_request(env, &device)?,
         };
         let mut progress = JavaProgress {
             env: &mut *env,

@@ -5,7 +5,7 @@
 //! localized through a handle, frames pushed a chunk at a time, so that Java never copies a
 //! whole (virtual) stack at once.
 
-use crate::jni::{guard, read_floats, write_floats, JavaProgress};
+use crate::jni::{device_request, guard, read_floats, write_floats, JavaProgress};
 use crate::smlm::drift::{estimate_drift, DriftOptions};
 use crate::smlm::render::{render, RenderMode, RenderOptions};
 use crate::smlm::results::{read_csv_file, write_csv_file};
@@ -101,8 +101,9 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerNew<'l>(
     sigma_nm: jdouble,
     fit_radius: jint,
     sigma_tolerance: jdouble,
+    device: JString<'l>,
 ) -> jlong {
-    guard(&mut env, |_env| {
+    guard(&mut env, |env| {
         if nx <= 0 || ny <= 0 {
             return Err(Error::InvalidInput(format!(
                 "the frames are empty ({nx}×{ny} pixels)"
@@ -117,6 +118,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerNew<'l>(
             pixel_nm,
             threshold,
             sigma_tolerance: (sigma_tolerance != 0.0).then_some(sigma_tolerance),
+            device: device_request(env, &device)?,
             ..LocalizeOptions::default()
         };
         opts.fit.method = if mle == JNI_TRUE {

@@ -223,6 +223,23 @@ fn simulate_then_deconvolve_keeps_dims_and_calibration() {
     ]);
     let log = stderr(&o);
     assert!(log.contains("3 iterations"), "{log}");
+    // --device cuda: on the GPU when there is one, else the reason and the CPU's result.
+    let out_cuda = dir.path("out-cuda.tif");
+    let psf_path = format!("{data}/psf.tif");
+    let args = ["deconvolve", &blurred_path, "--psf", &psf_path, "-n", "3"];
+    let o = ok(&[&args[..], &["--device", "cuda", "-o", &out_cuda]].concat());
+    let log = stderr(&o);
+    let on_gpu = log.contains("RL on CUDA device 0 (");
+    assert!(!on_gpu || cfg!(feature = "cuda"), "{log}");
+    if !on_gpu {
+        assert!(
+            log.contains("Warning: CUDA:0 was requested but cannot be used ("),
+            "{log}"
+        );
+        assert!(log.contains("Richardson–Lucy on CPU ("), "{log}");
+        let a = read_tiff(Path::new(&out_cuda)).unwrap();
+        assert_eq!(a.data, read_tiff(Path::new(&out)).unwrap().data);
+    }
     let r = read_tiff(Path::new(&out)).unwrap();
     assert_eq!(
         (

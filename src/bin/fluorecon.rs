@@ -147,7 +147,16 @@ pub struct DeconvolveArgs {
     #[arg(long, value_name = "T", default_value_t = 0.0)]
     pub tolerance: f32,
 
-    /// Where to compute: auto (GPU if available), cpu, cuda or cuda:N
+    #[command(flatten)]
+    pub compute: DeviceChoice,
+}
+
+/// `--device`, the same for every compute command.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct DeviceChoice {
+    /// Where to compute: auto (the GPU when this build and the machine have one, else the
+    /// CPU), cpu, cuda or cuda:N. A CUDA request that cannot be honoured is reported with the
+    /// reason and runs on the CPU
     #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = parse_device)]
     pub device: DeviceRequest,
 }
@@ -386,6 +395,67 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Every compute command takes --device (default auto) and rejects an unknown one.
+    #[test]
+    fn every_compute_command_takes_device() {
+        let commands: [&[&str]; 8] = [
+            &["deconvolve", "a.tif", "-o", "b.tif", "--psf", "p.tif"],
+            &[
+                "sim",
+                "a.tif",
+                "-o",
+                "b.tif",
+                "--na",
+                "1.4",
+                "--wavelength",
+                "520",
+                "--pixel-size",
+                "65",
+            ],
+            &["localize", "a.tif", "-o", "b.csv"],
+            &["n2v", "train", "a.tif", "-o", "m"],
+            &["n2v", "predict", "a.tif", "--model", "m", "-o", "b.tif"],
+            &["n2v", "denoise", "a.tif", "-o", "b.tif"],
+            &[
+                "care", "train", "--low", "l.tif", "--high", "h.tif", "-o", "m",
+            ],
+            &["care", "predict", "a.tif", "--model", "m", "-o", "b.tif"],
+        ];
+        for args in commands {
+            let parse = |extra: &[&str]| {
+                Cli::try_parse_from(["fluorecon"].iter().chain(args).chain(extra))
+                    .map(|c| device_of(&c.command))
+            };
+            assert_eq!(parse(&[]).unwrap(), DeviceRequest::Auto, "{args:?}");
+            assert_eq!(
+                parse(&["--device", "cpu"]).unwrap(),
+                DeviceRequest::Cpu,
+                "{args:?}"
+            );
+            assert_eq!(
+                parse(&["--device", "cuda:1"]).unwrap(),
+                DeviceRequest::Cuda(1),
+                "{args:?}"
+            );
+            let err = parse(&["--device", "tpu"]).unwrap_err().to_string();
+            assert!(err.contains("unknown device 'tpu'"), "{args:?}: {err}");
+        }
+    }
+
+    fn device_of(c: &Command) -> DeviceRequest {
+        use denoise::{CareCommand as C, N2vCommand as N};
+        match c {
+            Command::Deconvolve(a) => a.compute.device,
+            Command::Sim(a) => a.compute.device,
+            Command::Localize(a) => a.compute.device,
+            Command::N2v(N::Train(a)) => a.net.compute.device,
+            Command::N2v(N::Denoise(a)) => a.net.compute.device,
+            Command::N2v(N::Predict(a)) | Command::Care(C::Predict(a)) => a.compute.device,
+            Command::Care(C::Train(a)) => a.net.compute.device,
+            other => panic!("not a compute command: {other:?}"),
+        }
     }
 
     #[test]

@@ -4,4 +4,6 @@
 mod rl;
 mod tv;
 
-pub use rl::{richardson_lucy, Boundary, Deconvolved, RlOptions, MIN_IMAGE_SIZE};
+#[cfg(feature = "cuda")]
+pub(crate) use rl::{converged as rl_converged, start_iteration as rl_start_iteration};
+pub use rl::{fft_grid, richardson_lucy, Boundary, Deconvolved, RlOptions, MIN_IMAGE_SIZE};

@@ -106,8 +106,8 @@ pub fn richardson_lucy(
     progress: &mut dyn Progress,
 ) -> Result<Deconvolved> {
     validate(image, psf, opts)?;
-    let (device, fallback) = device::select_cpu_only(opts.device);
-    let mut warnings: Vec<String> = fallback.into_iter().collect();
+    let mut warnings = Vec::new();
+    let mut gpu = open_gpu(opts.device, &mut warnings);
 
     let (nz, _, _) = image.shape();
     let mut kernel = psf.data.clone();
@@ -129,7 +129,12 @@ pub fn richardson_lucy(
     for w in &warnings {
         progress.log(&format!("Warning: {w}"));
     }
-    progress.log(&format!("Richardson–Lucy on {device}"));
+    match gpu_device(&gpu) {
+        Some(Device::Cuda { ordinal, name }) => {
+            progress.log(&format!("RL on CUDA device {ordinal} ({name})"))
+        }
+        _ => progress.log(&format!("Richardson–Lucy on {}", cpu_device())),
+    }
 
     let mut out = Array3::<f32>::zeros(image.data.dim());
     let mut iterations = 0;
@@ -138,7 +143,8 @@ pub fn richardson_lucy(
         for z in 0..nz {
             let plane = image.data.slice(s![z..z + 1, .., ..]).to_owned();
             let mut part = SubProgress::new(progress, z, nz);
-            let (res, its, w) = deconvolve_volume(&plane, &kernel, image, opts, &mut part)?;
+            let (res, its, w) =
+                deconvolve_volume(&plane, &kernel, image, opts, &mut gpu, &mut part)?;
             out.slice_mut(s![z..z + 1, .., ..]).assign(&res);
             iterations = iterations.max(its);
             if z == 0 {
@@ -146,7 +152,8 @@ pub fn richardson_lucy(
             }
         }
     } else {
-        let (res, its, w) = deconvolve_volume(&image.data, &kernel, image, opts, progress)?;
+        let (res, its, w) =
+            deconvolve_volume(&image.data, &kernel, image, opts, &mut gpu, progress)?;
         out = res;
         iterations = its;
         warnings.extend(w);
@@ -155,9 +162,55 @@ pub fn richardson_lucy(
     Ok(Deconvolved {
         volume: Volume::new(out, image.voxel),
         iterations,
-        device,
+        // A GPU that failed on the way was dropped: the CPU finished the job.
+        device: gpu_device(&gpu).unwrap_or_else(cpu_device),
         warnings,
     })
+}
+
+/// The GPU RL runs on, when the request and the machine allow one (the `cuda` feature).
+#[cfg(feature = "cuda")]
+type GpuSlot = Option<crate::cuda::Gpu>;
+#[cfg(not(feature = "cuda"))]
+type GpuSlot = Option<std::convert::Infallible>;
+
+/// Opens the GPU for `request`, or None with the reason pushed to `warnings` when one was
+/// wanted but cannot be used.
+fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> GpuSlot {
+    if request == DeviceRequest::Cpu {
+        return None;
+    }
+    let (gpu, reason) = device::select_gpu(request, &device::cuda_status());
+    warnings.extend(reason);
+    #[cfg(feature = "cuda")]
+    if let Some(g) = gpu {
+        match crate::cuda::Gpu::open(g.ordinal) {
+            Ok(gpu) => return Some(gpu),
+            Err(e) => warnings.push(format!("{e}; running on the CPU")),
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = gpu;
+    None
+}
+
+#[cfg(feature = "cuda")]
+fn gpu_device(gpu: &GpuSlot) -> Option<Device> {
+    gpu.as_ref().map(|g| Device::Cuda {
+        ordinal: g.ordinal,
+        name: g.name.clone(),
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn gpu_device(_: &GpuSlot) -> Option<Device> {
+    None
+}
+
+fn cpu_device() -> Device {
+    Device::Cpu {
+        threads: rayon::current_num_threads(),
+    }
 }
 
 fn validate(image: &Volume, psf: &Psf, opts: &RlOptions) -> Result<()> {
@@ -225,6 +278,7 @@ fn deconvolve_volume(
     kernel: &Array3<f32>,
     image: &Volume,
     opts: &RlOptions,
+    gpu: &mut GpuSlot,
     progress: &mut dyn Progress,
 ) -> Result<(Array3<f32>, usize, Vec<String>)> {
     let data = data.as_standard_layout();
@@ -251,32 +305,63 @@ fn deconvolve_volume(
     let kernel = cropped.as_ref().unwrap_or(kernel);
     let p = kernel.dim();
 
-    let grid = if non_circulant {
-        let pad = |m: usize, p: usize| if p > 1 { next_fast_len(m + p - 1) } else { m };
-        (
-            pad(m.0, p.0),
-            pad(m.1, p.1),
-            if p.2 > 1 {
-                next_fast_even_len(m.2 + p.2 - 1)
-            } else {
-                m.2
-            },
-        )
-    } else {
-        m
-    };
+    let grid = fft_grid(m, p, opts.boundary);
     let budget = opts.memory_limit.or_else(available_memory);
     if let Err(too_big) = check_memory_against(grid, opts, budget) {
         return match (non_circulant, budget) {
-            (true, Some(budget)) => {
-                deconvolve_tiled(data.view(), kernel, image, opts, progress, budget, too_big)
-                    .map(|(out, its, w)| (out, its, [warnings, w].concat()))
-            }
+            (true, Some(budget)) => deconvolve_tiled(
+                data.view(),
+                kernel,
+                image,
+                opts,
+                gpu,
+                progress,
+                budget,
+                too_big,
+            )
+            .map(|(out, its, w)| (out, its, [warnings, w].concat())),
             _ => Err(too_big),
         };
     }
     check_cancel(progress)?;
     progress.status("Richardson–Lucy: preparing");
+    let mean = data.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / data.len() as f64;
+    // A ratio y/Hx where Hx is below this is set to 0 (scale-aware divide-by-zero guard).
+    let eps = (mean * 1e-6).max(f32::MIN_POSITIVE as f64) as f32;
+    // TV anisotropy: z spacing in units of the lateral pixel size.
+    let z_aspect = (image.voxel.z / image.voxel.x) as f32;
+    let z_aspect = if z_aspect.is_finite() && z_aspect > 0.0 {
+        z_aspect
+    } else {
+        1.0
+    };
+    #[cfg(feature = "cuda")]
+    if let Some(g) = gpu.as_ref() {
+        let problem = crate::cuda::rl::RlProblem {
+            observed: data.view(),
+            kernel,
+            grid,
+            non_circulant,
+            mean: mean as f32,
+            eps,
+            z_aspect,
+            normal_floor: NORMAL_FLOOR,
+            min_tv_denominator: super::tv::MIN_DENOMINATOR,
+        };
+        match crate::cuda::rl::deconvolve(g, &problem, opts, progress) {
+            Ok((estimate, done)) => return Ok((crop_estimate(&estimate, grid, m), done, warnings)),
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            Err(e) => {
+                let msg = format!(
+                    "RL on CUDA device {} failed ({e}); redoing it on the CPU",
+                    g.ordinal
+                );
+                progress.log(&format!("Warning: {msg}"));
+                warnings.push(msg);
+                *gpu = None;
+            }
+        }
+    }
 
     let n = grid.0 * grid.1 * grid.2;
     let mut conv = OtfConvolver::new(kernel, grid);
@@ -297,9 +382,6 @@ fn deconvolve_volume(
         None
     };
     let inside = |i: usize| normal.as_ref().is_none_or(|nm| nm[i] >= NORMAL_FLOOR);
-    let mean = data.iter().map(|&v| v.max(0.0) as f64).sum::<f64>() / data.len() as f64;
-    // A ratio y/Hx where Hx is below this is set to 0 (scale-aware divide-by-zero guard).
-    let eps = (mean * 1e-6).max(f32::MIN_POSITIVE as f64) as f32;
     let mut x: Vec<f32> = (0..n)
         .map(|i| if inside(i) { mean as f32 } else { 0.0 })
         .collect();
@@ -317,13 +399,6 @@ fn deconvolve_volume(
     let mut tv = (opts.tv_lambda > 0.0).then(|| vec![1f32; n]);
     // Biggs–Andrews state: previous estimate and previous step g = x_{k+1} − y_k.
     let mut accel = opts.acceleration.then(|| (x.clone(), vec![0f32; n], false));
-    // TV anisotropy: z spacing in units of the lateral pixel size.
-    let z_aspect = (image.voxel.z / image.voxel.x) as f32;
-    let z_aspect = if z_aspect.is_finite() && z_aspect > 0.0 {
-        z_aspect
-    } else {
-        1.0
-    };
     let nx = grid.2;
     // Rows (z, y) of the whole grid, and of the field of view at its origin: Hx is needed
     // only there and the ratio is zero elsewhere, so the FFTs skip the other lines.
@@ -332,12 +407,7 @@ fn deconvolve_volume(
     let measure_change = opts.tolerance > 0.0;
     let mut done = 0;
     for it in 0..opts.iterations {
-        check_cancel(progress)?;
-        progress.status(&format!(
-            "Richardson–Lucy iteration {}/{}",
-            it + 1,
-            opts.iterations
-        ));
+        start_iteration(it, opts, "", progress)?;
         // ratio = y / Hx, computed row by row as the inverse FFT delivers Hx. Rows outside
         // the field of view are never written nor read (they stay 0).
         let ratio_row = |r: usize, row: &mut [f32]| {
@@ -391,12 +461,8 @@ fn deconvolve_volume(
             extrapolate(&mut x, &corr, prev, g_prev, have_g);
         }
         done = it + 1;
-        progress.fraction(done as f32 / opts.iterations as f32);
         let change = (diff2 / norm2.max(f64::MIN_POSITIVE)).sqrt();
-        if measure_change && change < opts.tolerance as f64 {
-            progress.log(&format!(
-                "Richardson–Lucy converged after {done} iterations (relative change {change:.2e})"
-            ));
+        if converged(done, change, opts, progress) {
             break;
         }
     }
@@ -405,22 +471,92 @@ fn deconvolve_volume(
         Some((prev, _, _)) => prev,
         None => &x,
     };
-    let full = Array3::from_shape_vec(grid, estimate.clone()).expect("grid size");
+    Ok((crop_estimate(estimate, grid, m), done, warnings))
+}
+
+/// Before iteration `it` (from 0): stops on cancel, shows "iteration k/n" and `on` (e.g.
+/// " (GPU)") in the status line.
+pub(crate) fn start_iteration(
+    it: usize,
+    opts: &RlOptions,
+    on: &str,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    check_cancel(progress)?;
+    progress.status(&format!(
+        "Richardson–Lucy iteration {}/{}{on}",
+        it + 1,
+        opts.iterations
+    ));
+    Ok(())
+}
+
+/// After iteration `done`: reports the progress, and returns true (saying so in the log) when
+/// the relative change of the estimate fell below the tolerance.
+pub(crate) fn converged(
+    done: usize,
+    change: f64,
+    opts: &RlOptions,
+    progress: &mut dyn Progress,
+) -> bool {
+    progress.fraction(done as f32 / opts.iterations as f32);
+    let stop = opts.tolerance > 0.0 && change < opts.tolerance as f64;
+    if stop {
+        progress.log(&format!(
+            "Richardson–Lucy converged after {done} iterations (relative change {change:.2e})"
+        ));
+    }
+    stop
+}
+
+/// The FFT grid RL uses for an image of shape `m` and a kernel of shape `p` (both (z, y, x)):
+/// the image itself for circulant boundaries; for non-circulant ones the image padded by the
+/// kernel size − 1 to a fast FFT size (x even).
+pub fn fft_grid(
+    m: (usize, usize, usize),
+    p: (usize, usize, usize),
+    boundary: Boundary,
+) -> (usize, usize, usize) {
+    if boundary == Boundary::Circulant {
+        return m;
+    }
+    let pad = |m: usize, p: usize| if p > 1 { next_fast_len(m + p - 1) } else { m };
+    (
+        pad(m.0, p.0),
+        pad(m.1, p.1),
+        if p.2 > 1 {
+            next_fast_even_len(m.2 + p.2 - 1)
+        } else {
+            m.2
+        },
+    )
+}
+
+/// The field of view (at the grid's origin) of an estimate on the whole grid; values that are
+/// not finite become 0.
+fn crop_estimate(
+    estimate: &[f32],
+    grid: (usize, usize, usize),
+    m: (usize, usize, usize),
+) -> Array3<f32> {
+    let full = ArrayView3::from_shape(grid, estimate).expect("grid size");
     let out = full
         .slice(s![..m.0, ..m.1, ..m.2])
         .mapv(|v| if v.is_finite() { v } else { 0.0 });
     debug_assert_eq!(out.len_of(Axis(0)), m.0);
-    Ok((out, done, warnings))
+    out
 }
 
 /// Non-circulant RL of a volume too large for `budget`, in k × k lateral tiles (the smallest
 /// k that fits). Each tile is deconvolved with a margin of one PSF size around its core,
 /// where the non-circulant model lets the object extend; only the core is kept.
+#[allow(clippy::too_many_arguments)]
 fn deconvolve_tiled(
     data: ArrayView3<f32>,
     kernel: &Array3<f32>,
     image: &Volume,
     opts: &RlOptions,
+    gpu: &mut GpuSlot,
     progress: &mut dyn Progress,
     budget: u64,
     too_big: Error,
@@ -460,7 +596,7 @@ fn deconvolve_tiled(
             let (ex0, ex1) = (x0.saturating_sub(ox), (x1 + ox).min(m.2));
             let tile = data.slice(s![.., ey0..ey1, ex0..ex1]).to_owned();
             let mut part = SubProgress::new(progress, ty * tiles + tx, tiles * tiles);
-            let (res, its, _) = deconvolve_volume(&tile, kernel, image, opts, &mut part)?;
+            let (res, its, _) = deconvolve_volume(&tile, kernel, image, opts, gpu, &mut part)?;
             out.slice_mut(s![.., y0..y1, x0..x1]).assign(&res.slice(s![
                 ..,
                 y0 - ey0..y1 - ey0,

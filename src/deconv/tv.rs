@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 /// The smallest denominator allowed: keeps the update positive and bounded for large λ.
-const MIN_DENOMINATOR: f32 = 0.1;
+pub(crate) const MIN_DENOMINATOR: f32 = 0.1;
 
 /// Writes 1 − λ·div(∇x/|∇x|) for every voxel of `x` (shape `grid` = (nz, ny, nx)) into `out`.
 /// `z_aspect` = plane spacing / lateral pixel size.

@@ -182,6 +182,7 @@ pub fn train_care(
     )?;
     let network = options.network();
     let (vars, net) = new_unet(&network, options.train.seed)?;
+    let device = crate::nn::select_device(options.train.device, progress);
     progress.log(&format!(
         "CARE{}: {} training and {} validation patches, {} on {}",
         if options.probabilistic {
@@ -192,7 +193,7 @@ pub fn train_care(
         data.train.len(),
         data.validation.len(),
         describe_net(&network),
-        crate::nn::device_name()
+        device
     ));
     let mut validation = Vec::new();
     for chunk in data.validation.chunks(options.batch) {

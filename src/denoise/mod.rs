@@ -13,7 +13,7 @@ mod patches;
 use crate::image::check_finite;
 use crate::nn::layers::softplus;
 use crate::nn::tiling::{predict, TileOptions};
-use crate::nn::{device_name, Model, Normalization};
+use crate::nn::{select_device, Model, Normalization};
 use crate::progress::Progress;
 use crate::{invalid, Result, Volume};
 use candle_core::Tensor;
@@ -33,6 +33,8 @@ pub struct RestoreOptions {
     /// Overrides the model's normalisation (e.g. percentiles instead of the stored training
     /// statistics); `None` uses the model's.
     pub normalization: Option<Normalization>,
+    /// Where to run the network (the CPU for now; a CUDA request is logged with the reason).
+    pub device: crate::device::DeviceRequest,
 }
 
 /// Result of [`restore`].
@@ -103,7 +105,7 @@ pub fn restore(
     check_finite(&image.data, "the image")?;
     let norm = options.normalization.unwrap_or(model.info.normalization);
     let affine = norm.affine(image.data.as_slice().expect("standard layout"))?;
-    let device = device_name();
+    let device = select_device(options.device, progress);
     progress.log(&format!(
         "Restoring with model '{}' ({} {}D) on {device}",
         model.info.name, model.info.method, model.info.architecture.dims

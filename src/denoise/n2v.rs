@@ -334,6 +334,7 @@ pub fn train_n2v(
     let mut masking = options.masking;
     masking.median |= options.unet.n2v2;
     let (vars, net) = new_unet(&options.unet, options.train.seed)?;
+    let device = crate::nn::select_device(options.train.device, progress);
     progress.log(&format!(
         "Noise2Void{}: {} training and {} validation patches of {}×{}×{} pixels, {} on {}",
         if options.unet.n2v2 { " (N2V2)" } else { "" },
@@ -343,7 +344,7 @@ pub fn train_n2v(
         options.patch,
         options.patch_shape().0,
         describe_net(&options.unet),
-        crate::nn::device_name()
+        device
     ));
     let mut objective = N2vObjective {
         net: &net,

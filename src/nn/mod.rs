@@ -48,6 +48,17 @@ pub fn device_name() -> String {
     )
 }
 
+/// The device for a network job asked to run on `request`: the CPU in this build (candle's
+/// CUDA backend is not enabled: it needs nvcc at build time). A CUDA request is logged with
+/// the reason. Returns [`device_name()`] for the caller's log line.
+pub fn select_device(
+    request: crate::device::DeviceRequest,
+    progress: &mut dyn crate::progress::Progress,
+) -> String {
+    crate::device::select_cpu_only_logged(request, progress);
+    device_name()
+}
+
 /// Re-initialises every parameter of `vars` from `seed` (candle's CPU random generator
 /// cannot be seeded): tensors named `*.weight` of rank ≥ 2 get He-normal values
 /// (std √(2 / fan-in)), `*.bias` of convolutions uniform ±1/√fan-in, batch-norm parameters

@@ -37,6 +37,10 @@ pub struct TrainOptions {
     pub min_lr: f64,
     /// Seed of everything random in training (initial weights, patches, masks).
     pub seed: u64,
+    /// Where to train (the networks run on the CPU for now; a CUDA request is logged with the
+    /// reason). Not part of a model file: the same model trains anywhere.
+    #[serde(skip)]
+    pub device: crate::device::DeviceRequest,
 }
 
 impl Default for TrainOptions {
@@ -49,6 +53,7 @@ impl Default for TrainOptions {
             lr_patience: 10,
             min_lr: 1e-7,
             seed: 1,
+            device: crate::device::DeviceRequest::Auto,
         }
     }
 }

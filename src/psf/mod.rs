@@ -202,6 +202,22 @@ pub fn suggested_shape(
 }
 
 impl Psf {
+    /// A centred Gaussian kernel of `shape` (nz, ny, nx) with standard deviations `sigma` =
+    /// (axial, lateral) in voxels, sum 1: a stand-in PSF for tests and benchmarks.
+    pub fn gaussian_voxels(shape: (usize, usize, usize), sigma: (f32, f32)) -> Psf {
+        let (pz, py, px) = shape;
+        let (a, l) = (2.0 * sigma.0 * sigma.0, 2.0 * sigma.1 * sigma.1);
+        let mut k = Array3::from_shape_fn(shape, |(z, y, x)| {
+            let dz = z as f32 - (pz / 2) as f32;
+            let dy = y as f32 - (py / 2) as f32;
+            let dx = x as f32 - (px / 2) as f32;
+            (-(dz * dz / a + (dy * dy + dx * dx) / l)).exp()
+        });
+        let sum = k.sum();
+        k.mapv_inplace(|v| v / sum);
+        Psf { data: k }
+    }
+
     /// A model PSF of the given shape (nz, ny, nx), each odd (an even size is an error: the
     /// peak must fall on a pixel); nz = 1 gives the in-focus plane (2D PSF). Sum 1, peak at
     /// the centre. See [`PsfModel`] for the formulas and the module doc for the sampling.

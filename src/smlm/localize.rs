@@ -5,6 +5,7 @@
 use super::detect::detect;
 use super::fit::{fit_spot_masked, FitOptions, MAX_WINDOW};
 use super::{Camera, Localization};
+use crate::device::{select_cpu_only_logged, DeviceRequest};
 use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result};
 use ndarray::Array3;
@@ -28,6 +29,8 @@ pub struct LocalizeOptions {
     /// molecules fitted as one give a wide spot and a position between them. `None` keeps
     /// every fit with σ in `fit.sigma_range_px`.
     pub sigma_tolerance: Option<f64>,
+    /// Where to fit (the CPU for now; a CUDA request is logged with the reason).
+    pub device: DeviceRequest,
 }
 
 impl Default for LocalizeOptions {
@@ -38,6 +41,7 @@ impl Default for LocalizeOptions {
             threshold: 1.5,
             fit: FitOptions::default(),
             sigma_tolerance: Some(0.12),
+            device: DeviceRequest::Auto,
         }
     }
 }
@@ -267,6 +271,8 @@ impl Localizer {
         }
         if self.frames() == 0 && !frames.is_empty() {
             check_offset(&frames[..plane], 1, &self.opts.camera)?;
+            let device = select_cpu_only_logged(self.opts.device, progress);
+            progress.log(&format!("Localizing on {device}"));
         }
         let mut rest = frames;
         while !rest.is_empty() {

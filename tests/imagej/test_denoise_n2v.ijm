@@ -2,6 +2,7 @@
 // simulated sample with added noise (known truth). Tiny training so that it runs in seconds.
 // expect-output: Noise2Void "noisy": epoch 6/6
 // expect-output: Fluorecon: Noise2Void "noisy" → "noisy-N2V"
+// expect-output: Warning: CUDA:0 was requested
 dir = getArgument();
 setBatchMode(true);
 
@@ -35,7 +36,7 @@ setVoxelSize(0.1, 0.1, 0.3, "micron");
 selectImage("noisy");
 v0 = getPixel(10, 12);
 
-run("Denoise (Noise2Void)...", "epochs=6 steps_per_epoch=15 batch_size=16 patch_size=32 filters=8 kernel_size=3 masked_percent=1.5 learning_rate=0.002 seed=1");
+run("Denoise (Noise2Void)...", "epochs=6 steps_per_epoch=15 batch_size=16 patch_size=32 filters=8 kernel_size=3 masked_percent=1.5 learning_rate=0.002 seed=1 device=cuda");
 result = getTitle();
 ok = false; if (result == "noisy-N2V") ok = true;
 check("result title", ok, result);

@@ -3,6 +3,8 @@
 // spots of 3000 photons, σ 1.3 px, background 20 photons, offset 100 ADU, 1 e-/ADU, Gaussian
 // approximation of shot noise). Prints PASS:/FAIL: lines for tests/imagej/run.sh.
 // expect-output: Fluorecon: 30 localizations in 30 frames
+// expect-output: Warning: CUDA:0 was requested
+// expect-output: Localizing on CPU (
 dir = getArgument();
 setBatchMode(true);
 random("seed", 7);
@@ -34,7 +36,7 @@ for (k = 0; k < n; k++) {
 csv = getDirectory("temp") + "fluorecon_test_localize.csv";
 if (File.exists(csv)) deleted = File.delete(csv);
 before = getPixel(20, 20);
-run("Localize Molecules...", "pixel_size=100 offset=100 photoelectrons_per_adu=1 em_gain=0 threshold=1 fitter=MLE psf_sigma=130 fit_radius=3 sigma_tolerance=0.12 drift_correction=0 save_csv=[" + csv + "]");
+run("Localize Molecules...", "pixel_size=100 offset=100 photoelectrons_per_adu=1 em_gain=0 threshold=1 fitter=MLE psf_sigma=130 fit_radius=3 sigma_tolerance=0.12 drift_correction=0 save_csv=[" + csv + "] device=cuda");
 ok = false; if (getPixel(20, 20) == before && getTitle() == "storm") ok = true;
 check("input untouched", ok, getTitle());
 

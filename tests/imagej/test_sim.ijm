@@ -5,7 +5,7 @@
 // time-lapse hyperstack.
 // expect-output: Fluorecon SIM: computing on the CPU
 // expect-output: Fluorecon: SIM reconstruction of "raw.tif"
-// expect-output: Fluorecon SIM: CUDA:0 was requested
+// expect-output: Warning: CUDA:0 was requested
 setBatchMode(true);
 dir = getArgument();
 

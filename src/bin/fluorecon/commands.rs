@@ -26,7 +26,7 @@ pub fn deconvolve(a: &DeconvolveArgs) -> Result<()> {
         acceleration: a.accelerate,
         boundary: a.boundary.into(),
         tolerance: a.tolerance,
-        device: a.device,
+        device: a.compute.device,
         memory_limit: None,
     };
 

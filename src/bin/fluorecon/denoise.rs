@@ -78,6 +78,8 @@ pub struct NetArgs {
     /// Model name stored in model.json [default: the output folder's name]
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 impl NetArgs {
@@ -87,6 +89,7 @@ impl NetArgs {
             steps_per_epoch: self.steps,
             learning_rate: self.learning_rate,
             seed: self.seed,
+            device: self.compute.device,
             ..Default::default()
         }
     }
@@ -199,6 +202,8 @@ pub struct PredictArgs {
     pub percentiles: Option<(f64, f64)>,
     #[command(flatten)]
     pub tiles: TileArgs,
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 fn parse_percentiles(s: &str) -> std::result::Result<(f64, f64), String> {
@@ -422,6 +427,7 @@ fn predict(a: &PredictArgs) -> Result<()> {
         normalization: a
             .percentiles
             .map(|(low, high)| Normalization::Percentile { low, high }),
+        device: a.compute.device,
     };
     let mut bar = CliProgress::new(install_ctrlc());
     restore_file(
@@ -449,6 +455,7 @@ fn n2v_denoise(a: &N2vDenoiseArgs) -> Result<()> {
     let options = RestoreOptions {
         tiles: tile_options(&a.tiles),
         normalization: None,
+        device: a.net.compute.device,
     };
     restore_file(&model, &a.input, &a.output, None, &options, &mut bar)?;
     eprintln!(

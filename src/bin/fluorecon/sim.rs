@@ -4,7 +4,7 @@
 use crate::terminal::{install_ctrlc, CliProgress};
 use clap::{Args, ValueEnum};
 use fluorecon::io::tiff::{read_tiff, write_tiff, Hyperstack};
-use fluorecon::progress::check_cancel;
+use fluorecon::progress::{check_cancel, Progress};
 use fluorecon::sim::{
     reconstruct, simulate_sim, AngleParams, FrameOrder, Otf, SimAcquisition, SimOptics, SimOptions,
 };
@@ -107,10 +107,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "PARAMS.csv")]
     pub params: Option<PathBuf>,
 
-    /// Where to compute: auto, cpu, cuda or cuda:N (SIM runs on the CPU; a CUDA request is
-    /// reported with the reason)
-    #[arg(long, value_name = "DEVICE", default_value = "auto")]
-    pub device: fluorecon::device::DeviceRequest,
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 /// Frame orders on the command line.
@@ -185,13 +183,10 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         ..SimOptions::default()
     };
 
-    let (device, fallback) = fluorecon::device::select_cpu_only(a.device);
-    if let Some(reason) = fallback {
-        eprintln!("fluorecon: {reason}");
-    }
-    eprintln!("fluorecon: SIM on the {device}");
     let cancel = install_ctrlc();
     let mut bar = CliProgress::new(cancel);
+    let device = fluorecon::device::select_cpu_only_logged(a.compute.device, &mut bar);
+    bar.log(&format!("SIM on the {device}"));
     let nc = input.channels;
     let (nx, ny) = (input.width, input.height);
     let mut outputs: Option<[Hyperstack; 3]> = None;

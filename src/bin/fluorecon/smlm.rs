@@ -63,6 +63,9 @@ pub struct LocalizeArgs {
     /// Correct drift by cross-correlating blocks of this many frames (0 = no correction)
     #[arg(long, value_name = "FRAMES", default_value_t = 0)]
     pub drift_block: u32,
+
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 /// Camera settings of the analysis: photons = (ADU − offset) · e⁻/ADU / EM gain.
@@ -134,6 +137,9 @@ pub struct RenderArgs {
     /// Correct drift first, cross-correlating blocks of this many frames (0 = no correction)
     #[arg(long, value_name = "FRAMES", default_value_t = 0)]
     pub drift_block: u32,
+
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 /// Rendering modes on the command line.
@@ -200,6 +206,7 @@ pub fn localize(a: &LocalizeArgs) -> Result<()> {
         pixel_nm: 1.0,
         threshold: a.threshold,
         sigma_tolerance: (a.sigma_tolerance != 0.0).then_some(a.sigma_tolerance),
+        device: a.compute.device,
         ..LocalizeOptions::default()
     };
     opts.fit.method = match a.fitter {

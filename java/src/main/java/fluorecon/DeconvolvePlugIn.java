@@ -27,7 +27,6 @@ public class DeconvolvePlugIn extends FluoreconCommand {
     static final String MODEL_BORN_WOLF = "[Model: Born & Wolf]";
     static final String MODEL_GAUSSIAN = "[Model: Gaussian]";
     static final String[] BOUNDARIES = {"non-circulant", "circulant"};
-    static final String[] DEVICES = {"auto", "cpu", "cuda"};
     static final int DEFAULT_ITERATIONS = 40;
 
     private static final String PREFIX = "fluorecon.rl.";
@@ -177,7 +176,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         gd.addCheckbox("Acceleration", s.acceleration);
         gd.addChoice("Boundary", BOUNDARIES, BOUNDARIES[s.circulant ? 1 : 0]);
         gd.addNumericField("Tolerance", s.tolerance, decimals(s.tolerance, 4), 8, "(0 = run all iterations)");
-        gd.addChoice("Device", DEVICES, s.device);
+        gd.addChoice(Devices.LABEL, Devices.CHOICES, s.device);
         gd.showDialog();
         if (gd.wasCanceled()) {
             return null;
@@ -197,7 +196,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         s.acceleration = gd.getNextBoolean();
         String boundary = gd.getNextChoice();
         s.tolerance = gd.getNextNumber();
-        s.device = gd.getNextChoice();
+        s.device = Devices.check(gd.getNextChoice());
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the Deconvolve dialog is not a number.");
         }
@@ -215,7 +214,6 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         s.model = s.psfChoice.equals(MODEL_GAUSSIAN) ? PsfModel.GAUSSIAN : PsfModel.BORN_WOLF;
         s.iterations = atLeastOne(iterations, "The number of iterations");
         s.circulant = choiceIndex(BOUNDARIES, boundary, "boundary") == 1;
-        choiceIndex(DEVICES, s.device, "device");
         s.check();
         if (!macro) {
             s.remember();
@@ -262,7 +260,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         boolean acceleration;
         boolean circulant;
         double tolerance;
-        String device = DEVICES[0];
+        String device = Devices.CHOICES[0];
 
         static Settings remembered() {
             Settings s = new Settings();
@@ -275,10 +273,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
             s.acceleration = Prefs.get(PREFIX + "acceleration", s.acceleration);
             s.circulant = Prefs.get(PREFIX + "circulant", s.circulant);
             s.tolerance = Prefs.get(PREFIX + "tolerance", s.tolerance);
-            s.device = Prefs.get(PREFIX + "device", s.device);
-            if (indexOf(DEVICES, s.device) < 0) {
-                s.device = DEVICES[0];
-            }
+            s.device = Devices.remembered(PREFIX + "device");
             return s;
         }
 

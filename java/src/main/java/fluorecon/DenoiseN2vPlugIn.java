@@ -35,7 +35,7 @@ public class DenoiseN2vPlugIn extends FluoreconCommand {
                     int part = (f - 1) * nc + (c - 1);
                     volumes[part] = NativeNn.n2v(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
                             imp.getNSlices(), voxel[0], voxel[1], voxel[2], t.json(true, false, "n2v"), null, true,
-                            progress);
+                            t.device, progress);
                 }
             }
         } finally {

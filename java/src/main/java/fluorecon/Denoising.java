@@ -12,10 +12,14 @@ import java.util.Locale;
 /**
  * What the denoising commands share: the training fields of their dialogs (remembered in
  * ImageJ's preferences unless a macro gives the options), the JSON the engine reads, and running
- * the engine once per (channel, frame) volume.
+ * the engine once per (channel, frame) volume. Every denoising dialog ends with the {@code device}
+ * choice (macro key {@code device}: auto|cpu|cuda; the networks run on the CPU in this version and a
+ * CUDA request is logged with the reason).
  */
 final class Denoising {
     private static final String PREFIX = "fluorecon.nn.";
+    /** Preference of the networks' device choice (training and restoring share it). */
+    static final String DEVICE_KEY = PREFIX + "device";
 
     private Denoising() {
     }
@@ -32,6 +36,8 @@ final class Denoising {
         boolean n2v2;
         int seed = 1;
         double learningRate = 4e-4;
+        /** auto, cpu or cuda: where to train. */
+        String device = Devices.CHOICES[0];
 
         Training(int kernel) {
             this.kernel = kernel;
@@ -45,6 +51,7 @@ final class Denoising {
                 t.batch = (int) Prefs.get(PREFIX + "batch", t.batch);
                 t.patch = (int) Prefs.get(PREFIX + "patch", t.patch);
                 t.filters = (int) Prefs.get(PREFIX + "filters", t.filters);
+                t.device = Devices.remembered(DEVICE_KEY);
             }
             return t;
         }
@@ -62,6 +69,7 @@ final class Denoising {
             }
             gd.addNumericField("Learning_rate", learningRate, 5, 8, "Adam");
             gd.addNumericField("Seed", seed, 0);
+            gd.addChoice(Devices.LABEL, Devices.CHOICES, device);
         }
 
         void read(GenericDialog gd, boolean n2v, boolean macro) throws FluoreconException {
@@ -77,6 +85,7 @@ final class Denoising {
             }
             learningRate = gd.getNextNumber();
             seed = (int) gd.getNextNumber();
+            device = Devices.read(gd, DEVICE_KEY, macro);
             if (gd.invalidNumber()) {
                 throw new FluoreconException("A field of the dialog is not a number.");
             }

@@ -21,7 +21,8 @@ import java.util.Locale;
  * else 100), {@code offset} 100 (ADU), {@code photoelectrons_per_adu} 1, {@code em_gain} 0,
  * {@code threshold} 1.5 (× std(Wave.F1)), {@code fitter} MLE|Least-squares, {@code psf_sigma} 130 (nm),
  * {@code fit_radius} 3 (pixels), {@code sigma_tolerance} 0.12 (0 = keep all), {@code drift_correction}
- * 0 (frames per block; 0 = none), {@code save_csv} (a path; empty = none). Interactive dialogs start
+ * 0 (frames per block; 0 = none), {@code save_csv} (a path; empty = none), {@code device}
+ * auto|cpu|cuda (fitting runs on the CPU in this version; a CUDA request is logged with the reason). Interactive dialogs start
  * from the last values used; macros from these defaults. Esc cancels.
  */
 public class LocalizePlugIn extends FluoreconCommand {
@@ -63,6 +64,7 @@ public class LocalizePlugIn extends FluoreconCommand {
         gd.addNumericField("Drift_correction", remembered("drift_correction", 0, macro), 0, 8,
                 "frames per block (0 = none)");
         gd.addStringField("Save_CSV", macro ? "" : Prefs.get(PREFIX + "save_csv", ""), 30);
+        Devices.addChoice(gd, PREFIX + "device", macro);
         gd.showDialog();
         if (gd.wasCanceled()) {
             return;
@@ -78,6 +80,7 @@ public class LocalizePlugIn extends FluoreconCommand {
         double sigmaTolerance = gd.getNextNumber();
         double driftBlock = gd.getNextNumber();
         String csv = gd.getNextString().trim();
+        String device = Devices.read(gd, PREFIX + "device", macro);
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the Localize Molecules dialog is not a number.");
         }
@@ -106,7 +109,7 @@ public class LocalizePlugIn extends FluoreconCommand {
         int n = stack.getSize();
         JavaProgress progress = new JavaProgress();
         long handle = NativeSmlm.localizerNew(w, h, pixelNm, offset, ePerAdu, emGain, threshold, mle, sigmaNm,
-                (int) fitRadius, sigmaTolerance);
+                (int) fitRadius, sigmaTolerance, device);
         float[] locs;
         try {
             int chunks = (n + CHUNK - 1) / CHUNK;

@@ -24,10 +24,13 @@ final class NativeSmlm {
      * @param sigmaNm        starting PSF σ, nm
      * @param fitRadius      fit window half-size, pixels
      * @param sigmaTolerance reject fits whose σ is further than this fraction from the typical σ; 0 = off
+     * @param device         "auto", "cpu" or "cuda[:N]" (null = auto); the first frames pushed log the
+     *                       device that fits them, and why when CUDA was asked for but is not used
      * @return a handle for {@link #localizerPush} and {@link #localizerFinish} (or {@link #localizerFree})
      */
     static native long localizerNew(int nx, int ny, double pixelNm, double offsetAdu, double electronsPerAdu,
-            double emGain, double threshold, boolean mle, double sigmaNm, int fitRadius, double sigmaTolerance)
+            double emGain, double threshold, boolean mle, double sigmaNm, int fitRadius, double sigmaTolerance,
+            String device)
             throws FluoreconException;
 
     /** Localizes whole frames (any number, x fastest, frame after frame). */

@@ -10,6 +10,10 @@ import ij.gui.GenericDialog;
  * to every channel and frame of the open image, tiled, any size. Result "&lt;title&gt;-restored"
  * (and "&lt;title&gt;-uncertainty" for probabilistic CARE models) with the input's dimensions and
  * calibration.
+ *
+ * <p>Macro keys: {@code model_folder}, {@code uncertainty} (off unless named), {@code tile_size} 0
+ * (automatic), {@code device} auto|cpu|cuda (the networks run on the CPU in this version; a CUDA
+ * request is logged with the reason).
  */
 public class RestorePlugIn extends FluoreconCommand {
     private static final String KEY = "fluorecon.nn.model";
@@ -22,6 +26,7 @@ public class RestorePlugIn extends FluoreconCommand {
         gd.addDirectoryField("Model_folder", macro ? "" : Prefs.get(KEY, ""));
         gd.addCheckbox("Uncertainty image (probabilistic CARE)", false);
         gd.addNumericField("Tile_size", 0, 0, 6, "pixels (0 = automatic)");
+        Devices.addChoice(gd, Denoising.DEVICE_KEY, macro);
         gd.showDialog();
         if (gd.wasCanceled()) {
             return;
@@ -29,6 +34,7 @@ public class RestorePlugIn extends FluoreconCommand {
         String dir = Denoising.modelFolder(gd.getNextString(), true);
         boolean uncertainty = gd.getNextBoolean();
         int tile = (int) gd.getNextNumber();
+        String device = Devices.read(gd, Denoising.DEVICE_KEY, macro);
         if (!macro) {
             Prefs.set(KEY, dir);
         }
@@ -49,7 +55,7 @@ public class RestorePlugIn extends FluoreconCommand {
                     progress.startPart(part, restored.length);
                     float[] out = NativeNn.restore(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
                             imp.getNSlices(), voxel[0], voxel[1], voxel[2], dir, uncertainty, Math.max(0, tile),
-                            progress);
+                            device, progress);
                     restored[part] = java.util.Arrays.copyOfRange(out, 0, n);
                     if (uncertainty) {
                         sigma[part] = java.util.Arrays.copyOfRange(out, n, 2 * n);

@@ -322,7 +322,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addCheckbox("Wiener_widefield", s.wienerWidefield);
         gd.addCheckbox("Fourier_view", s.fourier);
         gd.addCheckbox("Results_table", s.table);
-        gd.addChoice("Device", DeconvolvePlugIn.DEVICES, s.device);
+        gd.addChoice(Devices.LABEL, Devices.CHOICES, s.device);
         gd.showDialog();
         if (gd.wasCanceled()) {
             return null;
@@ -351,10 +351,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.wienerWidefield = gd.getNextBoolean();
         s.fourier = gd.getNextBoolean();
         s.table = gd.getNextBoolean();
-        s.device = gd.getNextChoice();
-        if (DeconvolvePlugIn.indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
-            throw new FluoreconException("Unknown device \"" + s.device + "\": use auto, cpu or cuda.");
-        }
+        s.device = Devices.check(gd.getNextChoice());
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the SIM Reconstruction dialog is not a number.");
         }
@@ -416,7 +413,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         boolean wienerWidefield;
         boolean fourier;
         boolean table;
-        String device = DeconvolvePlugIn.DEVICES[0];
+        String device = Devices.CHOICES[0];
 
         static Settings remembered() {
             Settings s = new Settings();
@@ -443,10 +440,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.wienerWidefield = Prefs.get(PREFIX + "wiener_widefield", true);
             s.fourier = Prefs.get(PREFIX + "fourier_view", false);
             s.table = Prefs.get(PREFIX + "results_table", true);
-            s.device = Prefs.get(PREFIX + "device", s.device);
-            if (DeconvolvePlugIn.indexOf(DeconvolvePlugIn.DEVICES, s.device) < 0) {
-                s.device = DeconvolvePlugIn.DEVICES[0];
-            }
+            s.device = Devices.remembered(PREFIX + "device");
             return s;
         }
 

@@ -58,7 +58,7 @@ public class TrainCarePlugIn extends FluoreconCommand {
         try {
             NativeNn.careTrain(Hyperstacks.readVolume(low, 1, 1), Hyperstacks.readVolume(high, 1, 1), low.getWidth(),
                     low.getHeight(), low.getNSlices(), voxel[0], voxel[1], voxel[2],
-                    t.json(false, probabilistic, new java.io.File(dir).getName()), dir, progress);
+                    t.json(false, probabilistic, new java.io.File(dir).getName()), dir, t.device, progress);
         } finally {
             progress.done();
         }

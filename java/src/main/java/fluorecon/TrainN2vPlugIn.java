@@ -31,7 +31,7 @@ public class TrainN2vPlugIn extends FluoreconCommand {
         try {
             NativeNn.n2v(Hyperstacks.readVolume(imp, 1, 1), imp.getWidth(), imp.getHeight(), imp.getNSlices(),
                     voxel[0], voxel[1], voxel[2], t.json(true, false, new java.io.File(dir).getName()), dir, false,
-                    progress);
+                    t.device, progress);
         } finally {
             progress.done();
         }

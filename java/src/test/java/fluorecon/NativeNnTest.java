@@ -46,29 +46,12 @@ public class NativeNnTest {
     }
 
     /** Records the epochs the engine reports. */
-    static final class Recorder implements ProgressListener {
+    static final class Recorder extends LogRecorder {
         int epochs;
 
         public void epoch(int epoch, int total, double loss, double validationLoss, double secondsLeft) {
             epochs++;
             assertTrue(loss > 0 && validationLoss > 0 && total == 2);
-        }
-
-        @Override
-        public void fraction(double f) {
-        }
-
-        @Override
-        public void status(String message) {
-        }
-
-        @Override
-        public void log(String message) {
-        }
-
-        @Override
-        public boolean cancelled() {
-            return false;
         }
     }
 
@@ -79,16 +62,23 @@ public class NativeNnTest {
         float[] image = noisy(1);
         float[] copy = image.clone();
         Recorder rec = new Recorder();
-        float[] denoised = NativeNn.n2v(image, N, N, 1, 100, 100, 100, tinyOptions(), model.getPath(), true, rec);
+        float[] denoised = NativeNn.n2v(image, N, N, 1, 100, 100, 100, tinyOptions(), model.getPath(), true,
+                "cuda", rec);
         assertEquals(N * N, denoised.length);
         assertEquals(2, rec.epochs);
+        // The networks run on the CPU: a CUDA request says why (training and denoising), then runs.
+        assertTrue(rec.lines.toString(), rec.has("Warning: CUDA:0 was requested but"));
+        assertTrue(rec.lines.toString(), rec.mentions("on CPU ("));
         assertTrue("input unchanged", java.util.Arrays.equals(image, copy));
         assertTrue(new File(model, "model.json").isFile() && new File(model, "model.safetensors").isFile());
         assertTrue(NativeNn.modelInfo(model.getPath()).contains("\"method\": \"n2v\""));
-        float[] restored = NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), false, 0, null);
+        LogRecorder cpu = new LogRecorder();
+        float[] restored = NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), false, 0, "cpu", cpu);
         assertTrue("the saved model restores as the trained one", java.util.Arrays.equals(denoised, restored));
+        assertTrue(cpu.lines.toString(), cpu.has("Restoring with model 'tiny' (n2v 2D) on CPU ("));
+        assertTrue("no warning for cpu: " + cpu.lines, !cpu.mentions("Warning"));
         try {
-            NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), true, 0, null);
+            NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), true, 0, null, null);
             fail("uncertainty from an N2V model");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("probabilistic CARE"));
@@ -98,22 +88,34 @@ public class NativeNnTest {
     @Test
     public void badInputsThrowWithAMessage() {
         try {
-            NativeNn.restore(noisy(2), N, N, 1, 100, 100, 100, "/nonexistent/model", false, 0, null);
+            NativeNn.restore(noisy(2), N, N, 1, 100, 100, 100, "/nonexistent/model", false, 0, "auto", null);
             fail("missing model");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("model.json"));
         }
         try {
-            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{\"patch\": 30}", null, true, null);
+            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{\"patch\": 30}", null, true, "auto", null);
             fail("bad patch size");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("multiple of 4"));
         }
         try {
-            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{not json", null, true, null);
+            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{not json", null, true, "auto", null);
             fail("bad options");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("bad Noise2Void options"));
+        }
+        try {
+            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, tinyOptions(), null, true, "tpu", null);
+            fail("unknown device");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("unknown device 'tpu'"));
+        }
+        try {
+            NativeNn.careTrain(noisy(4), noisy(5), N, N, 1, 100, 100, 100, "{}", "/tmp/x", "gpu:1", null);
+            fail("unknown device");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("unknown device 'gpu:1'"));
         }
     }
 }

@@ -40,12 +40,16 @@ public class NativeSmlmTest {
                 }
             }
         }
-        long h = NativeSmlm.localizerNew(w, w, 100, 100, 1, 0, 1, true, 130, 3, 0);
+        long h = NativeSmlm.localizerNew(w, w, 100, 100, 1, 0, 1, true, 130, 3, 0, "cuda");
         float[] first = new float[2 * w * w];
         float[] rest = new float[3 * w * w];
         System.arraycopy(frames, 0, first, 0, first.length);
         System.arraycopy(frames, first.length, rest, 0, rest.length);
-        NativeSmlm.localizerPush(h, first, null);
+        LogRecorder log = new LogRecorder();
+        NativeSmlm.localizerPush(h, first, log);
+        // Fitting runs on the CPU: a CUDA request says why, once, and the device is named.
+        assertTrue(log.lines.toString(), log.has("Warning: CUDA:0 was requested but"));
+        assertTrue(log.lines.toString(), log.has("Localizing on CPU ("));
         NativeSmlm.localizerPush(h, rest, null);
         float[] locs = NativeSmlm.localizerFinish(h, null);
         assertEquals(n * NativeSmlm.FIELDS, locs.length);
@@ -70,7 +74,7 @@ public class NativeSmlmTest {
 
     @Test
     public void refusesAnOffsetAboveTheSignal() throws FluoreconException {
-        long h = NativeSmlm.localizerNew(16, 16, 100, 1000, 1, 0, 1, true, 130, 3, 0);
+        long h = NativeSmlm.localizerNew(16, 16, 100, 1000, 1, 0, 1, true, 130, 3, 0, null);
         try {
             NativeSmlm.localizerPush(h, new float[16 * 16], null);
             fail("no error");

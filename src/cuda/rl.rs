@@ -1,0 +1,417 @@
+//! Richardson–Lucy on the GPU: cuFFT for the convolutions, NVRTC-compiled kernels
+//! (`rl_kernels.cu`) for the ratio, the update, the TV term and the Biggs–Andrews step. Same
+//! model and arithmetic as the CPU path (`deconv::rl`), in f32 with f64 reductions; the
+//! volume stays on the GPU from the first iteration to the last.
+
+use super::cufft::{Direction, Plan};
+use super::{gpu_error, Gpu};
+use crate::deconv::RlOptions;
+use crate::progress::Progress;
+use crate::{Error, Result};
+use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::{CompileOptions, Ptx};
+use ndarray::ArrayView3;
+use std::sync::Mutex;
+
+/// Kernel source, compiled at run time for the GPU present.
+const KERNELS: &str = include_str!("rl_kernels.cu");
+const THREADS: u32 = 256;
+/// Upper bound of blocks per launch (the kernels loop with a grid stride).
+const MAX_BLOCKS: usize = 16_384;
+
+/// The kernels of `rl_kernels.cu`, loaded on one GPU.
+struct Kernels {
+    fov_mask: CudaFunction,
+    complex_multiply: CudaFunction,
+    init_estimate: CudaFunction,
+    ratio: CudaFunction,
+    tv_denominator: CudaFunction,
+    rl_update: CudaFunction,
+    accel_dots: CudaFunction,
+    accel_step: CudaFunction,
+}
+
+/// PTX compiled once per process and compute capability (NVRTC takes a few 100 ms).
+fn ptx_for(cc: (i32, i32)) -> Result<Ptx> {
+    static CACHE: Mutex<Vec<((i32, i32), Ptx)>> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = cache.iter().find(|(c, _)| *c == cc) {
+        return Ok(p.clone());
+    }
+    // cudarc panics when libnvrtc is missing: check first.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::Device(
+            "NVRTC (libnvrtc.so.13, the CUDA run-time compiler the GPU kernels need) could not \
+             be opened; install the CUDA runtime libraries (e.g. the nvidia-cuda-nvrtc wheel)"
+                .into(),
+        ));
+    }
+    let opts = CompileOptions {
+        options: vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)],
+        ..Default::default()
+    };
+    let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts))
+        .map_err(|_| Error::Device("NVRTC could not be used".into()))?
+        .map_err(|e| gpu_error("compiling the RL kernels with NVRTC", e))?;
+    cache.push((cc, ptx.clone()));
+    Ok(ptx)
+}
+
+impl Kernels {
+    fn load(gpu: &Gpu) -> Result<Kernels> {
+        let module = gpu
+            .ctx
+            .load_module(ptx_for(gpu.compute_capability)?)
+            .map_err(|e| gpu_error("loading the RL kernels", e))?;
+        let f = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(|e| gpu_error(&format!("kernel {name}"), e))
+        };
+        Ok(Kernels {
+            fov_mask: f("fov_mask")?,
+            complex_multiply: f("complex_multiply")?,
+            init_estimate: f("init_estimate")?,
+            ratio: f("ratio")?,
+            tv_denominator: f("tv_denominator")?,
+            rl_update: f("rl_update")?,
+            accel_dots: f("accel_dots")?,
+            accel_step: f("accel_step")?,
+        })
+    }
+}
+
+fn launch_config(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Launches kernel `$f` over `$n` elements with the given argument variables (device pointers
+/// as u64, sizes as i64/i32, scalars as f32), which must match its C signature in order and
+/// type.
+macro_rules! launch {
+    ($gpu:expr, $k:expr, $n:expr; $($arg:ident),*) => {{
+        let mut b = $gpu.stream.launch_builder(&$k);
+        $( b.arg(&$arg); )*
+        // SAFETY: the arguments match the kernel's parameters (see rl_kernels.cu) and every
+        // pointer is a live buffer of at least the length the kernel indexes.
+        unsafe { b.launch(launch_config($n)) }
+            .map(|_| ())
+            .map_err(|e| gpu_error(concat!("kernel launch: ", stringify!($k)), e))
+    }};
+}
+
+/// Device pointer of a buffer, for a kernel argument (null for none).
+fn ptr<T>(gpu: &Gpu, s: Option<&CudaSlice<T>>) -> u64 {
+    // Event tracking is off (one stream), so the guard returned with the pointer does nothing.
+    s.map_or(0, |s| s.device_ptr(&gpu.stream).0)
+}
+
+/// The problem as `deconv::rl` prepared it.
+pub struct RlProblem<'a> {
+    /// The field of view (negative values are read as 0), standard layout.
+    pub observed: ArrayView3<'a, f32>,
+    /// The normalised, centred kernel (already cropped to fit `grid`).
+    pub kernel: &'a ndarray::Array3<f32>,
+    /// The FFT grid (nz, ny, nx) with the field of view at its origin.
+    pub grid: (usize, usize, usize),
+    /// Non-circulant boundaries: divide by Hᵀ(field-of-view mask).
+    pub non_circulant: bool,
+    /// Starting value inside the PSF's reach (the mean of the image).
+    pub mean: f32,
+    /// Ratios y/Hx with Hx ≤ eps are set to 0.
+    pub eps: f32,
+    /// z spacing in lateral pixels (TV anisotropy).
+    pub z_aspect: f32,
+    /// Normalisation values below this are out of the PSF's reach (set to 1).
+    pub normal_floor: f32,
+    /// Smallest TV denominator.
+    pub min_tv_denominator: f32,
+}
+
+/// What one run needs on the GPU, for a grid, a field of view of `fov` voxels and the options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// GPU memory, bytes: the real volumes, the observed image, the spectrum, the OTF and a
+    /// cuFFT workspace per plan (estimated as one spectrum each).
+    pub memory: usize,
+    /// Bytes one iteration reads and writes at the least: each FFT reads its input and writes
+    /// its output once, the OTF products read the spectrum and the OTF and write the spectrum,
+    /// the ratio reads Hx and the image and writes the ratio, the update reads the correlation,
+    /// the estimate and the divisors and writes the estimate, TV reads the estimate
+    /// (neighbours from cache) and writes its term, acceleration reads 3 and writes 3 volumes
+    /// (and reads 3 for its dot products). The bandwidth floor of an iteration is this ÷ the
+    /// GPU's copy bandwidth.
+    pub bytes_per_iteration: usize,
+}
+
+pub fn footprint(
+    grid: (usize, usize, usize),
+    fov: usize,
+    opts: &RlOptions,
+    non_circulant: bool,
+) -> Footprint {
+    let tv = opts.tv_lambda > 0.0;
+    let r = 4 * grid.0 * grid.1 * grid.2; // one real volume, bytes
+    let s = 8 * grid.0 * grid.1 * (grid.2 / 2 + 1); // one half spectrum, bytes
+    let volumes =
+        3 + usize::from(non_circulant) + usize::from(tv) + 2 * usize::from(opts.acceleration);
+    let ffts = 4 * (r + s);
+    let products = 2 * 3 * s;
+    let ratio = 2 * r + 4 * fov;
+    let update = (3 + usize::from(non_circulant) + usize::from(tv)) * r;
+    let tv_term = if tv { 2 * r } else { 0 };
+    let accel = if opts.acceleration { 9 * r } else { 0 };
+    Footprint {
+        memory: volumes * r + 4 * fov + 4 * s,
+        bytes_per_iteration: ffts + products + ratio + update + tv_term + accel,
+    }
+}
+
+/// Runs RL on `gpu`. Returns the estimate on the whole grid (x fastest) and the iterations
+/// run. Cancel is checked every iteration; any CUDA failure is an [`Error::Device`].
+pub fn deconvolve(
+    gpu: &Gpu,
+    p: &RlProblem,
+    opts: &RlOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<f32>, usize)> {
+    gpu.ctx
+        .bind_to_thread()
+        .map_err(|e| gpu_error("binding the GPU", e))?;
+    let grid = p.grid;
+    let (m0, m1, m2) = p.observed.dim();
+    let n = grid.0 * grid.1 * grid.2;
+    let needed = footprint(grid, m0 * m1 * m2, opts, p.non_circulant).memory;
+    let (free, _) = gpu.memory()?;
+    if needed > free {
+        return Err(Error::Device(format!(
+            "this deconvolution needs about {} MiB of GPU memory but {} MiB are free",
+            needed >> 20,
+            free >> 20
+        )));
+    }
+    let k = Kernels::load(gpu)?;
+    let stream = &gpu.stream;
+    let alloc = |len: usize| {
+        stream
+            .alloc_zeros::<f32>(len)
+            .map_err(|e| gpu_error("allocating GPU memory", e))
+    };
+    let fwd = Plan::new(grid, Direction::RealToComplex, stream).map_err(Error::Device)?;
+    let inv = Plan::new(grid, Direction::ComplexToReal, stream).map_err(Error::Device)?;
+    let spectrum_len = grid.0 * grid.1 * (grid.2 / 2 + 1);
+    let mut spec = alloc(2 * spectrum_len)?;
+
+    // OTF of the kernel, scaled by 1/n so that the inverse transforms come out normalised.
+    let mut wrapped = crate::fft::wrap_kernel(p.kernel, grid);
+    let scale = 1.0 / n as f32;
+    wrapped.iter_mut().for_each(|v| *v *= scale);
+    let mut x = stream
+        .memcpy_stod(&wrapped)
+        .map_err(|e| gpu_error("copying the PSF to the GPU", e))?;
+    drop(wrapped);
+    let mut otf = alloc(2 * spectrum_len)?;
+    fwd.forward(stream, &x, &mut otf).map_err(Error::Device)?;
+    let observed = p.observed.as_standard_layout();
+    let observed = stream
+        .memcpy_stod(observed.as_slice().expect("standard layout"))
+        .map_err(|e| gpu_error("copying the image to the GPU", e))?;
+    let mut ratio = alloc(n)?;
+    let mut corr = alloc(n)?;
+
+    let (n_i, spec_i) = (n as i64, spectrum_len as i64);
+    let (g1, g2) = (grid.1 as i32, grid.2 as i32);
+    let (m0, m1, m2) = (m0 as i32, m1 as i32, m2 as i32);
+    let otf_p = ptr(gpu, Some(&otf));
+    let spec_p = ptr(gpu, Some(&spec));
+    let multiply = |conjugate: i32| launch!(gpu, k.complex_multiply, spectrum_len; spec_p, otf_p, spec_i, conjugate);
+
+    // normal = Hᵀ(field-of-view mask), then the starting estimate.
+    let normal = if p.non_circulant {
+        let mut normal = alloc(n)?;
+        let ratio_p = ptr(gpu, Some(&ratio));
+        launch!(gpu, k.fov_mask, n; ratio_p, n_i, g1, g2, m0, m1, m2)?;
+        fwd.forward(stream, &ratio, &mut spec)
+            .map_err(Error::Device)?;
+        multiply(1)?;
+        inv.inverse(stream, &mut spec, &mut normal)
+            .map_err(Error::Device)?;
+        Some(normal)
+    } else {
+        None
+    };
+    let (normal_p, x_p) = (ptr(gpu, normal.as_ref()), ptr(gpu, Some(&x)));
+    let (mean, floor) = (p.mean, p.normal_floor);
+    launch!(gpu, k.init_estimate, n; normal_p, x_p, n_i, mean, floor)?;
+    let mut tv = if opts.tv_lambda > 0.0 {
+        Some(alloc(n)?)
+    } else {
+        None
+    };
+    // Biggs–Andrews state: previous estimate, previous step.
+    let mut accel = if opts.acceleration {
+        let prev = stream
+            .clone_dtod(&x)
+            .map_err(|e| gpu_error("copying on the GPU", e))?;
+        Some((prev, alloc(n)?, false))
+    } else {
+        None
+    };
+    // Two f64 sums each: the relative change, and the Biggs–Andrews dot products.
+    let alloc_sums = || {
+        stream
+            .alloc_zeros::<f64>(2)
+            .map_err(|e| gpu_error("allocating GPU memory", e))
+    };
+    let (mut sums, mut dots) = (alloc_sums()?, alloc_sums()?);
+    let read_sums = |sums: &CudaSlice<f64>| -> Result<(f64, f64)> {
+        let v = stream
+            .memcpy_dtov(sums)
+            .map_err(|e| gpu_error("reading a sum from the GPU", e))?;
+        Ok((v[0], v[1]))
+    };
+
+    let measure_change = opts.tolerance > 0.0;
+    let mut done = 0;
+    for it in 0..opts.iterations {
+        crate::deconv::rl_start_iteration(it, opts, " (GPU)", progress)?;
+        // ratio = y / Hx
+        fwd.forward(stream, &x, &mut spec).map_err(Error::Device)?;
+        multiply(0)?;
+        inv.inverse(stream, &mut spec, &mut ratio)
+            .map_err(Error::Device)?;
+        let (ratio_p, obs_p) = (ptr(gpu, Some(&ratio)), ptr(gpu, Some(&observed)));
+        let eps = p.eps;
+        launch!(gpu, k.ratio, n; ratio_p, obs_p, n_i, g1, g2, m0, m1, m2, eps)?;
+        let x_p = ptr(gpu, Some(&x));
+        if let Some(t) = tv.as_mut() {
+            let t_p = ptr(gpu, Some(&*t));
+            let (nz, ny, nx) = (grid.0 as i32, g1, g2);
+            let (lambda, za, min_d) = (opts.tv_lambda, p.z_aspect, p.min_tv_denominator);
+            launch!(gpu, k.tv_denominator, n; x_p, t_p, nz, ny, nx, lambda, za, min_d)?;
+        }
+        // corr = Hᵀ ratio, then the update written over it
+        fwd.forward(stream, &ratio, &mut spec)
+            .map_err(Error::Device)?;
+        multiply(1)?;
+        inv.inverse(stream, &mut spec, &mut corr)
+            .map_err(Error::Device)?;
+        let sums_p = if measure_change {
+            stream
+                .memset_zeros(&mut sums)
+                .map_err(|e| gpu_error("cuMemsetD8", e))?;
+            ptr(gpu, Some(&sums))
+        } else {
+            0
+        };
+        let (corr_p, tv_p) = (ptr(gpu, Some(&corr)), ptr(gpu, tv.as_ref()));
+        launch!(gpu, k.rl_update, n; corr_p, x_p, normal_p, tv_p, n_i, sums_p)?;
+        std::mem::swap(&mut x, &mut corr); // x = new estimate, corr = estimate before
+        if let Some((prev, g_prev, have_g)) = accel.as_mut() {
+            let (x_p, yk_p) = (ptr(gpu, Some(&x)), ptr(gpu, Some(&corr)));
+            let (prev_p, g_p) = (ptr(gpu, Some(&*prev)), ptr(gpu, Some(&*g_prev)));
+            let mut alpha = 0f32;
+            if *have_g {
+                stream
+                    .memset_zeros(&mut dots)
+                    .map_err(|e| gpu_error("cuMemsetD8", e))?;
+                let dots_p = ptr(gpu, Some(&dots));
+                launch!(gpu, k.accel_dots, n; x_p, yk_p, g_p, n_i, dots_p)?;
+                let (num, den) = read_sums(&dots)?;
+                if den > 0.0 {
+                    alpha = (num / den).clamp(0.0, 1.0) as f32;
+                }
+            }
+            launch!(gpu, k.accel_step, n; x_p, yk_p, prev_p, g_p, n_i, alpha)?;
+            *have_g = true;
+        }
+        done = it + 1;
+        let change = if measure_change {
+            let (d2, n2) = read_sums(&sums)?;
+            (d2 / n2.max(f64::MIN_POSITIVE)).sqrt()
+        } else {
+            gpu.sync()?; // progress follows the GPU, and a failure surfaces in this iteration
+            f64::INFINITY
+        };
+        if crate::deconv::rl_converged(done, change, opts, progress) {
+            break;
+        }
+    }
+    let estimate = match &accel {
+        Some((prev, _, _)) => prev,
+        None => &x,
+    };
+    let out = stream
+        .memcpy_dtov(estimate)
+        .map_err(|e| gpu_error("copying the result from the GPU", e))?;
+    Ok((out, done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NVRTC needs no GPU: where libnvrtc is present (e.g. on LD_LIBRARY_PATH from a pip wheel)
+    /// the kernels must compile and every one the engine loads must be in the PTX.
+    #[test]
+    fn kernels_compile_with_nvrtc() {
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            eprintln!("kernels_compile_with_nvrtc: skipped (libnvrtc.so.13 not found)");
+            return;
+        }
+        let ptx = ptx_for((8, 0)).unwrap().to_src();
+        assert!(
+            ptx.contains(".target sm_80"),
+            "{}",
+            &ptx[..ptx.len().min(400)]
+        );
+        for name in [
+            "fov_mask",
+            "complex_multiply",
+            "init_estimate",
+            "ratio",
+            "tv_denominator",
+            "rl_update",
+            "accel_dots",
+            "accel_step",
+        ] {
+            assert!(ptx.contains(&format!(".entry {name}(")), "no kernel {name}");
+        }
+    }
+
+    /// The memory estimate and the bandwidth floor's byte count, for the benchmark's grid.
+    #[test]
+    fn memory_and_traffic_estimates() {
+        let grid = (96, 544, 544);
+        let n = 96 * 544 * 544;
+        let spectrum_floats = 2 * 96 * 544 * 273;
+        let fov = 64 * 512 * 512;
+        let plain = RlOptions::default();
+        let plain_fp = footprint(grid, fov, &plain, true);
+        assert_eq!(plain_fp.memory, 4 * (4 * n + fov + 4 * spectrum_floats));
+        // 4 FFTs (real + spectrum each), 2 OTF products (3 spectra each), ratio (2 volumes +
+        // the image), update (x, correction, normal read; x written).
+        let s = 4 * spectrum_floats;
+        let r = 4 * n;
+        assert_eq!(
+            plain_fp.bytes_per_iteration,
+            4 * (r + s) + 6 * s + 2 * r + 4 * fov + 4 * r
+        );
+        let all = RlOptions {
+            tv_lambda: 0.01,
+            acceleration: true,
+            ..plain
+        };
+        assert_eq!(
+            footprint(grid, fov, &all, true).bytes_per_iteration - plain_fp.bytes_per_iteration,
+            r + 2 * r + 9 * r
+        );
+        // ≈ 2.3 GB per plain iteration on this grid (28.4 M voxels: ~82 bytes per voxel).
+        assert_eq!(plain_fp.bytes_per_iteration / 1_000_000, 2_344);
+    }
+}
