@@ -4,7 +4,7 @@
 //! [`crate::jni_smlm`]).
 
 use crate::jni::{guard, write_floats, JavaProgress};
-use crate::jni_smlm::{floats_in, pack};
+use crate::jni_smlm::{floats_in, handle_mut, into_handle, pack, take_handle};
 use crate::progress::Progress;
 use crate::smlm::deepstorm::{DeepStormLocalizer, DeepStormModel, DeepStormOptions};
 use crate::smlm::Camera;
@@ -16,14 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn runner<'a>(handle: jlong) -> Result<&'a mut DeepStormLocalizer> {
-    if handle == 0 {
-        return Err(Error::Internal(
-            "Deep-STORM used after it was finished".into(),
-        ));
-    }
-    // SAFETY: `handle` comes from `deepstormNew` (Box::into_raw); Java clears it when
-    // `deepstormFinish`/`deepstormFree` take the box back; one Java thread uses it.
-    Ok(unsafe { &mut *(handle as *mut DeepStormLocalizer) })
+    handle_mut(handle, "Deep-STORM")
 }
 
 fn string_in(env: &mut JNIEnv, s: &JString) -> Result<String> {
@@ -104,7 +97,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
         } else {
             device
         };
-        let (device, fallback) = crate::device::select_cpu_only(device.parse()?);
+        let request = device.parse()?;
         let model = Arc::new(model_at(&dir)?);
         let opts = DeepStormOptions {
             camera: Camera {
@@ -122,16 +115,12 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
             env,
             listener: &listener,
         };
-        if let Some(reason) = fallback {
-            progress.log(&format!("Fluorecon Deep-STORM: {reason}"));
-        }
-        progress.log(&format!(
-            "Fluorecon Deep-STORM: model '{name}' on the {device}"
-        ));
+        let device = crate::nn::select_device(request, &mut progress);
+        progress.log(&format!("Fluorecon Deep-STORM: model '{name}' on {device}"));
         for w in runner.warnings() {
             progress.log(&format!("Fluorecon Deep-STORM warning: {w}"));
         }
-        Ok(Box::into_raw(Box::new(runner)) as jlong)
+        Ok(into_handle(runner))
     })
 }
 
@@ -176,9 +165,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFinish<'l>(
     density: JFloatArray<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        runner(handle)?;
-        // SAFETY: see `runner`; the box is taken back exactly once (Java clears the handle).
-        let r = unsafe { Box::from_raw(handle as *mut DeepStormLocalizer) };
+        let r = take_handle::<DeepStormLocalizer>(handle, "Deep-STORM")?;
         let result = r.finish();
         if !density.is_null() {
             let len = env.get_array_length(&density)? as usize;
@@ -202,7 +189,6 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFree<'l>(
     handle: jlong,
 ) {
     if handle != 0 {
-        // SAFETY: see `runner`.
-        drop(unsafe { Box::from_raw(handle as *mut DeepStormLocalizer) });
+        drop(take_handle::<DeepStormLocalizer>(handle, "Deep-STORM"));
     }
 }

@@ -73,15 +73,33 @@ pub(crate) fn path_in(env: &mut JNIEnv, s: &JString) -> Result<PathBuf> {
     Ok(PathBuf::from(p))
 }
 
-fn localizer<'a>(handle: jlong) -> Result<&'a mut Localizer> {
+// Rust objects lent to Java as `long` handles: made by `into_handle`, used through
+// `handle_mut`, given back exactly once by `take_handle` (Java then clears its copy, so a
+// used-up handle is 0). One Java thread uses a handle at a time.
+
+pub(crate) fn into_handle<T>(value: T) -> jlong {
+    Box::into_raw(Box::new(value)) as jlong
+}
+
+pub(crate) fn handle_mut<'a, T>(handle: jlong, what: &str) -> Result<&'a mut T> {
     if handle == 0 {
-        return Err(Error::Internal(
-            "localizer used after it was finished".into(),
-        ));
+        return Err(Error::Internal(format!(
+            "{what} used after it was finished"
+        )));
     }
-    // SAFETY: `handle` comes from `localizerNew` (Box::into_raw) and Java clears it when
-    // `localizerFinish`/`localizerFree` take the box back; one Java thread uses it.
-    Ok(unsafe { &mut *(handle as *mut Localizer) })
+    // SAFETY: a non-zero handle comes from `into_handle::<T>` and has not been taken back
+    // (see above).
+    Ok(unsafe { &mut *(handle as *mut T) })
+}
+
+pub(crate) fn take_handle<T>(handle: jlong, what: &str) -> Result<Box<T>> {
+    handle_mut::<T>(handle, what)?;
+    // SAFETY: as in `handle_mut`; Java clears the handle, so this happens once.
+    Ok(unsafe { Box::from_raw(handle as *mut T) })
+}
+
+fn localizer<'a>(handle: jlong) -> Result<&'a mut Localizer> {
+    handle_mut(handle, "the localizer")
 }
 
 /// `long localizerNew(…)`: a localizer for frames of nx×ny pixels.
@@ -129,7 +147,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerNew<'l>(
         opts.fit.radius = fit_radius.max(0) as usize;
         opts.fit.initial_sigma_px = sigma_nm / pixel_nm;
         let loc = Localizer::new(nx as usize, ny as usize, &opts)?;
-        Ok(Box::into_raw(Box::new(loc)) as jlong)
+        Ok(into_handle(loc))
     })
 }
 
@@ -162,9 +180,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFinish<'l>(
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        localizer(handle)?;
-        // SAFETY: see `localizer`; the box is taken back exactly once (Java clears the handle).
-        let loc = unsafe { Box::from_raw(handle as *mut Localizer) };
+        let loc = take_handle::<Localizer>(handle, "the localizer")?;
         let mut progress = JavaProgress {
             env,
             listener: &listener,
@@ -182,8 +198,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFree<'l>(
     handle: jlong,
 ) {
     if handle != 0 {
-        // SAFETY: see `localizer`.
-        drop(unsafe { Box::from_raw(handle as *mut Localizer) });
+        drop(take_handle::<Localizer>(handle, "the localizer"));
     }
 }
 

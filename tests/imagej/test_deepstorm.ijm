@@ -3,7 +3,7 @@
 // 300; 100 nm pixels; about 20 molecules per frame, spots overlapping). Each true molecule must
 // have a localization in its frame within 100 nm (recall), and each localization a molecule
 // (precision). Prints PASS:/FAIL: lines for tests/imagej/run.sh.
-// expect-output: Fluorecon Deep-STORM: model 'deepstorm-2d-emccd-100nm' on the CPU
+// expect-output: Fluorecon Deep-STORM: model 'deepstorm-2d-emccd-100nm' on CPU
 dir = getArgument();
 setBatchMode(true);
 

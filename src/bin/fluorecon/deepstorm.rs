@@ -58,6 +58,8 @@ pub struct LocalizeArgs {
     /// Frames per pass through the network
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub batch: usize,
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 /// Simulated camera of a training run.
@@ -146,6 +148,8 @@ pub struct TrainArgs {
     /// Random seed
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
+    #[command(flatten)]
+    pub compute: crate::DeviceChoice,
 }
 
 pub fn deepstorm(cmd: &DeepStormCommand) -> Result<()> {
@@ -168,10 +172,10 @@ fn localize(a: &LocalizeArgs) -> Result<()> {
     let camera = a.camera.camera();
     camera.validate()?;
     let mut bar = CliProgress::new(install_ctrlc());
+    let device = fluorecon::nn::select_device(a.compute.device, &mut bar);
     bar.log(&format!(
-        "Deep-STORM model '{}' on {}",
-        model.info.name,
-        fluorecon::nn::device_name()
+        "Deep-STORM model '{}' on {device}",
+        model.info.name
     ));
     bar.restart(&format!("Deep-STORM {}", a.input.display()));
     // The pixel size: given, or from the TIFF's calibration (a first pass over the file reads
@@ -297,6 +301,7 @@ fn train(a: &TrainArgs) -> Result<()> {
             steps_per_epoch: a.steps,
             learning_rate: a.learning_rate,
             seed: a.seed,
+            device: a.compute.device,
             ..defaults.schedule.clone()
         },
         ..defaults

@@ -73,6 +73,7 @@ impl Default for TrainingSettings {
                 lr_patience: 5,
                 min_lr: 1e-5,
                 seed: 1,
+                ..TrainOptions::default()
             },
         }
     }
@@ -294,10 +295,10 @@ pub fn train_deepstorm(
         validation.push(batch(settings, up, n, &mut rng)?);
         left -= n;
     }
+    let device = crate::nn::select_device(settings.schedule.device, progress);
     progress.log(&format!(
-        "Deep-STORM training on {}: {} epochs × {} steps of {} patches of {}×{} px (×{up}), \
+        "Deep-STORM training on {device}: {} epochs × {} steps of {} patches of {}×{} px (×{up}), \
          {} nm pixels, PSF σ {} nm",
-        crate::nn::device_name(),
         settings.schedule.epochs,
         settings.schedule.steps_per_epoch,
         settings.batch_size,

@@ -1,5 +1,11 @@
 package fluorecon;
 
+import ij.ImagePlus;
+import ij.ImageStack;
+import ij.Prefs;
+import ij.WindowManager;
+import ij.gui.GenericDialog;
+import ij.measure.Calibration;
 import ij.measure.ResultsTable;
 
 /** Localizations as an ImageJ ResultsTable with ThunderSTORM's column names and units. */
@@ -9,7 +15,107 @@ final class Localizations {
     static final String[] COLUMNS = {"frame", "x [nm]", "y [nm]", "sigma [nm]", "intensity [photon]",
         "offset [photon]", "bkgstd [photon]", "uncertainty [nm]"};
 
+    /** Preference prefix of the camera settings, shared by Localize Molecules and Deep-STORM. */
+    static final String CAMERA_PREFS = "fluorecon.smlm.";
+
     private Localizations() {
+    }
+
+    /** The camera settings of a localization dialog: pixel size (nm), offset (ADU), e⁻/ADU, EM gain (0 = none). */
+    static final class Camera {
+        double pixelNm;
+        double offset;
+        double ePerAdu;
+        double emGain;
+    }
+
+    /**
+     * The current image, checked to be a stack of raw camera frames of one channel.
+     *
+     * @param command what the frames are for, in messages ("localize", "Deep-STORM")
+     */
+    static ImagePlus currentFrames(String command) throws FluoreconException {
+        ImagePlus imp = WindowManager.getCurrentImage();
+        if (imp == null) {
+            throw new FluoreconException("There is no image to " + command + ": open a stack of camera frames first.");
+        }
+        if (imp.getBitDepth() == 24) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" is an RGB image; " + command + " needs the raw"
+                    + " camera frames (8-, 16- or 32-bit).");
+        }
+        if (imp.getNChannels() > 1) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" has " + imp.getNChannels()
+                    + " channels; localize one channel at a time (Image › Color › Split Channels).");
+        }
+        return imp;
+    }
+
+    /**
+     * Adds the pixel size (from the calibration when it is in nm or µm) and the camera fields, starting from
+     * the remembered values (from the defaults when a macro runs the command).
+     */
+    static void addCameraFields(GenericDialog gd, ImagePlus imp, boolean macro) {
+        Calibration cal = imp.getCalibration();
+        double calibratedNm = Units.toNm(cal.pixelWidth, cal.getUnit());
+        double pixelNm = calibratedNm > 0 ? calibratedNm : remembered("pixel_size", 100, macro);
+        gd.addNumericField("Pixel_size", pixelNm, 2, 8, "nm (camera pixel in the sample)");
+        gd.addMessage("Camera: photons = (value - offset) x e-/ADU / EM gain");
+        gd.addNumericField("Offset", remembered("offset", 100, macro), 1, 8, "ADU");
+        gd.addNumericField("Photoelectrons_per_ADU", remembered("photoelectrons_per_adu", 1, macro), 3, 8, "e-/ADU");
+        gd.addNumericField("EM_gain", remembered("em_gain", 0, macro), 1, 8, "(0 = no EM gain, e.g. sCMOS)");
+    }
+
+    /** Reads the fields of {@link #addCameraFields} and remembers them unless a macro runs the command. */
+    static Camera readCameraFields(GenericDialog gd, boolean macro) throws FluoreconException {
+        Camera c = new Camera();
+        c.pixelNm = gd.getNextNumber();
+        c.offset = gd.getNextNumber();
+        c.ePerAdu = gd.getNextNumber();
+        c.emGain = gd.getNextNumber();
+        FluoreconCommand.checkPositiveNm(c.pixelNm, "The pixel size");
+        if (!macro) {
+            Prefs.set(CAMERA_PREFS + "pixel_size", c.pixelNm);
+            Prefs.set(CAMERA_PREFS + "offset", c.offset);
+            Prefs.set(CAMERA_PREFS + "photoelectrons_per_adu", c.ePerAdu);
+            Prefs.set(CAMERA_PREFS + "em_gain", c.emGain);
+        }
+        return c;
+    }
+
+    private static double remembered(String key, double fallback, boolean macro) {
+        return macro ? fallback : Prefs.get(CAMERA_PREFS + key, fallback);
+    }
+
+    /** Receives consecutive whole frames (x fastest, frame after frame). */
+    interface FrameSink {
+        void push(float[] frames) throws FluoreconException;
+    }
+
+    /**
+     * Hands every frame of {@code imp} to {@code sink} in chunks of {@code chunk} frames (virtual stacks are read
+     * a chunk at a time), with the progress bar over the whole stack; Esc cancels between chunks.
+     */
+    static void pushFrames(ImagePlus imp, int chunk, JavaProgress progress, FrameSink sink) throws FluoreconException {
+        ImageStack stack = imp.getStack();
+        int w = imp.getWidth();
+        int h = imp.getHeight();
+        int n = stack.getSize();
+        int chunks = (n + chunk - 1) / chunk;
+        for (int c = 0; c < chunks; c++) {
+            if (progress.cancelled()) {
+                throw new CancelledException("cancelled by the user");
+            }
+            progress.startPart(c, chunks);
+            int first = c * chunk;
+            int count = Math.min(chunk, n - first);
+            float[] frames = new float[count * w * h];
+            for (int k = 0; k < count; k++) {
+                float[] px = (float[]) stack.getProcessor(first + k + 1).convertToFloatProcessor().getPixels();
+                System.arraycopy(px, 0, frames, k * w * h, w * h);
+            }
+            sink.push(frames);
+            progress.fraction(1.0);
+        }
     }
 
     /** A new table from packed localizations ({@link NativeSmlm#FIELDS} floats each), ids from 1. */

@@ -2,11 +2,8 @@ package fluorecon;
 
 import ij.IJ;
 import ij.ImagePlus;
-import ij.ImageStack;
 import ij.Prefs;
-import ij.WindowManager;
 import ij.gui.GenericDialog;
-import ij.measure.Calibration;
 import ij.measure.ResultsTable;
 
 import java.util.Locale;
@@ -33,28 +30,10 @@ public class LocalizePlugIn extends FluoreconCommand {
 
     @Override
     void execute() throws FluoreconException {
-        ImagePlus imp = WindowManager.getCurrentImage();
-        if (imp == null) {
-            throw new FluoreconException("There is no image to localize: open a stack of camera frames first.");
-        }
-        if (imp.getBitDepth() == 24) {
-            throw new FluoreconException("\"" + imp.getTitle() + "\" is an RGB image; localization needs the raw"
-                    + " camera frames (8-, 16- or 32-bit).");
-        }
-        if (imp.getNChannels() > 1) {
-            throw new FluoreconException("\"" + imp.getTitle() + "\" has " + imp.getNChannels()
-                    + " channels; localize one channel at a time (Image › Color › Split Channels).");
-        }
+        ImagePlus imp = Localizations.currentFrames("localize");
         boolean macro = calledWithOptions();
-        Calibration cal = imp.getCalibration();
-        double calibratedNm = Units.toNm(cal.pixelWidth, cal.getUnit());
         GenericDialog gd = new GenericDialog("Localize Molecules");
-        double pixelNm = calibratedNm > 0 ? calibratedNm : remembered("pixel_size", 100, macro);
-        gd.addNumericField("Pixel_size", pixelNm, 2, 8, "nm (camera pixel in the sample)");
-        gd.addMessage("Camera: photons = (value - offset) x e-/ADU / EM gain");
-        gd.addNumericField("Offset", remembered("offset", 100, macro), 1, 8, "ADU");
-        gd.addNumericField("Photoelectrons_per_ADU", remembered("photoelectrons_per_adu", 1, macro), 3, 8, "e-/ADU");
-        gd.addNumericField("EM_gain", remembered("em_gain", 0, macro), 1, 8, "(0 = no EM gain, e.g. sCMOS)");
+        Localizations.addCameraFields(gd, imp, macro);
         gd.addNumericField("Threshold", remembered("threshold", 1.5, macro), 2, 8, "x std(Wave.F1)");
         gd.addChoice("Fitter", FITTERS, macro ? FITTERS[0] : Prefs.get(PREFIX + "fitter", FITTERS[0]));
         gd.addNumericField("PSF_sigma", remembered("psf_sigma", 130, macro), 1, 8, "nm (starting value)");
@@ -69,10 +48,7 @@ public class LocalizePlugIn extends FluoreconCommand {
         if (gd.wasCanceled()) {
             return;
         }
-        pixelNm = gd.getNextNumber();
-        double offset = gd.getNextNumber();
-        double ePerAdu = gd.getNextNumber();
-        double emGain = gd.getNextNumber();
+        Localizations.Camera cam = Localizations.readCameraFields(gd, macro);
         double threshold = gd.getNextNumber();
         String fitter = gd.getNextChoice();
         double sigmaNm = gd.getNextNumber();
@@ -84,14 +60,9 @@ public class LocalizePlugIn extends FluoreconCommand {
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the Localize Molecules dialog is not a number.");
         }
-        checkPositiveNm(pixelNm, "The pixel size");
         checkPositiveNm(sigmaNm, "The PSF sigma");
         boolean mle = !fitter.equalsIgnoreCase(FITTERS[1]);
         if (!macro) {
-            Prefs.set(PREFIX + "pixel_size", pixelNm);
-            Prefs.set(PREFIX + "offset", offset);
-            Prefs.set(PREFIX + "photoelectrons_per_adu", ePerAdu);
-            Prefs.set(PREFIX + "em_gain", emGain);
             Prefs.set(PREFIX + "threshold", threshold);
             Prefs.set(PREFIX + "fitter", fitter);
             Prefs.set(PREFIX + "psf_sigma", sigmaNm);
@@ -103,31 +74,14 @@ public class LocalizePlugIn extends FluoreconCommand {
 
         Native.ensureLoaded();
         long start = System.nanoTime();
-        ImageStack stack = imp.getStack();
-        int w = imp.getWidth();
-        int h = imp.getHeight();
-        int n = stack.getSize();
+        int n = imp.getStackSize();
         JavaProgress progress = new JavaProgress();
-        long handle = NativeSmlm.localizerNew(w, h, pixelNm, offset, ePerAdu, emGain, threshold, mle, sigmaNm,
-                (int) fitRadius, sigmaTolerance, device);
+        long handle = NativeSmlm.localizerNew(imp.getWidth(), imp.getHeight(), cam.pixelNm, cam.offset, cam.ePerAdu,
+                cam.emGain, threshold, mle, sigmaNm, (int) fitRadius, sigmaTolerance, device);
         float[] locs;
         try {
-            int chunks = (n + CHUNK - 1) / CHUNK;
-            for (int c = 0; c < chunks; c++) {
-                if (progress.cancelled()) {
-                    throw new CancelledException("cancelled by the user");
-                }
-                progress.startPart(c, chunks);
-                int first = c * CHUNK;
-                int count = Math.min(CHUNK, n - first);
-                float[] frames = new float[count * w * h];
-                for (int k = 0; k < count; k++) {
-                    float[] px = (float[]) stack.getProcessor(first + k + 1).convertToFloatProcessor().getPixels();
-                    System.arraycopy(px, 0, frames, k * w * h, w * h);
-                }
-                NativeSmlm.localizerPush(handle, frames, progress);
-                progress.fraction(1.0);
-            }
+            final long hh = handle;
+            Localizations.pushFrames(imp, CHUNK, progress, frames -> NativeSmlm.localizerPush(hh, frames, progress));
             long h0 = handle;
             handle = 0;
             locs = NativeSmlm.localizerFinish(h0, progress);
