@@ -116,7 +116,7 @@ def bench_ours(exe, threads, runs):
         out = subprocess.run([exe, str(threads)], check=True, capture_output=True, text=True).stdout
         for m in re.finditer(r"batch norm (\w+): parameters (\d+) \(\+ (\d+)", out):
             res.setdefault(m.group(1) == "true", {})["params"] = (int(m.group(2)), int(m.group(3)))
-        for m in re.finditer(r"batch norm (\w+): forward 512² ([\d.]+) s; training step 16×64² ([\d.]+) s", out):
+        for m in re.finditer(r"batch norm (\w+): forward 512² ([\d.]+) s.*?; training step 16×64² ([\d.]+) s", out):
             d = res.setdefault(m.group(1) == "true", {})
             d.setdefault("fwd", []).append(float(m.group(2)))
             d.setdefault("train", []).append(float(m.group(3)))

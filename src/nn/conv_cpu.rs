@@ -6,7 +6,7 @@
 //! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
 //! `pad` (k / 2 for "same").
 
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
@@ -89,6 +89,95 @@ struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// What happens to each output block right after its matrix product, while it is in cache:
+/// add a per-channel bias, then optionally ReLU.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+/// The forward convolution of `x` (n, c, h, w) with `wt` (o, c, k, k), same padding.
+fn conv_forward(
+    x: &[f32],
+    xs: &Shape,
+    wt: &[f32],
+    ws: &Shape,
+    pad: usize,
+    epi: Epilogue,
+) -> Result<(CpuStorage, Shape)> {
+    let (n, c, h, w) = xs.dims4()?;
+    let (o, c2, k, k2) = ws.dims4()?;
+    if c2 != c || k != k2 || k % 2 == 0 || 2 * pad + 1 != k {
+        bail!("fast convolution: bad shapes {xs:?} {ws:?}");
+    }
+    if epi.bias.is_some_and(|b| b.len() != o) {
+        bail!("fast convolution: bias of {o} values expected");
+    }
+    let mut out = vec![0f32; n * o * h * w];
+    let ck = c * k * k;
+    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = &ptr;
+    blocks(n, h, w).into_par_iter().for_each(|(b, y0, y1)| {
+        let p = (y1 - y0) * w;
+        let mut cols = vec![0f32; ck * p];
+        im2col(
+            &x[b * c * h * w..(b + 1) * c * h * w],
+            c,
+            h,
+            w,
+            k,
+            pad,
+            y0,
+            y1,
+            &mut cols,
+        );
+        // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w) output,
+        // disjoint from every other block; all pointers stay inside their buffers.
+        unsafe {
+            gemm(
+                o,
+                p,
+                ck,
+                ptr.0.add(b * o * h * w + y0 * w),
+                1,
+                (h * w) as isize,
+                false,
+                wt.as_ptr(),
+                1,
+                ck as isize,
+                cols.as_ptr(),
+                1,
+                p as isize,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        if epi.bias.is_some() || epi.relu {
+            for oc in 0..o {
+                // SAFETY: the same block of the output as above.
+                let row = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        ptr.0.add(b * o * h * w + oc * h * w + y0 * w),
+                        p,
+                    )
+                };
+                let bias = epi.bias.map_or(0.0, |b| b[oc]);
+                if epi.relu {
+                    row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+                } else {
+                    row.iter_mut().for_each(|v| *v += bias);
+                }
+            }
+        }
+    });
+    Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))))
+}
+
 impl CustomOp2 for Conv2dSame {
     fn name(&self) -> &'static str {
         "conv2d-same-im2col"
@@ -101,62 +190,17 @@ impl CustomOp2 for Conv2dSame {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1)?;
-        let wt = slice(s2, l2)?;
-        let (n, c, h, w) = l1.shape().dims4()?;
-        let (o, c2, k, k2) = l2.shape().dims4()?;
-        if c2 != c || k != k2 || k % 2 == 0 || 2 * self.pad + 1 != k {
-            bail!(
-                "fast convolution: bad shapes {:?} {:?}",
-                l1.shape(),
-                l2.shape()
-            );
-        }
-        let mut out = vec![0f32; n * o * h * w];
-        let ck = c * k * k;
-        let ptr = SendPtr(out.as_mut_ptr());
-        let ptr = &ptr;
-        blocks(n, h, w).into_par_iter().for_each(|(b, y0, y1)| {
-            let p = (y1 - y0) * w;
-            let mut cols = vec![0f32; ck * p];
-            im2col(
-                &x[b * c * h * w..(b + 1) * c * h * w],
-                c,
-                h,
-                w,
-                k,
-                self.pad,
-                y0,
-                y1,
-                &mut cols,
-            );
-            // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w) output,
-            // disjoint from every other block; all pointers stay inside their buffers.
-            unsafe {
-                gemm(
-                    o,
-                    p,
-                    ck,
-                    ptr.0.add(b * o * h * w + y0 * w),
-                    1,
-                    (h * w) as isize,
-                    false,
-                    wt.as_ptr(),
-                    1,
-                    ck as isize,
-                    cols.as_ptr(),
-                    1,
-                    p as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))))
+        conv_forward(
+            slice(s1, l1)?,
+            l1.shape(),
+            slice(s2, l2)?,
+            l2.shape(),
+            self.pad,
+            Epilogue {
+                bias: None,
+                relu: false,
+            },
+        )
     }
 
     fn bwd(
@@ -167,19 +211,134 @@ impl CustomOp2 for Conv2dSame {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        // ∂L/∂x = correlation of the gradient with the flipped kernel, channels swapped.
-        let flipped = weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-        let grad_x = grad.apply_op2(&flipped, Conv2dSame { pad: self.pad })?;
-        let (_, _, k, _) = weight.dims4()?;
-        let grad_w = x.apply_op2_no_bwd(
-            &grad,
-            &Conv2dKernelGrad {
-                pad: self.pad,
-                kernel: k,
-            },
-        )?;
-        Ok((Some(grad_x), Some(grad_w)))
+        let (grad_x, grad_w) = conv_backward(x, weight, &grad, self.pad)?;
+        Ok((grad_x, Some(grad_w)))
     }
+}
+
+/// ∂L/∂x (None when x needs no gradient: a network's input) and ∂L/∂weight from ∂L/∂out.
+fn conv_backward(
+    x: &Tensor,
+    weight: &Tensor,
+    grad: &Tensor,
+    pad: usize,
+) -> Result<(Option<Tensor>, Tensor)> {
+    // ∂L/∂x = correlation of the gradient with the flipped kernel, channels swapped.
+    let grad_x = if x.track_op() {
+        let flipped = weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
+        Some(grad.apply_op2(&flipped, Conv2dSame { pad })?)
+    } else {
+        None
+    };
+    let (_, _, k, _) = weight.dims4()?;
+    let grad_w = x.apply_op2_no_bwd(grad, &Conv2dKernelGrad { pad, kernel: k })?;
+    Ok((grad_x, grad_w))
+}
+
+/// out = conv(x, weight) + bias, then ReLU if `relu`: the bias and the ReLU applied to each
+/// block while it is in cache instead of two more passes over the output.
+struct Conv2dBias {
+    pad: usize,
+    relu: bool,
+}
+
+impl CustomOp3 for Conv2dBias {
+    fn name(&self) -> &'static str {
+        "conv2d-same-bias-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        conv_forward(
+            slice(s1, l1)?,
+            l1.shape(),
+            slice(s2, l2)?,
+            l2.shape(),
+            self.pad,
+            Epilogue {
+                bias: Some(slice(s3, l3)?),
+                relu: self.relu,
+            },
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let (grad, grad_b) = mask_and_bias_grad(&grad, res, self.relu)?;
+        let (grad_x, grad_w) = conv_backward(x, weight, &grad, self.pad)?;
+        Ok((grad_x, Some(grad_w), Some(grad_b)))
+    }
+}
+
+/// The gradient with the ReLU's mask applied (where the output is 0 it is 0) when `relu`,
+/// and its sum per channel (the bias gradient), in one pass.
+fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor, Tensor)> {
+    let (n, o, h, w) = grad.dims4()?;
+    let hw = h * w;
+    let (gs, gl) = grad.storage_and_layout();
+    let (rs, rl) = res.storage_and_layout();
+    let (g, r) = match (&*gs, &*rs) {
+        (Storage::Cpu(g), Storage::Cpu(r)) => (slice(g, gl)?, slice(r, rl)?),
+        _ => bail!("fast convolution: not CPU tensors"),
+    };
+    let mut masked = if relu {
+        vec![0f32; g.len()]
+    } else {
+        Vec::new()
+    };
+    let ptr = SendPtr(masked.as_mut_ptr());
+    let ptr = &ptr;
+    let sums: Vec<f32> = (0..o)
+        .into_par_iter()
+        .map(|oc| {
+            let mut total = 0f64;
+            for b in 0..n {
+                let at = (b * o + oc) * hw;
+                let src = &g[at..at + hw];
+                let mut acc = [0f32; 16];
+                if relu {
+                    // SAFETY: block (b, oc) of `masked`, written by this channel only.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hw) };
+                    let out = &r[at..at + hw];
+                    for ((d, &gv), &rv) in dst.iter_mut().zip(src).zip(out) {
+                        *d = if rv > 0.0 { gv } else { 0.0 };
+                    }
+                    for (i, &v) in dst.iter().enumerate() {
+                        acc[i % 16] += v;
+                    }
+                } else {
+                    for (i, &v) in src.iter().enumerate() {
+                        acc[i % 16] += v;
+                    }
+                }
+                total += acc.iter().map(|&v| v as f64).sum::<f64>();
+            }
+            total as f32
+        })
+        .collect();
+    drop((gs, rs));
+    let dev = grad.device();
+    let grad_b = Tensor::from_vec(sums, o, dev)?;
+    let masked = if relu {
+        Tensor::from_vec(masked, (n, o, h, w), dev)?
+    } else {
+        grad.clone()
+    };
+    Ok((masked, grad_b))
 }
 
 /// ∂L/∂weight (o, c, k, k) from the input x (n, c, h, w) and ∂L/∂out (n, o, h, w):
@@ -274,6 +433,22 @@ pub fn conv2d_same_fast(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
         .apply_op2(&weight.contiguous()?, Conv2dSame { pad: k / 2 })
 }
 
+/// `conv2d_same_fast(x, weight) + bias` (bias of shape (o)), then ReLU if `relu`, as one
+/// op; differentiable in all three arguments.
+pub fn conv2d_same_bias_fast(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    relu: bool,
+) -> Result<Tensor> {
+    let k = weight.dim(2)?;
+    x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        Conv2dBias { pad: k / 2, relu },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +501,78 @@ mod tests {
             let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
             assert!(dx < 1e-3 && dw < 1e-2, "gradients differ by {dx}, {dw}");
         }
+    }
+
+    /// The fused bias + ReLU op against candle's convolution, bias and ReLU: forward and
+    /// the gradients of input, weight and bias.
+    #[test]
+    fn fused_bias_relu_matches_candle() {
+        for (n, c, h, w, o, k, relu) in [
+            (2, 3, 9, 7, 4, 3, true),
+            (1, 2, 70, 130, 3, 5, true),
+            (3, 5, 6, 6, 2, 1, false),
+            (2, 4, 12, 10, 6, 3, false),
+        ] {
+            let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
+            let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
+            let b = Var::randn(0f32, 1.0, o, &device()).unwrap();
+            let fast = conv2d_same_bias_fast(&x, &wt, &b, relu).unwrap();
+            let slow = x
+                .conv2d(&wt, k / 2, 1, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, o, 1, 1)).unwrap())
+                .unwrap();
+            let slow = if relu { slow.relu().unwrap() } else { slow };
+            let case = (n, c, h, w, o, k, relu);
+            assert!(max_diff(&fast, &slow) < 1e-4, "forward {case:?}");
+            let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
+            let gf = (fast * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gs = (slow * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let dx = max_diff(gf.get(&x).unwrap(), gs.get(&x).unwrap());
+            let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
+            let db = max_diff(gf.get(&b).unwrap(), gs.get(&b).unwrap());
+            assert!(
+                dx < 1e-3 && dw < 1e-2 && db < 1e-3,
+                "{case:?}: gradients differ by {dx}, {dw}, {db}"
+            );
+        }
+    }
+
+    /// A network input (not a variable) gets no gradient, and the weights' gradient is
+    /// still right.
+    #[test]
+    fn constant_input_gets_no_gradient() {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &device()).unwrap();
+        let wt = Var::randn(0f32, 1.0, (4, 3, 3, 3), &device()).unwrap();
+        let b = Var::randn(0f32, 1.0, 4, &device()).unwrap();
+        let g = conv2d_same_bias_fast(&x, &wt, &b, true)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(&x).is_none());
+        let gs = x
+            .conv2d(&wt, 1, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(max_diff(g.get(&wt).unwrap(), gs.get(&wt).unwrap()) < 1e-3);
     }
 }

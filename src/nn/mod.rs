@@ -9,6 +9,7 @@
 //! Tensors are f32, channels-first: (batch, channel, [z,] y, x).
 
 pub mod augment;
+pub mod batch_norm_cpu;
 pub mod conv_cpu;
 pub mod layers;
 pub mod model_file;
