@@ -1,7 +1,8 @@
 //! Speed of the U-Net on the CPU: forward pass of one 512×512 image and one training step
 //! (forward + backward + Adam) of 16 patches of 64², depth-2 U-Net with 32 filters of 3×3
 //! (the benchmark of issue 3).
-//! `cargo run --release --example nn_speed [threads] [repetitions]` (default: all threads, 3).
+//! `cargo run --release --example nn_speed [threads] [repetitions] [bn|nobn]` (default: all
+//! threads, 3 repetitions, with and without batch norm).
 //!
 //! Prints, per measurement, the median wall-clock time over the repetitions (after one
 //! warm-up) and the median CPU time of the process (all threads) in brackets: on a shared
@@ -47,7 +48,12 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
     println!("threads: {}", candle_core::utils::get_num_threads());
-    for batch_norm in [false, true] {
+    let which: Vec<bool> = match std::env::args().nth(3).as_deref() {
+        Some("bn") => vec![true],
+        Some("nobn") => vec![false],
+        _ => vec![false, true],
+    };
+    for batch_norm in which {
         let cfg = UNetConfig {
             depth: 2,
             base_filters: 32,

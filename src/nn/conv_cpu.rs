@@ -10,8 +10,39 @@ use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape,
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-/// Output pixels per im2col block (bounds the buffer to c·k²·BLOCK floats).
+/// Output pixels per im2col block, at most (whole rows, at least one).
 const BLOCK: usize = 4096;
+/// Floats per im2col block, at most (unless one row needs more): 4 MB, within a core's L2
+/// cache on recent CPUs.
+const BLOCK_FLOATS: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's im2col buffer, reused from block to block and call to call (no
+    /// allocation, page faults or zero-filling per block).
+    static COLS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's im2col buffer of `len` floats (stale contents; `im2col`
+/// overwrites all of it). Not re-entrant: `f` must not call this again.
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < len {
+            c.resize(len, 0.0);
+        }
+        f(&mut c[..len])
+    })
+}
+
+/// A vector of `len` floats every one of which `fill` writes (through the pointer) before
+/// anything reads them: spares the zero-filling pass of `vec![0.0; len]`.
+fn filled_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    fill(v.as_mut_ptr());
+    // SAFETY: the capacity is len and `fill` initialised all len elements.
+    unsafe { v.set_len(len) };
+    v
+}
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -66,9 +97,10 @@ fn im2col(
     }
 }
 
-/// Blocks of output rows: (image, y0, y1).
-fn blocks(n: usize, h: usize, w: usize) -> Vec<(usize, usize, usize)> {
-    let rows = (BLOCK / w.max(1)).max(1);
+/// Blocks of output rows: (image, y0, y1), for an im2col matrix of `ck` rows.
+fn blocks(n: usize, h: usize, w: usize, ck: usize) -> Vec<(usize, usize, usize)> {
+    let pixels = BLOCK.min(BLOCK_FLOATS / ck.max(1));
+    let rows = (pixels / w.max(1)).max(1);
     let mut v = Vec::new();
     for b in 0..n {
         let mut y = 0;
@@ -78,6 +110,31 @@ fn blocks(n: usize, h: usize, w: usize) -> Vec<(usize, usize, usize)> {
         }
     }
     v
+}
+
+/// Runs `f(ptr, row_stride)` on the im2col matrix (c·k² × (y1 − y0)·w) of rows y0..y1 of
+/// image `img` (c, h, w): built in this thread's buffer, or for 1×1 kernels the image
+/// itself (its rows are the matrix's, `h·w` apart).
+#[allow(clippy::too_many_arguments)]
+fn with_im2col<R>(
+    img: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    pad: usize,
+    y0: usize,
+    y1: usize,
+    f: impl FnOnce(*const f32, usize) -> R,
+) -> R {
+    if k == 1 {
+        return f(img[y0 * w..].as_ptr(), h * w);
+    }
+    let p = (y1 - y0) * w;
+    with_cols(c * k * k * p, |cols| {
+        im2col(img, c, h, w, k, pad, y0, y1, cols);
+        f(cols.as_ptr(), p)
+    })
 }
 
 /// out = conv(x, weight), same padding.
@@ -114,66 +171,59 @@ fn conv_forward(
     if epi.bias.is_some_and(|b| b.len() != o) {
         bail!("fast convolution: bias of {o} values expected");
     }
-    let mut out = vec![0f32; n * o * h * w];
     let ck = c * k * k;
-    let ptr = SendPtr(out.as_mut_ptr());
-    let ptr = &ptr;
-    blocks(n, h, w).into_par_iter().for_each(|(b, y0, y1)| {
-        let p = (y1 - y0) * w;
-        let mut cols = vec![0f32; ck * p];
-        im2col(
-            &x[b * c * h * w..(b + 1) * c * h * w],
-            c,
-            h,
-            w,
-            k,
-            pad,
-            y0,
-            y1,
-            &mut cols,
-        );
-        // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w) output,
-        // disjoint from every other block; all pointers stay inside their buffers.
-        unsafe {
-            gemm(
-                o,
-                p,
-                ck,
-                ptr.0.add(b * o * h * w + y0 * w),
-                1,
-                (h * w) as isize,
-                false,
-                wt.as_ptr(),
-                1,
-                ck as isize,
-                cols.as_ptr(),
-                1,
-                p as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
-            );
-        }
-        if epi.bias.is_some() || epi.relu {
-            for oc in 0..o {
-                // SAFETY: the same block of the output as above.
-                let row = unsafe {
-                    std::slice::from_raw_parts_mut(
-                        ptr.0.add(b * o * h * w + oc * h * w + y0 * w),
+    let out = filled_by(n * o * h * w, |out| {
+        let ptr = SendPtr(out);
+        let ptr = &ptr;
+        blocks(n, h, w, ck).into_par_iter().for_each(|(b, y0, y1)| {
+            let p = (y1 - y0) * w;
+            let img = &x[b * c * h * w..(b + 1) * c * h * w];
+            with_im2col(img, c, h, w, k, pad, y0, y1, |cols, cols_rs| {
+                // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w)
+                // output, disjoint from every other block, all of them (no read: read_dst
+                // false); all pointers stay inside their buffers.
+                unsafe {
+                    gemm(
+                        o,
                         p,
-                    )
-                };
-                let bias = epi.bias.map_or(0.0, |b| b[oc]);
-                if epi.relu {
-                    row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
-                } else {
-                    row.iter_mut().for_each(|v| *v += bias);
+                        ck,
+                        ptr.0.add(b * o * h * w + y0 * w),
+                        1,
+                        (h * w) as isize,
+                        false,
+                        wt.as_ptr(),
+                        1,
+                        ck as isize,
+                        cols,
+                        1,
+                        cols_rs as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+            });
+            if epi.bias.is_some() || epi.relu {
+                for oc in 0..o {
+                    // SAFETY: the same block of the output as above.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            ptr.0.add(b * o * h * w + oc * h * w + y0 * w),
+                            p,
+                        )
+                    };
+                    let bias = epi.bias.map_or(0.0, |b| b[oc]);
+                    if epi.relu {
+                        row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+                    } else {
+                        row.iter_mut().for_each(|v| *v += bias);
+                    }
                 }
             }
-        }
+        });
     });
     Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))))
 }
@@ -370,57 +420,50 @@ impl CustomOp2 for Conv2dKernelGrad {
         let k = self.kernel;
         let ck = c * k * k;
         // One partial sum per block, added at the end (blocks run in parallel).
-        let partials: Vec<Vec<f32>> = blocks(n, h, w)
+        // One sum per worker (rayon's fold), blocks accumulated into it by the product
+        // itself, the sums added at the end.
+        let dw = blocks(n, h, w, ck)
             .into_par_iter()
-            .map(|(b, y0, y1)| {
-                let p = (y1 - y0) * w;
-                let mut cols = vec![0f32; ck * p];
-                im2col(
-                    &x[b * c * h * w..(b + 1) * c * h * w],
-                    c,
-                    h,
-                    w,
-                    k,
-                    self.pad,
-                    y0,
-                    y1,
-                    &mut cols,
-                );
-                let mut dw = vec![0f32; o * ck];
-                // SAFETY: dst (o × ck), lhs the (o × p) block of g (row stride h·w), rhs the
-                // transpose of cols (p × ck): all in bounds.
-                unsafe {
-                    gemm(
-                        o,
-                        ck,
-                        p,
-                        dw.as_mut_ptr(),
-                        1,
-                        ck as isize,
-                        false,
-                        g.as_ptr().add(b * o * h * w + y0 * w),
-                        1,
-                        (h * w) as isize,
-                        cols.as_ptr(),
-                        p as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
-                }
-                dw
+            .fold(
+                || vec![0f32; o * ck],
+                |mut dw, (b, y0, y1)| {
+                    let p = (y1 - y0) * w;
+                    let img = &x[b * c * h * w..(b + 1) * c * h * w];
+                    with_im2col(img, c, h, w, k, self.pad, y0, y1, |cols, cols_rs| {
+                        // SAFETY: dst (o × ck) += lhs, the (o × p) block of g (row stride
+                        // h·w), times rhs, the transpose of cols (p × ck): all in bounds.
+                        unsafe {
+                            gemm(
+                                o,
+                                ck,
+                                p,
+                                dw.as_mut_ptr(),
+                                1,
+                                ck as isize,
+                                true,
+                                g.as_ptr().add(b * o * h * w + y0 * w),
+                                1,
+                                (h * w) as isize,
+                                cols,
+                                cols_rs as isize,
+                                1,
+                                1.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                Parallelism::None,
+                            );
+                        }
+                    });
+                    dw
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
             })
-            .collect();
-        let mut dw = vec![0f32; o * ck];
-        for part in partials {
-            for (a, b) in dw.iter_mut().zip(part) {
-                *a += b;
-            }
-        }
+            .unwrap_or_else(|| vec![0f32; o * ck]);
         Ok((CpuStorage::F32(dw), Shape::from((o, c, k, k))))
     }
 }
