@@ -48,6 +48,10 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
     println!("threads: {}", candle_core::utils::get_num_threads());
+    // As in training and tiled prediction (FLUORECON_MALLOC_DEFAULTS: glibc's defaults).
+    let _heap = std::env::var_os("FLUORECON_MALLOC_DEFAULTS")
+        .is_none()
+        .then(fluorecon::nn::reuse_freed_memory);
     let which: Vec<bool> = match std::env::args().nth(3).as_deref() {
         Some("bn") => vec![true],
         Some("nobn") => vec![false],

@@ -66,13 +66,13 @@ fn dims(shape: &Shape) -> Result<(usize, usize, usize)> {
     Ok((d[0], d[1], d[2..].iter().product()))
 }
 
-/// Sum of a slice in f64 (8 f32 lanes, added into f64 per slice).
-fn sum(v: &[f32]) -> f64 {
-    let mut acc = [0f32; 8];
-    let chunks = v.chunks_exact(8);
+/// Sum of a slice in f64 (16 f32 lanes, added into f64 per slice).
+pub(super) fn sum(v: &[f32]) -> f64 {
+    let mut acc = [0f32; 16];
+    let chunks = v.chunks_exact(16);
     let rest: f32 = chunks.remainder().iter().sum();
     for ch in chunks {
-        for i in 0..8 {
+        for i in 0..16 {
             acc[i] += ch[i];
         }
     }
@@ -81,16 +81,44 @@ fn sum(v: &[f32]) -> f64 {
 
 /// Σ (v − m)², f64 result.
 fn sum_sq_dev(v: &[f32], m: f32) -> f64 {
-    let mut acc = [0f32; 8];
-    let chunks = v.chunks_exact(8);
+    let mut acc = [0f32; 16];
+    let chunks = v.chunks_exact(16);
     let rest: f32 = chunks.remainder().iter().map(|&x| (x - m) * (x - m)).sum();
     for ch in chunks {
-        for i in 0..8 {
+        for i in 0..16 {
             let d = ch[i] - m;
             acc[i] += d * d;
         }
     }
     acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
+}
+
+/// (Σ g', Σ g'·(x − m)) with g' = g, or 0 where the ReLU output y is 0 when `relu`; f64.
+fn grad_sums(x: &[f32], g: &[f32], y: &[f32], m: f32, relu: bool) -> (f64, f64) {
+    let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
+    let (xc, gc, yc) = (x.chunks_exact(16), g.chunks_exact(16), y.chunks_exact(16));
+    let (mut ra, mut rb) = (0f64, 0f64);
+    for ((&xv, &gv), &yv) in xc
+        .remainder()
+        .iter()
+        .zip(gc.remainder())
+        .zip(yc.remainder())
+    {
+        let gv = if relu && yv <= 0.0 { 0.0 } else { gv };
+        ra += gv as f64;
+        rb += (gv * (xv - m)) as f64;
+    }
+    for ((xs, gs), ys) in xc.zip(gc).zip(yc) {
+        for i in 0..16 {
+            let gv = if relu && ys[i] <= 0.0 { 0.0 } else { gs[i] };
+            a[i] += gv;
+            b[i] += gv * (xs[i] - m);
+        }
+    }
+    (
+        a.iter().map(|&v| v as f64).sum::<f64>() + ra,
+        b.iter().map(|&v| v as f64).sum::<f64>() + rb,
+    )
 }
 
 impl CustomOp3 for BatchNormTrain {
@@ -119,7 +147,7 @@ impl CustomOp3 for BatchNormTrain {
             );
         }
         let count = (n * inner) as f64;
-        let mut out = vec![0f32; x.len()];
+        let mut out: Vec<f32> = Vec::with_capacity(x.len());
         let ptr = SendPtr(out.as_mut_ptr());
         let ptr = &ptr;
         let eps = self.eps;
@@ -151,6 +179,8 @@ impl CustomOp3 for BatchNormTrain {
                 (mean, var, inv_std)
             })
             .collect();
+        // SAFETY: the loop above wrote every block (b, ch) of the output.
+        unsafe { out.set_len(x.len()) };
         let mut stats = self.stats.lock().expect("batch norm statistics");
         stats.mean = per_channel.iter().map(|s| s.0).collect();
         stats.var = per_channel.iter().map(|s| s.1).collect();
@@ -171,7 +201,7 @@ impl CustomOp3 for BatchNormTrain {
         let count = (n * inner) as f32;
         let stats = self.stats.lock().expect("batch norm statistics").clone();
         let relu = self.relu;
-        let mut dx = vec![0f32; x.elem_count()];
+        let mut dx: Vec<f32> = Vec::with_capacity(x.elem_count());
         let ptr = SendPtr(dx.as_mut_ptr());
         let ptr = &ptr;
         let sums: Vec<(f32, f32)> = with_cpu(x, |x| {
@@ -191,14 +221,9 @@ impl CustomOp3 for BatchNormTrain {
                                         &g[at(b)..][..inner],
                                         &y[at(b)..][..inner],
                                     );
-                                    let (mut a, mut bb) = ([0f32; 8], [0f32; 8]);
-                                    for i in 0..inner {
-                                        let gi = if relu && ys[i] <= 0.0 { 0.0 } else { gs[i] };
-                                        a[i % 8] += gi;
-                                        bb[i % 8] += gi * (xs[i] - mean);
-                                    }
-                                    sg += a.iter().map(|&v| v as f64).sum::<f64>();
-                                    sgx += bb.iter().map(|&v| v as f64).sum::<f64>();
+                                    let (a, bb) = grad_sums(xs, gs, ys, mean, relu);
+                                    sg += a;
+                                    sgx += bb;
                                 }
                                 let sgx = sgx as f32 * inv_std; // Σ ∂y·x̂
                                 let sg = sg as f32;
@@ -214,10 +239,12 @@ impl CustomOp3 for BatchNormTrain {
                                     let dst = unsafe {
                                         std::slice::from_raw_parts_mut(ptr.0.add(at(b)), inner)
                                     };
-                                    for i in 0..inner {
-                                        let gi = if relu && ys[i] <= 0.0 { 0.0 } else { gs[i] };
-                                        let xhat = (xs[i] - mean) * inv_std;
-                                        dst[i] = k * (gi - mg - xhat * mgx);
+                                    for (((d, &xv), &gv), &yv) in
+                                        dst.iter_mut().zip(xs).zip(gs).zip(ys)
+                                    {
+                                        let gi = if relu && yv <= 0.0 { 0.0 } else { gv };
+                                        let xhat = (xv - mean) * inv_std;
+                                        *d = k * (gi - mg - xhat * mgx);
                                     }
                                 }
                                 (sgx, sg)
@@ -227,6 +254,8 @@ impl CustomOp3 for BatchNormTrain {
                 })
             })
         })?;
+        // SAFETY: the loop above wrote every block (b, ch) of dx.
+        unsafe { dx.set_len(x.elem_count()) };
         let dev = x.device();
         let dx = Tensor::from_vec(dx, x.shape(), dev)?;
         let dgamma = Tensor::from_vec(sums.iter().map(|s| s.0).collect::<Vec<_>>(), c, dev)?;

@@ -379,7 +379,6 @@ fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor
             for b in 0..n {
                 let at = (b * o + oc) * hw;
                 let src = &g[at..at + hw];
-                let mut acc = [0f32; 16];
                 if relu {
                     // SAFETY: block (b, oc) of `masked`, written by this channel only.
                     let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hw) };
@@ -387,19 +386,18 @@ fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor
                     for ((d, &gv), &rv) in dst.iter_mut().zip(src).zip(out) {
                         *d = if rv > 0.0 { gv } else { 0.0 };
                     }
-                    for (i, &v) in dst.iter().enumerate() {
-                        acc[i % 16] += v;
-                    }
+                    total += super::batch_norm_cpu::sum(dst);
                 } else {
-                    for (i, &v) in src.iter().enumerate() {
-                        acc[i % 16] += v;
-                    }
+                    total += super::batch_norm_cpu::sum(src);
                 }
-                total += acc.iter().map(|&v| v as f64).sum::<f64>();
             }
             total as f32
         })
         .collect();
+    if relu {
+        // SAFETY: the loop above wrote every block (b, oc).
+        unsafe { masked.set_len(g.len()) };
+    }
     drop((gs, rs));
     let dev = grad.device();
     let grad_b = Tensor::from_vec(sums, o, dev)?;
