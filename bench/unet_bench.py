@@ -110,7 +110,7 @@ def bench_torch(bn, channels_last, reps):
 
 
 def bench_ours(exe, threads, runs):
-    """Runs nn_speed `runs` times (each reports the mean of 3 after 1 warm-up); medians."""
+    """Runs nn_speed `runs` times (each reports the median of 3 after 1 warm-up); medians."""
     res = {}
     for _ in range(runs):
         out = subprocess.run([exe, str(threads)], check=True, capture_output=True, text=True).stdout
