@@ -225,25 +225,36 @@ impl ModuleT for ConvBlock {
 
 /// 2× max pooling over every spatial axis.
 pub fn max_pool(x: &Tensor, dims: usize) -> Result<Tensor> {
+    let pool2 = |x: &Tensor| {
+        if super::pool_cpu::supported(x) {
+            super::pool_cpu::max_pool2(x)
+        } else {
+            x.max_pool2d(2)
+        }
+    };
     if dims == 2 {
-        return x.max_pool2d(2);
+        return pool2(x);
     }
     let (n, c, nz, ny, nx) = x.dims5()?;
-    let yx = x.reshape((n, c * nz, ny, nx))?.max_pool2d(2)?;
+    let yx = pool2(&x.reshape((n, c * nz, ny, nx))?)?;
     yx.reshape((n, c, nz / 2, 2, ny / 2, nx / 2))?.max(3)
 }
 
 /// 2× nearest-neighbour upsampling over every spatial axis.
 pub fn upsample(x: &Tensor, dims: usize) -> Result<Tensor> {
+    let up2 = |x: &Tensor| {
+        if super::pool_cpu::supported(x) {
+            super::pool_cpu::upsample2(x)
+        } else {
+            let (_, _, ny, nx) = x.dims4()?;
+            x.upsample_nearest2d(2 * ny, 2 * nx)
+        }
+    };
     if dims == 2 {
-        let (_, _, ny, nx) = x.dims4()?;
-        return x.upsample_nearest2d(2 * ny, 2 * nx);
+        return up2(x);
     }
     let (n, c, nz, ny, nx) = x.dims5()?;
-    let yx = x
-        .reshape((n, c * nz, ny, nx))?
-        .upsample_nearest2d(2 * ny, 2 * nx)?
-        .reshape((n, c, nz, 1, 2 * ny, 2 * nx))?;
+    let yx = up2(&x.reshape((n, c * nz, ny, nx))?)?.reshape((n, c, nz, 1, 2 * ny, 2 * nx))?;
     yx.broadcast_as((n, c, nz, 2, 2 * ny, 2 * nx))?
         .reshape((n, c, 2 * nz, 2 * ny, 2 * nx))
 }

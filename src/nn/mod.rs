@@ -14,6 +14,7 @@ pub mod conv_cpu;
 pub mod layers;
 pub mod model_file;
 pub mod normalize;
+pub mod pool_cpu;
 pub mod tiling;
 pub mod train;
 pub mod unet;
