@@ -86,16 +86,40 @@ fn im2col(
                     continue;
                 }
                 let src = &plane[sy as usize * w..][..w];
-                // out[x] = src[x + dx − pad] where in range.
-                out[..lo].fill(0.0);
-                out[hi..].fill(0.0);
+                // out[x] = src[x + dx − pad] where in range. Rows are short (tens of
+                // floats): fixed-size moves inline instead of memcpy/memset calls.
+                zero_short(&mut out[..lo]);
+                zero_short(&mut out[hi..]);
                 if lo < hi {
-                    out[lo..hi].copy_from_slice(
+                    copy_short(
+                        &mut out[lo..hi],
                         &src[(lo as isize + shift) as usize..(hi as isize + shift) as usize],
                     );
                 }
             }
         }
+    }
+}
+
+/// `dst.copy_from_slice(src)` by 16-float moves.
+#[inline]
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let v: &[f32; 16] = s.try_into().expect("16 floats");
+        d.copy_from_slice(v);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
+}
+
+/// `dst.fill(0.0)` for a few floats.
+#[inline]
+fn zero_short(dst: &mut [f32]) {
+    for v in dst {
+        *v = 0.0;
     }
 }
 
