@@ -72,54 +72,53 @@ fn im2col(
     cols: &mut [f32],
 ) {
     let q = (y1 - y0 + 2 * pad) * w;
+    // Rows first − pad .. y1 + pad, of which r_lo..r_hi lie in the image.
+    let first = y0 as isize - pad as isize;
+    let r_lo = first.max(0) as usize;
+    let r_hi = (y1 + pad).min(h);
     for ci in 0..c {
         let plane = &x[ci * h * w..(ci + 1) * h * w];
         for dx in 0..k {
             let row = &mut cols[(ci * k + dx) * q..][..q];
             let shift = dx as isize - pad as isize;
-            let lo = (-shift).clamp(0, w as isize) as usize;
-            let hi = (w as isize - shift).clamp(0, w as isize) as usize;
-            for (i, out) in row.chunks_exact_mut(w).enumerate() {
-                let sy = (y0 + i) as isize - pad as isize;
-                if sy < 0 || sy >= h as isize {
-                    out.fill(0.0);
-                    continue;
+            // Rows outside the image: zeros.
+            let d_lo = ((r_lo as isize - first) as usize * w).min(q);
+            let d_hi = if r_hi > r_lo {
+                (r_hi as isize - first) as usize * w
+            } else {
+                d_lo
+            };
+            row[..d_lo].fill(0.0);
+            row[d_hi..].fill(0.0);
+            if d_hi == d_lo {
+                continue;
+            }
+            // Rows inside: one shifted copy of the whole run of rows (row[i] =
+            // plane[r_lo·w + i + shift]), zeros where that leaves the plane ...
+            let dst = &mut row[d_lo..d_hi];
+            let start = (r_lo * w) as isize + shift;
+            let (s_lo, s_hi) = (
+                start.max(0),
+                (start + dst.len() as isize).min((h * w) as isize),
+            );
+            let (o_lo, o_hi) = ((s_lo - start) as usize, (s_hi - start) as usize);
+            dst[..o_lo].fill(0.0);
+            dst[o_hi..].fill(0.0);
+            dst[o_lo..o_hi].copy_from_slice(&plane[s_lo as usize..s_hi as usize]);
+            // ... then the columns that wrapped around from the neighbouring row: zeros.
+            let (lo, hi) = (
+                (-shift).clamp(0, w as isize) as usize,
+                (w as isize - shift).clamp(0, w as isize) as usize,
+            );
+            for r in dst.chunks_exact_mut(w) {
+                for v in &mut r[..lo] {
+                    *v = 0.0;
                 }
-                let src = &plane[sy as usize * w..][..w];
-                // out[x] = src[x + dx − pad] where in range. Rows are short (tens of
-                // floats): fixed-size moves inline instead of memcpy/memset calls.
-                zero_short(&mut out[..lo]);
-                zero_short(&mut out[hi..]);
-                if lo < hi {
-                    copy_short(
-                        &mut out[lo..hi],
-                        &src[(lo as isize + shift) as usize..(hi as isize + shift) as usize],
-                    );
+                for v in &mut r[hi..] {
+                    *v = 0.0;
                 }
             }
         }
-    }
-}
-
-/// `dst.copy_from_slice(src)` by 16-float moves.
-#[inline]
-fn copy_short(dst: &mut [f32], src: &[f32]) {
-    let mut d = dst.chunks_exact_mut(16);
-    let mut s = src.chunks_exact(16);
-    for (d, s) in (&mut d).zip(&mut s) {
-        let v: &[f32; 16] = s.try_into().expect("16 floats");
-        d.copy_from_slice(v);
-    }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *d = *s;
-    }
-}
-
-/// `dst.fill(0.0)` for a few floats.
-#[inline]
-fn zero_short(dst: &mut [f32]) {
-    for v in dst {
-        *v = 0.0;
     }
 }
 
@@ -572,6 +571,10 @@ mod tests {
             (2, 3, 9, 7, 4, 3),
             (1, 2, 70, 130, 3, 5),
             (3, 5, 6, 6, 2, 1),
+            // Images narrower or lower than the kernel.
+            (1, 3, 3, 1, 2, 5),
+            (2, 2, 2, 3, 3, 5),
+            (1, 2, 1, 8, 2, 3),
         ] {
             let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
             let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
