@@ -43,7 +43,9 @@ impl From<candle_core::Error> for Error {
 /// (above its mmap threshold) and trims the heap as soon as its top is free, so every layer
 /// pays page faults and the kernel's zeroing of every page (about 10 % of a training step,
 /// 20 % of a large forward pass). Guards nest; when the last one goes, glibc's thresholds go
-/// back to their defaults and the heap is trimmed. A no-op elsewhere than Linux with glibc.
+/// back to their default values (glibc's automatic raising of the mmap threshold stays off,
+/// as after any `mallopt`) and the heap is trimmed. A no-op elsewhere than Linux with
+/// glibc.
 pub struct FreedMemoryReuse(());
 
 static REUSE_GUARDS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
