@@ -110,13 +110,13 @@ def bench_torch(bn, channels_last, reps):
 
 
 def bench_ours(exe, threads, runs):
-    """Runs nn_speed `runs` times (each reports the mean of 3 after 1 warm-up); medians."""
+    """Runs nn_speed `runs` times (each reports the median of 3 after 1 warm-up); medians."""
     res = {}
     for _ in range(runs):
         out = subprocess.run([exe, str(threads)], check=True, capture_output=True, text=True).stdout
         for m in re.finditer(r"batch norm (\w+): parameters (\d+) \(\+ (\d+)", out):
             res.setdefault(m.group(1) == "true", {})["params"] = (int(m.group(2)), int(m.group(3)))
-        for m in re.finditer(r"batch norm (\w+): forward 512² ([\d.]+) s; training step 16×64² ([\d.]+) s", out):
+        for m in re.finditer(r"batch norm (\w+): forward 512² ([\d.]+) s.*?; training step 16×64² ([\d.]+) s", out):
             d = res.setdefault(m.group(1) == "true", {})
             d.setdefault("fwd", []).append(float(m.group(2)))
             d.setdefault("train", []).append(float(m.group(3)))

@@ -171,15 +171,6 @@ fn probabilistic_care_uncertainty_tracks_the_error() {
     let base = small_care();
     let opts = CareOptions {
         probabilistic: true,
-        unet: UNetConfig {
-            base_filters: 8,
-            ..base.unet.clone()
-        },
-        train: TrainOptions {
-            epochs: 8,
-            steps_per_epoch: 15,
-            ..base.train.clone()
-        },
         ..base
     };
     let model = train_care(&refs, &opts, &mut NoProgress, &mut |_| {}).unwrap();

@@ -1,17 +1,51 @@
 //! A faster same-padded 2D convolution for the CPU, as candle custom ops with a backward
-//! pass: im2col over blocks of image rows (bounded memory) and one `gemm` matrix product per
-//! block, blocks in parallel. The input gradient is the same convolution with the flipped,
-//! transposed kernel; the kernel gradient is one more product per block, accumulated.
+//! pass. Per block of image rows (bounded memory, blocks in parallel) a horizontal-only
+//! im2col (c·k rows, one per channel and kernel column, over the block's rows plus k − 1
+//! halo rows) and k `gemm` matrix products, one per kernel row, each reading that matrix
+//! shifted by whole image rows: k times less copying than a full im2col (c·k² rows), none
+//! for 1×1 kernels. The input gradient is the same convolution with the flipped,
+//! transposed kernel; the kernel gradient is k more products per block, accumulated.
 //!
 //! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
 //! `pad` (k / 2 for "same").
 
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
-/// Output pixels per im2col block (bounds the buffer to c·k²·BLOCK floats).
+/// Output pixels per im2col block, at most (whole rows, at least one).
 const BLOCK: usize = 4096;
+/// Floats per im2col block, at most (unless one row needs more): 1 MB, well within a core's
+/// L2 cache on recent CPUs (measured: 10 % faster training steps than 4 MB on a 2 MB L2).
+const BLOCK_FLOATS: usize = 1 << 18;
+
+thread_local! {
+    /// Each thread's im2col buffer, reused from block to block and call to call (no
+    /// allocation, page faults or zero-filling per block).
+    static COLS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's im2col buffer of `len` floats (stale contents; `im2col`
+/// overwrites all of it). Not re-entrant: `f` must not call this again.
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    COLS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < len {
+            c.resize(len, 0.0);
+        }
+        f(&mut c[..len])
+    })
+}
+
+/// A vector of `len` floats every one of which `fill` writes (through the pointer) before
+/// anything reads them: spares the zero-filling pass of `vec![0.0; len]`.
+fn filled_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    fill(v.as_mut_ptr());
+    // SAFETY: the capacity is len and `fill` initialised all len elements.
+    unsafe { v.set_len(len) };
+    v
+}
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -21,8 +55,10 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
     }
 }
 
-/// Rows (c·k² of them, ordered (c, dy, dx)) of the patches of output rows `y0..y1` of one
-/// image `x` (c, h, w), zero outside the image: `cols[(row, p)]`, p = (y − y0)·w + x.
+/// Rows (c·k of them, ordered (c, dx)) over the input rows y0 − pad .. y1 + pad of one image
+/// `x` (c, h, w), zero outside the image: `cols[(ci·k + dx, q)] = x[ci, y, x + dx − pad]`,
+/// q = (y − y0 + pad)·w + x. Kernel row dy of output row y reads row y + dy − pad, i.e. the
+/// matrix from column dy·w on.
 #[allow(clippy::too_many_arguments)]
 fn im2col(
     x: &[f32],
@@ -35,40 +71,62 @@ fn im2col(
     y1: usize,
     cols: &mut [f32],
 ) {
-    let p = (y1 - y0) * w;
+    let q = (y1 - y0 + 2 * pad) * w;
+    // Rows first − pad .. y1 + pad, of which r_lo..r_hi lie in the image.
+    let first = y0 as isize - pad as isize;
+    let r_lo = first.max(0) as usize;
+    let r_hi = (y1 + pad).min(h);
     for ci in 0..c {
         let plane = &x[ci * h * w..(ci + 1) * h * w];
-        for dy in 0..k {
-            for dx in 0..k {
-                let row = &mut cols[((ci * k + dy) * k + dx) * p..][..p];
-                for y in y0..y1 {
-                    let out = &mut row[(y - y0) * w..][..w];
-                    let sy = y as isize + dy as isize - pad as isize;
-                    if sy < 0 || sy >= h as isize {
-                        out.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[sy as usize * w..][..w];
-                    // out[x] = src[x + dx − pad] where in range.
-                    let shift = dx as isize - pad as isize;
-                    let lo = (-shift).clamp(0, w as isize) as usize;
-                    let hi = (w as isize - shift).clamp(0, w as isize) as usize;
-                    out[..lo].fill(0.0);
-                    out[hi..].fill(0.0);
-                    if lo < hi {
-                        out[lo..hi].copy_from_slice(
-                            &src[(lo as isize + shift) as usize..(hi as isize + shift) as usize],
-                        );
-                    }
+        for dx in 0..k {
+            let row = &mut cols[(ci * k + dx) * q..][..q];
+            let shift = dx as isize - pad as isize;
+            // Rows outside the image: zeros.
+            let d_lo = ((r_lo as isize - first) as usize * w).min(q);
+            let d_hi = if r_hi > r_lo {
+                (r_hi as isize - first) as usize * w
+            } else {
+                d_lo
+            };
+            row[..d_lo].fill(0.0);
+            row[d_hi..].fill(0.0);
+            if d_hi == d_lo {
+                continue;
+            }
+            // Rows inside: one shifted copy of the whole run of rows (row[i] =
+            // plane[r_lo·w + i + shift]), zeros where that leaves the plane ...
+            let dst = &mut row[d_lo..d_hi];
+            let start = (r_lo * w) as isize + shift;
+            let (s_lo, s_hi) = (
+                start.max(0),
+                (start + dst.len() as isize).min((h * w) as isize),
+            );
+            let (o_lo, o_hi) = ((s_lo - start) as usize, (s_hi - start) as usize);
+            dst[..o_lo].fill(0.0);
+            dst[o_hi..].fill(0.0);
+            dst[o_lo..o_hi].copy_from_slice(&plane[s_lo as usize..s_hi as usize]);
+            // ... then the columns that wrapped around from the neighbouring row: zeros.
+            let (lo, hi) = (
+                (-shift).clamp(0, w as isize) as usize,
+                (w as isize - shift).clamp(0, w as isize) as usize,
+            );
+            for r in dst.chunks_exact_mut(w) {
+                for v in &mut r[..lo] {
+                    *v = 0.0;
+                }
+                for v in &mut r[hi..] {
+                    *v = 0.0;
                 }
             }
         }
     }
 }
 
-/// Blocks of output rows: (image, y0, y1).
-fn blocks(n: usize, h: usize, w: usize) -> Vec<(usize, usize, usize)> {
-    let rows = (BLOCK / w.max(1)).max(1);
+/// Blocks of output rows: (image, y0, y1), for an im2col matrix of `ckx` rows and `2·pad`
+/// halo rows.
+fn blocks(n: usize, h: usize, w: usize, ckx: usize, pad: usize) -> Vec<(usize, usize, usize)> {
+    let pixels = BLOCK.min(BLOCK_FLOATS / ckx.max(1));
+    let rows = (pixels / w.max(1)).saturating_sub(2 * pad).max(1);
     let mut v = Vec::new();
     for b in 0..n {
         let mut y = 0;
@@ -80,6 +138,31 @@ fn blocks(n: usize, h: usize, w: usize) -> Vec<(usize, usize, usize)> {
     v
 }
 
+/// Runs `f(ptr, row_stride)` on the im2col matrix of [`im2col`] for rows y0..y1 of image
+/// `img` (c, h, w): built in this thread's buffer, or for 1×1 kernels the image itself (its
+/// rows are the matrix's, `h·w` apart).
+#[allow(clippy::too_many_arguments)]
+fn with_im2col<R>(
+    img: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    pad: usize,
+    y0: usize,
+    y1: usize,
+    f: impl FnOnce(*const f32, usize) -> R,
+) -> R {
+    if k == 1 {
+        return f(img[y0 * w..].as_ptr(), h * w);
+    }
+    let q = (y1 - y0 + 2 * pad) * w;
+    with_cols(c * k * q, |cols| {
+        im2col(img, c, h, w, k, pad, y0, y1, cols);
+        f(cols.as_ptr(), q)
+    })
+}
+
 /// out = conv(x, weight), same padding.
 struct Conv2dSame {
     pad: usize,
@@ -88,6 +171,105 @@ struct Conv2dSame {
 struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
+
+/// What happens to each output block right after its matrix product, while it is in cache:
+/// add a per-channel bias, then optionally ReLU.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+/// The forward convolution of `x` (n, c, h, w) with `wt` (o, c, k, k), same padding.
+fn conv_forward(
+    x: &[f32],
+    xs: &Shape,
+    wt: &[f32],
+    ws: &Shape,
+    pad: usize,
+    epi: Epilogue,
+) -> Result<(CpuStorage, Shape)> {
+    let (n, c, h, w) = xs.dims4()?;
+    let (o, c2, k, k2) = ws.dims4()?;
+    if c2 != c || k != k2 || k % 2 == 0 || 2 * pad + 1 != k {
+        bail!("fast convolution: bad shapes {xs:?} {ws:?}");
+    }
+    if epi.bias.is_some_and(|b| b.len() != o) {
+        bail!("fast convolution: bias of {o} values expected");
+    }
+    // Weights as k matrices (o × c·k), one per kernel row: (dy, o, ci, dx).
+    let ckx = c * k;
+    let mut wr = vec![0f32; k * o * ckx];
+    for oc in 0..o {
+        for ci in 0..c {
+            for dy in 0..k {
+                for dx in 0..k {
+                    wr[(dy * o + oc) * ckx + ci * k + dx] = wt[((oc * c + ci) * k + dy) * k + dx];
+                }
+            }
+        }
+    }
+    let wr = &wr;
+    let out = filled_by(n * o * h * w, |out| {
+        let ptr = SendPtr(out);
+        let ptr = &ptr;
+        blocks(n, h, w, ckx, pad)
+            .into_par_iter()
+            .for_each(|(b, y0, y1)| {
+                let p = (y1 - y0) * w;
+                let img = &x[b * c * h * w..(b + 1) * c * h * w];
+                with_im2col(img, c, h, w, k, pad, y0, y1, |cols, cols_rs| {
+                    for dy in 0..k {
+                        // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w)
+                        // output, disjoint from every other block, all of them at dy = 0 (no
+                        // read), adding to them after; the im2col matrix shifted by dy rows
+                        // still ends inside it (it has p + 2·pad·w columns).
+                        unsafe {
+                            gemm(
+                                o,
+                                p,
+                                ckx,
+                                ptr.0.add(b * o * h * w + y0 * w),
+                                1,
+                                (h * w) as isize,
+                                dy > 0,
+                                wr.as_ptr().add(dy * o * ckx),
+                                1,
+                                ckx as isize,
+                                cols.add(dy * w),
+                                1,
+                                cols_rs as isize,
+                                if dy > 0 { 1.0 } else { 0.0 },
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                Parallelism::None,
+                            );
+                        }
+                    }
+                });
+                if epi.bias.is_some() || epi.relu {
+                    for oc in 0..o {
+                        // SAFETY: the same block of the output as above.
+                        let row = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                ptr.0.add(b * o * h * w + oc * h * w + y0 * w),
+                                p,
+                            )
+                        };
+                        let bias = epi.bias.map_or(0.0, |b| b[oc]);
+                        if epi.relu {
+                            row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+                        } else {
+                            row.iter_mut().for_each(|v| *v += bias);
+                        }
+                    }
+                }
+            });
+    });
+    Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))))
+}
 
 impl CustomOp2 for Conv2dSame {
     fn name(&self) -> &'static str {
@@ -101,62 +283,17 @@ impl CustomOp2 for Conv2dSame {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s1, l1)?;
-        let wt = slice(s2, l2)?;
-        let (n, c, h, w) = l1.shape().dims4()?;
-        let (o, c2, k, k2) = l2.shape().dims4()?;
-        if c2 != c || k != k2 || k % 2 == 0 || 2 * self.pad + 1 != k {
-            bail!(
-                "fast convolution: bad shapes {:?} {:?}",
-                l1.shape(),
-                l2.shape()
-            );
-        }
-        let mut out = vec![0f32; n * o * h * w];
-        let ck = c * k * k;
-        let ptr = SendPtr(out.as_mut_ptr());
-        let ptr = &ptr;
-        blocks(n, h, w).into_par_iter().for_each(|(b, y0, y1)| {
-            let p = (y1 - y0) * w;
-            let mut cols = vec![0f32; ck * p];
-            im2col(
-                &x[b * c * h * w..(b + 1) * c * h * w],
-                c,
-                h,
-                w,
-                k,
-                self.pad,
-                y0,
-                y1,
-                &mut cols,
-            );
-            // SAFETY: each block writes the columns y0·w..y1·w of image b's (o, h·w) output,
-            // disjoint from every other block; all pointers stay inside their buffers.
-            unsafe {
-                gemm(
-                    o,
-                    p,
-                    ck,
-                    ptr.0.add(b * o * h * w + y0 * w),
-                    1,
-                    (h * w) as isize,
-                    false,
-                    wt.as_ptr(),
-                    1,
-                    ck as isize,
-                    cols.as_ptr(),
-                    1,
-                    p as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))))
+        conv_forward(
+            slice(s1, l1)?,
+            l1.shape(),
+            slice(s2, l2)?,
+            l2.shape(),
+            self.pad,
+            Epilogue {
+                bias: None,
+                relu: false,
+            },
+        )
     }
 
     fn bwd(
@@ -167,23 +304,136 @@ impl CustomOp2 for Conv2dSame {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        // ∂L/∂x = correlation of the gradient with the flipped kernel, channels swapped.
-        let flipped = weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-        let grad_x = grad.apply_op2(&flipped, Conv2dSame { pad: self.pad })?;
-        let (_, _, k, _) = weight.dims4()?;
-        let grad_w = x.apply_op2_no_bwd(
-            &grad,
-            &Conv2dKernelGrad {
-                pad: self.pad,
-                kernel: k,
-            },
-        )?;
-        Ok((Some(grad_x), Some(grad_w)))
+        let (grad_x, grad_w) = conv_backward(x, weight, &grad, self.pad)?;
+        Ok((grad_x, Some(grad_w)))
     }
 }
 
+/// ∂L/∂x (None when x needs no gradient: a network's input) and ∂L/∂weight from ∂L/∂out.
+fn conv_backward(
+    x: &Tensor,
+    weight: &Tensor,
+    grad: &Tensor,
+    pad: usize,
+) -> Result<(Option<Tensor>, Tensor)> {
+    // ∂L/∂x = correlation of the gradient with the flipped kernel, channels swapped.
+    let grad_x = if x.track_op() {
+        let flipped = weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
+        Some(grad.apply_op2(&flipped, Conv2dSame { pad })?)
+    } else {
+        None
+    };
+    let (_, _, k, _) = weight.dims4()?;
+    let grad_w = x.apply_op2_no_bwd(grad, &Conv2dKernelGrad { pad, kernel: k })?;
+    Ok((grad_x, grad_w))
+}
+
+/// out = conv(x, weight) + bias, then ReLU if `relu`: the bias and the ReLU applied to each
+/// block while it is in cache instead of two more passes over the output.
+struct Conv2dBias {
+    pad: usize,
+    relu: bool,
+}
+
+impl CustomOp3 for Conv2dBias {
+    fn name(&self) -> &'static str {
+        "conv2d-same-bias-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        conv_forward(
+            slice(s1, l1)?,
+            l1.shape(),
+            slice(s2, l2)?,
+            l2.shape(),
+            self.pad,
+            Epilogue {
+                bias: Some(slice(s3, l3)?),
+                relu: self.relu,
+            },
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let (grad, grad_b) = mask_and_bias_grad(&grad, res, self.relu)?;
+        let (grad_x, grad_w) = conv_backward(x, weight, &grad, self.pad)?;
+        Ok((grad_x, Some(grad_w), Some(grad_b)))
+    }
+}
+
+/// The gradient with the ReLU's mask applied (where the output is 0 it is 0) when `relu`,
+/// and its sum per channel (the bias gradient), in one pass.
+fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor, Tensor)> {
+    let (n, o, h, w) = grad.dims4()?;
+    let hw = h * w;
+    let (gs, gl) = grad.storage_and_layout();
+    let (rs, rl) = res.storage_and_layout();
+    let (g, r) = match (&*gs, &*rs) {
+        (Storage::Cpu(g), Storage::Cpu(r)) => (slice(g, gl)?, slice(r, rl)?),
+        _ => bail!("fast convolution: not CPU tensors"),
+    };
+    let mut masked = if relu {
+        vec![0f32; g.len()]
+    } else {
+        Vec::new()
+    };
+    let ptr = SendPtr(masked.as_mut_ptr());
+    let ptr = &ptr;
+    let sums: Vec<f32> = (0..o)
+        .into_par_iter()
+        .map(|oc| {
+            let mut total = 0f64;
+            for b in 0..n {
+                let at = (b * o + oc) * hw;
+                let src = &g[at..at + hw];
+                if relu {
+                    // SAFETY: block (b, oc) of `masked`, written by this channel only.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hw) };
+                    let out = &r[at..at + hw];
+                    for ((d, &gv), &rv) in dst.iter_mut().zip(src).zip(out) {
+                        *d = if rv > 0.0 { gv } else { 0.0 };
+                    }
+                    total += super::batch_norm_cpu::sum(dst);
+                } else {
+                    total += super::batch_norm_cpu::sum(src);
+                }
+            }
+            total as f32
+        })
+        .collect();
+    if relu {
+        // SAFETY: the loop above wrote every block (b, oc).
+        unsafe { masked.set_len(g.len()) };
+    }
+    drop((gs, rs));
+    let dev = grad.device();
+    let grad_b = Tensor::from_vec(sums, o, dev)?;
+    let masked = if relu {
+        Tensor::from_vec(masked, (n, o, h, w), dev)?
+    } else {
+        grad.clone()
+    };
+    Ok((masked, grad_b))
+}
+
 /// ∂L/∂weight (o, c, k, k) from the input x (n, c, h, w) and ∂L/∂out (n, o, h, w):
-/// Σ over images and blocks of grad_block (o × p) · cols_blockᵀ (p × c·k²).
+/// Σ over images, blocks and kernel rows dy of grad_block (o × p) · cols_block,dyᵀ (p × c·k).
 struct Conv2dKernelGrad {
     pad: usize,
     kernel: usize,
@@ -209,57 +459,63 @@ impl CustomOp2 for Conv2dKernelGrad {
             bail!("kernel gradient: shapes {:?} {:?}", l1.shape(), l2.shape());
         }
         let k = self.kernel;
-        let ck = c * k * k;
-        // One partial sum per block, added at the end (blocks run in parallel).
-        let partials: Vec<Vec<f32>> = blocks(n, h, w)
+        let ckx = c * k;
+        // One sum per worker (rayon's fold) in (dy, o, ci, dx) order, blocks accumulated into
+        // it by the products themselves, the sums added at the end.
+        let dwr = blocks(n, h, w, ckx, self.pad)
             .into_par_iter()
-            .map(|(b, y0, y1)| {
-                let p = (y1 - y0) * w;
-                let mut cols = vec![0f32; ck * p];
-                im2col(
-                    &x[b * c * h * w..(b + 1) * c * h * w],
-                    c,
-                    h,
-                    w,
-                    k,
-                    self.pad,
-                    y0,
-                    y1,
-                    &mut cols,
-                );
-                let mut dw = vec![0f32; o * ck];
-                // SAFETY: dst (o × ck), lhs the (o × p) block of g (row stride h·w), rhs the
-                // transpose of cols (p × ck): all in bounds.
-                unsafe {
-                    gemm(
-                        o,
-                        ck,
-                        p,
-                        dw.as_mut_ptr(),
-                        1,
-                        ck as isize,
-                        false,
-                        g.as_ptr().add(b * o * h * w + y0 * w),
-                        1,
-                        (h * w) as isize,
-                        cols.as_ptr(),
-                        p as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
-                    );
-                }
-                dw
+            .fold(
+                || vec![0f32; k * o * ckx],
+                |mut dw, (b, y0, y1)| {
+                    let p = (y1 - y0) * w;
+                    let img = &x[b * c * h * w..(b + 1) * c * h * w];
+                    with_im2col(img, c, h, w, k, self.pad, y0, y1, |cols, cols_rs| {
+                        for dy in 0..k {
+                            // SAFETY: dst (o × ckx) += lhs, the (o × p) block of g (row
+                            // stride h·w), times rhs, the transpose of the im2col matrix
+                            // shifted by dy rows (p × ckx): all in bounds.
+                            unsafe {
+                                gemm(
+                                    o,
+                                    ckx,
+                                    p,
+                                    dw.as_mut_ptr().add(dy * o * ckx),
+                                    1,
+                                    ckx as isize,
+                                    true,
+                                    g.as_ptr().add(b * o * h * w + y0 * w),
+                                    1,
+                                    (h * w) as isize,
+                                    cols.add(dy * w),
+                                    cols_rs as isize,
+                                    1,
+                                    1.0,
+                                    1.0,
+                                    false,
+                                    false,
+                                    false,
+                                    Parallelism::None,
+                                );
+                            }
+                        }
+                    });
+                    dw
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
             })
-            .collect();
-        let mut dw = vec![0f32; o * ck];
-        for part in partials {
-            for (a, b) in dw.iter_mut().zip(part) {
-                *a += b;
+            .unwrap_or_else(|| vec![0f32; k * o * ckx]);
+        let mut dw = vec![0f32; o * c * k * k];
+        for oc in 0..o {
+            for ci in 0..c {
+                for dy in 0..k {
+                    for dx in 0..k {
+                        dw[((oc * c + ci) * k + dy) * k + dx] =
+                            dwr[(dy * o + oc) * ckx + ci * k + dx];
+                    }
+                }
             }
         }
         Ok((CpuStorage::F32(dw), Shape::from((o, c, k, k))))
@@ -272,6 +528,22 @@ pub fn conv2d_same_fast(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let k = weight.dim(2)?;
     x.contiguous()?
         .apply_op2(&weight.contiguous()?, Conv2dSame { pad: k / 2 })
+}
+
+/// `conv2d_same_fast(x, weight) + bias` (bias of shape (o)), then ReLU if `relu`, as one
+/// op; differentiable in all three arguments.
+pub fn conv2d_same_bias_fast(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    relu: bool,
+) -> Result<Tensor> {
+    let k = weight.dim(2)?;
+    x.contiguous()?.apply_op3(
+        &weight.contiguous()?,
+        &bias.contiguous()?,
+        Conv2dBias { pad: k / 2, relu },
+    )
 }
 
 #[cfg(test)]
@@ -299,6 +571,10 @@ mod tests {
             (2, 3, 9, 7, 4, 3),
             (1, 2, 70, 130, 3, 5),
             (3, 5, 6, 6, 2, 1),
+            // Images narrower or lower than the kernel.
+            (1, 3, 3, 1, 2, 5),
+            (2, 2, 2, 3, 3, 5),
+            (1, 2, 1, 8, 2, 3),
         ] {
             let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
             let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
@@ -325,6 +601,122 @@ mod tests {
             let dx = max_diff(gf.get(&x).unwrap(), gs.get(&x).unwrap());
             let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
             assert!(dx < 1e-3 && dw < 1e-2, "gradients differ by {dx}, {dw}");
+        }
+    }
+
+    /// The fused bias + ReLU op against candle's convolution, bias and ReLU: forward and
+    /// the gradients of input, weight and bias.
+    #[test]
+    fn fused_bias_relu_matches_candle() {
+        for (n, c, h, w, o, k, relu) in [
+            (2, 3, 9, 7, 4, 3, true),
+            (1, 2, 70, 130, 3, 5, true),
+            (3, 5, 6, 6, 2, 1, false),
+            (2, 4, 12, 10, 6, 3, false),
+        ] {
+            let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
+            let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
+            let b = Var::randn(0f32, 1.0, o, &device()).unwrap();
+            let fast = conv2d_same_bias_fast(&x, &wt, &b, relu).unwrap();
+            let slow = x
+                .conv2d(&wt, k / 2, 1, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, o, 1, 1)).unwrap())
+                .unwrap();
+            let slow = if relu { slow.relu().unwrap() } else { slow };
+            let case = (n, c, h, w, o, k, relu);
+            assert!(max_diff(&fast, &slow) < 1e-4, "forward {case:?}");
+            let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
+            let gf = (fast * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gs = (slow * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let dx = max_diff(gf.get(&x).unwrap(), gs.get(&x).unwrap());
+            let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
+            let db = max_diff(gf.get(&b).unwrap(), gs.get(&b).unwrap());
+            assert!(
+                dx < 1e-3 && dw < 1e-2 && db < 1e-3,
+                "{case:?}: gradients differ by {dx}, {dw}, {db}"
+            );
+        }
+    }
+
+    /// A network input (not a variable) gets no gradient, and the weights' gradient is
+    /// still right.
+    #[test]
+    fn constant_input_gets_no_gradient() {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &device()).unwrap();
+        let wt = Var::randn(0f32, 1.0, (4, 3, 3, 3), &device()).unwrap();
+        let b = Var::randn(0f32, 1.0, 4, &device()).unwrap();
+        let g = conv2d_same_bias_fast(&x, &wt, &b, true)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(&x).is_none());
+        let gs = x
+            .conv2d(&wt, 1, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(max_diff(g.get(&wt).unwrap(), gs.get(&wt).unwrap()) < 1e-3);
+    }
+
+    /// Many channels: several row blocks per image with their halo rows (k = 3 and 5),
+    /// forward and gradients relative to candle's.
+    #[test]
+    fn many_channels_several_blocks() {
+        for (n, c, h, w, o, k) in [(2, 300, 70, 40, 3, 3), (1, 120, 50, 33, 2, 5)] {
+            assert!(blocks(n, h, w, c * k, k / 2).len() >= 2 * n);
+            let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
+            let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
+            let fast = conv2d_same_fast(&x, &wt).unwrap();
+            let slow = x.conv2d(&wt, k / 2, 1, 1, 1).unwrap();
+            let rel = |a: &Tensor, b: &Tensor| {
+                let m = b
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                max_diff(a, b) / m
+            };
+            assert!(rel(&fast, &slow) < 1e-5, "forward {:?}", (n, c, h, w, o, k));
+            let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
+            let gf = (fast * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gs = (slow * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let dx = rel(gf.get(&x).unwrap(), gs.get(&x).unwrap());
+            let dw = rel(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
+            assert!(
+                dx < 1e-5 && dw < 1e-5,
+                "relative gradient errors {dx}, {dw}"
+            );
         }
     }
 }

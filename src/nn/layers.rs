@@ -75,15 +75,30 @@ impl Conv {
         shape.extend(std::iter::repeat_n(1, self.weight.rank() - 1));
         let weight = self.weight.broadcast_mul(&scale.reshape(shape)?)?;
         let bias = (((&self.bias - bn.running_mean())? * &scale)? + shift)?;
-        self.forward_with(x, &weight, &bias)
+        self.forward_with(x, &weight, &bias, true)
     }
 
-    fn forward_with(&self, x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    /// The convolution followed by a ReLU (fused into one op on the CPU).
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &self.weight, &self.bias, true)
+    }
+
+    fn forward_with(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        relu: bool,
+    ) -> Result<Tensor> {
         let pad = self.kernel / 2;
         let out_channels = weight.dim(0)?;
         if self.dims == 2 {
+            if fast_conv(x) {
+                return super::conv_cpu::conv2d_same_bias_fast(x, weight, bias, relu);
+            }
             let y = conv2d_same(x, weight, pad)?;
-            return y.broadcast_add(&bias.reshape((1, out_channels, 1, 1))?);
+            let y = y.broadcast_add(&bias.reshape((1, out_channels, 1, 1))?)?;
+            return if relu { y.relu() } else { Ok(y) };
         }
         // 3D: out[z] = Σ_dz conv2d(in[z + dz − pad], weight[.., dz, .., ..]).
         let (n, c, nz, ny, nx) = x.dims5()?;
@@ -108,14 +123,25 @@ impl Conv {
             .expect("kernel ≥ 1")
             .reshape((n, nz, out_channels, ny, nx))?
             .permute((0, 2, 1, 3, 4))?;
-        y.broadcast_add(&bias.reshape((1, out_channels, 1, 1, 1))?)
+        let y = y.broadcast_add(&bias.reshape((1, out_channels, 1, 1, 1))?)?;
+        if relu {
+            y.relu()
+        } else {
+            Ok(y)
+        }
     }
 }
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &self.weight, &self.bias)
+        self.forward_with(x, &self.weight, &self.bias, false)
     }
+}
+
+/// Whether convolutions of `x` go through [`super::conv_cpu`]: on the CPU unless
+/// `FLUORECON_CANDLE_CONV` is set.
+fn fast_conv(x: &Tensor) -> bool {
+    x.device().is_cpu() && std::env::var_os("FLUORECON_CANDLE_CONV").is_none()
 }
 
 /// `x.conv2d(weight, pad, stride 1, dilation 1, groups 1)`: on the CPU through
@@ -125,7 +151,7 @@ impl Module for Conv {
 /// garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
 /// the convolution a strided view that it copies correctly.
 pub fn conv2d_same(x: &Tensor, weight: &Tensor, pad: usize) -> Result<Tensor> {
-    if x.device().is_cpu() && std::env::var_os("FLUORECON_CANDLE_CONV").is_none() {
+    if fast_conv(x) {
         // Ours: im2col + gemm forward and backward (candle's backward is much slower).
         return super::conv_cpu::conv2d_same_fast(x, weight);
     }
@@ -179,12 +205,19 @@ impl ModuleT for ConvBlock {
         let mut x = x.clone();
         for (conv, bn) in &self.convs {
             x = match bn {
-                // Inference: batch norm folded into the convolution (one pass less).
+                // Inference: batch norm folded into the convolution (one pass less), ReLU
+                // fused.
                 Some(bn) if !train => conv.forward_folded(&x, bn)?,
-                Some(bn) => bn.forward_t(&conv.forward(&x)?, true)?,
-                None => conv.forward(&x)?,
+                Some(bn) => {
+                    let y = conv.forward(&x)?;
+                    if super::batch_norm_cpu::supported(&y) {
+                        super::batch_norm_cpu::forward_train(bn, &y, true)?
+                    } else {
+                        bn.forward_t(&y, true)?.relu()?
+                    }
+                }
+                None => conv.forward_relu(&x)?,
             };
-            x = x.relu()?;
         }
         Ok(x)
     }
@@ -192,25 +225,36 @@ impl ModuleT for ConvBlock {
 
 /// 2× max pooling over every spatial axis.
 pub fn max_pool(x: &Tensor, dims: usize) -> Result<Tensor> {
+    let pool2 = |x: &Tensor| {
+        if super::pool_cpu::supported(x) {
+            super::pool_cpu::max_pool2(x)
+        } else {
+            x.max_pool2d(2)
+        }
+    };
     if dims == 2 {
-        return x.max_pool2d(2);
+        return pool2(x);
     }
     let (n, c, nz, ny, nx) = x.dims5()?;
-    let yx = x.reshape((n, c * nz, ny, nx))?.max_pool2d(2)?;
+    let yx = pool2(&x.reshape((n, c * nz, ny, nx))?)?;
     yx.reshape((n, c, nz / 2, 2, ny / 2, nx / 2))?.max(3)
 }
 
 /// 2× nearest-neighbour upsampling over every spatial axis.
 pub fn upsample(x: &Tensor, dims: usize) -> Result<Tensor> {
+    let up2 = |x: &Tensor| {
+        if super::pool_cpu::supported(x) {
+            super::pool_cpu::upsample2(x)
+        } else {
+            let (_, _, ny, nx) = x.dims4()?;
+            x.upsample_nearest2d(2 * ny, 2 * nx)
+        }
+    };
     if dims == 2 {
-        let (_, _, ny, nx) = x.dims4()?;
-        return x.upsample_nearest2d(2 * ny, 2 * nx);
+        return up2(x);
     }
     let (n, c, nz, ny, nx) = x.dims5()?;
-    let yx = x
-        .reshape((n, c * nz, ny, nx))?
-        .upsample_nearest2d(2 * ny, 2 * nx)?
-        .reshape((n, c, nz, 1, 2 * ny, 2 * nx))?;
+    let yx = up2(&x.reshape((n, c * nz, ny, nx))?)?.reshape((n, c, nz, 1, 2 * ny, 2 * nx))?;
     yx.broadcast_as((n, c, nz, 2, 2 * ny, 2 * nx))?
         .reshape((n, c, 2 * nz, 2 * ny, 2 * nx))
 }

@@ -86,6 +86,7 @@ pub fn predict(
     options: &TileOptions,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Array3<f32>>> {
+    let _heap = super::reuse_freed_memory();
     let c = net.config();
     let (nz, ny, nx) = image.dim();
     let m = c.size_multiple();

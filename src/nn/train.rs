@@ -112,6 +112,7 @@ pub fn train(
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<TrainReport> {
     options.validate()?;
+    let _heap = super::reuse_freed_memory();
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x5EED_7A1E);
     // AdamW without weight decay is Adam.

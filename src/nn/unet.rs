@@ -225,10 +225,14 @@ impl ModuleT for UNet {
         }
         x = self.middle.forward_t(&x, train)?;
         for (level, block) in self.up.iter().enumerate().rev() {
-            x = upsample(&x, c.dims)?;
-            if !(c.n2v2 && level == 0) {
-                x = cat_channels(&x, &skips[level])?;
-            }
+            let skip = !(c.n2v2 && level == 0);
+            x = if skip && c.dims == 2 && super::pool_cpu::supported(&x) {
+                super::pool_cpu::upsample2_cat(&x, &skips[level])?
+            } else if skip {
+                cat_channels(&upsample(&x, c.dims)?, &skips[level])?
+            } else {
+                upsample(&x, c.dims)?
+            };
             x = block.forward_t(&x, train)?;
         }
         let mut out = self.head.forward(&x)?;
