@@ -4,7 +4,7 @@
 //! [`crate::jni_smlm`]).
 
 use crate::jni::{guard, write_floats, JavaProgress};
-use crate::jni_smlm::{floats_in, handle_mut, into_handle, pack, take_handle};
+use crate::jni_smlm::{handle_mut, into_handle, pack, push_frames, take_handle, FrameStream};
 use crate::progress::Progress;
 use crate::smlm::deepstorm::{DeepStormLocalizer, DeepStormModel, DeepStormOptions};
 use crate::smlm::Camera;
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn runner<'a>(handle: jlong) -> Result<&'a mut DeepStormLocalizer> {
-    handle_mut(handle, "Deep-STORM")
+    handle_mut(handle, <DeepStormLocalizer as FrameStream>::WHAT)
 }
 
 fn string_in(env: &mut JNIEnv, s: &JString) -> Result<String> {
@@ -124,6 +124,13 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
     })
 }
 
+impl FrameStream for DeepStormLocalizer {
+    const WHAT: &'static str = "Deep-STORM";
+    fn push(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()> {
+        DeepStormLocalizer::push(self, frames, progress)
+    }
+}
+
 /// `void deepstormPush(long handle, float[] frames, ProgressListener listener)`.
 #[no_mangle]
 pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormPush<'l>(
@@ -133,15 +140,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormPush<'l>(
     frames: JFloatArray<'l>,
     listener: JObject<'l>,
 ) {
-    guard(&mut env, |env| {
-        let data = floats_in(env, &frames, "the frames")?;
-        let r = runner(handle)?;
-        let mut progress = JavaProgress {
-            env,
-            listener: &listener,
-        };
-        r.push(&data, &mut progress)
-    })
+    push_frames::<DeepStormLocalizer>(&mut env, handle, &frames, &listener)
 }
 
 /// `int deepstormUpsampling(long handle)`: fine pixels per camera pixel of the density map.
@@ -165,7 +164,8 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFinish<'l>(
     density: JFloatArray<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        let r = take_handle::<DeepStormLocalizer>(handle, "Deep-STORM")?;
+        let r =
+            take_handle::<DeepStormLocalizer>(handle, <DeepStormLocalizer as FrameStream>::WHAT)?;
         let result = r.finish();
         if !density.is_null() {
             let len = env.get_array_length(&density)? as usize;
@@ -189,6 +189,9 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFree<'l>(
     handle: jlong,
 ) {
     if handle != 0 {
-        drop(take_handle::<DeepStormLocalizer>(handle, "Deep-STORM"));
+        drop(take_handle::<DeepStormLocalizer>(
+            handle,
+            <DeepStormLocalizer as FrameStream>::WHAT,
+        ));
     }
 }

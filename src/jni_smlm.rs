@@ -6,6 +6,7 @@
 //! whole (virtual) stack at once.
 
 use crate::jni::{device_request, guard, read_floats, write_floats, JavaProgress};
+use crate::progress::Progress;
 use crate::smlm::drift::{estimate_drift, DriftOptions};
 use crate::smlm::render::{render, RenderMode, RenderOptions};
 use crate::smlm::results::{read_csv_file, write_csv_file};
@@ -98,10 +99,6 @@ pub(crate) fn take_handle<T>(handle: jlong, what: &str) -> Result<Box<T>> {
     Ok(unsafe { Box::from_raw(handle as *mut T) })
 }
 
-fn localizer<'a>(handle: jlong) -> Result<&'a mut Localizer> {
-    handle_mut(handle, "the localizer")
-}
-
 /// `long localizerNew(…)`: a localizer for frames of nx×ny pixels.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
@@ -151,6 +148,35 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerNew<'l>(
     })
 }
 
+/// A stream of whole frames lent to Java through a handle (the localizer, Deep-STORM).
+pub(crate) trait FrameStream {
+    /// What the handle is called in messages.
+    const WHAT: &'static str;
+    fn push(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()>;
+}
+
+impl FrameStream for Localizer {
+    const WHAT: &'static str = "the localizer";
+    fn push(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()> {
+        Localizer::push(self, frames, progress)
+    }
+}
+
+/// The body of every `…Push(long handle, float[] frames, ProgressListener listener)`.
+pub(crate) fn push_frames<'l, T: FrameStream>(
+    env: &mut JNIEnv<'l>,
+    handle: jlong,
+    frames: &JFloatArray<'l>,
+    listener: &JObject<'l>,
+) {
+    guard(env, |env| {
+        let data = floats_in(env, frames, "the frames")?;
+        let stream = handle_mut::<T>(handle, T::WHAT)?;
+        let mut progress = JavaProgress { env, listener };
+        stream.push(&data, &mut progress)
+    })
+}
+
 /// `void localizerPush(long handle, float[] frames, ProgressListener listener)`.
 #[no_mangle]
 pub extern "system" fn Java_fluorecon_NativeSmlm_localizerPush<'l>(
@@ -160,15 +186,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerPush<'l>(
     frames: JFloatArray<'l>,
     listener: JObject<'l>,
 ) {
-    guard(&mut env, |env| {
-        let data = floats_in(env, &frames, "the frames")?;
-        let loc = localizer(handle)?;
-        let mut progress = JavaProgress {
-            env,
-            listener: &listener,
-        };
-        loc.push(&data, &mut progress)
-    })
+    push_frames::<Localizer>(&mut env, handle, &frames, &listener)
 }
 
 /// `float[] localizerFinish(long handle, ProgressListener listener)`: frees the localizer.
@@ -180,7 +198,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFinish<'l>(
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        let loc = take_handle::<Localizer>(handle, "the localizer")?;
+        let loc = take_handle::<Localizer>(handle, Localizer::WHAT)?;
         let mut progress = JavaProgress {
             env,
             listener: &listener,
@@ -198,7 +216,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFree<'l>(
     handle: jlong,
 ) {
     if handle != 0 {
-        drop(take_handle::<Localizer>(handle, "the localizer"));
+        drop(take_handle::<Localizer>(handle, Localizer::WHAT));
     }
 }
 

@@ -4,50 +4,8 @@
 use fluorecon::io::tiff::{read_tiff, write_tiff, Hyperstack};
 use fluorecon::simulate::poisson_gaussian;
 use fluorecon::{Volume, VoxelSize};
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p =
-            std::env::temp_dir().join(format!("fluorecon-cli-dn-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn fluorecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fluorecon"))
-        .args(args)
-        .output()
-        .expect("the fluorecon binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = fluorecon(args);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "fluorecon {args:?} failed:\n{err}");
-    err
-}
-
-fn fails(args: &[&str]) -> String {
-    let o = fluorecon(args);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(1), "fluorecon {args:?}:\n{err}");
-    err
-}
+mod common;
+use common::{fails, ok, TempDir};
 
 const VOXEL: VoxelSize = VoxelSize {
     z: 0.5,

@@ -6,8 +6,10 @@ use fluorecon::smlm::metrics::{assess, Assessment, Point};
 use fluorecon::smlm::simulate::{simulate_smlm, SmlmSimOptions, SmlmSimulation};
 use fluorecon::smlm::{localize_stack, Localization, LocalizeOptions};
 use fluorecon::NoProgress;
-use std::process::Command;
 use std::sync::Arc;
+
+mod common;
+use common::{fails, ok, read_truth, TempDir};
 
 fn points(locs: &[Localization]) -> Vec<Point> {
     locs.iter()
@@ -111,16 +113,9 @@ fn deepstorm_at_low_density() {
 /// the TIFF) → CSV and density image; bad input fails with a message.
 #[test]
 fn cli_deepstorm_localize() {
-    let dir = std::env::temp_dir().join(format!("fluorecon-deepstorm-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_fluorecon"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let o = run(&[
+    let d = TempDir::new("deepstorm-cli");
+    let p = |f: &str| d.path(f);
+    ok(&[
         "simulate-smlm",
         "--preset",
         "high-density",
@@ -129,8 +124,7 @@ fn cli_deepstorm_localize() {
         "-o",
         &p(""),
     ]);
-    assert!(o.status.success());
-    let o = run(&[
+    let err = ok(&[
         "deepstorm",
         "localize",
         &p("stack.tif"),
@@ -145,22 +139,12 @@ fn cli_deepstorm_localize() {
         "--density",
         &p("ds.tif"),
     ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{err}");
     assert!(
         err.contains("Deep-STORM model 'deepstorm-2d-emccd-100nm'"),
         "{err}"
     );
     let locs = fluorecon::smlm::results::read_csv_file(std::path::Path::new(&p("ds.csv"))).unwrap();
-    let truth: Vec<Point> = std::fs::read_to_string(p("truth.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
-            (f[0] as u32, f[2], f[3])
-        })
-        .collect();
+    let truth = read_truth(&p("truth.csv"));
     let a = assess(&points(&locs), &truth, 250.0, None);
     assert!(a.jaccard > 0.8, "{a:?}");
     // Photons: 2000 emitted × QE 0.9 on average.
@@ -180,7 +164,7 @@ fn cli_deepstorm_localize() {
     );
 
     // A model folder that is not one; a corrupt input.
-    let o = run(&[
+    let err = fails(&[
         "deepstorm",
         "localize",
         &p("stack.tif"),
@@ -189,10 +173,9 @@ fn cli_deepstorm_localize() {
         "-o",
         &p("x.csv"),
     ]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("model.json"));
+    assert!(err.contains("model.json"), "{err}");
     std::fs::write(p("bad.tif"), b"II*\0garbage").unwrap();
-    let o = run(&[
+    fails(&[
         "deepstorm",
         "localize",
         &p("bad.tif"),
@@ -201,7 +184,5 @@ fn cli_deepstorm_localize() {
         "-o",
         &p("x.csv"),
     ]);
-    assert_eq!(o.status.code(), Some(1));
     assert!(!std::path::Path::new(&p("x.csv")).exists());
-    std::fs::remove_dir_all(&dir).unwrap();
 }

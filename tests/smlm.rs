@@ -92,60 +92,8 @@ fn low_density_meets_the_challenge_bar() {
 use fluorecon::io::tiff::{write_tiff, Hyperstack};
 use fluorecon::smlm::results::read_csv_file;
 use fluorecon::VoxelSize;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("fluorecon-smlm-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn fluorecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fluorecon"))
-        .args(args)
-        .output()
-        .expect("the fluorecon binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = fluorecon(args);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "fluorecon {args:?} failed:\n{err}");
-    err
-}
-
-fn fails(args: &[&str]) -> String {
-    let o = fluorecon(args);
-    assert_eq!(o.status.code(), Some(1), "fluorecon {args:?} should fail");
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn read_truth(path: &str) -> Vec<Point> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
-            (f[0] as u32, f[2], f[3])
-        })
-        .collect()
-}
+mod common;
+use common::{fails, ok, read_truth, TempDir};
 
 /// A low-density stack of `frames` frames as a TIFF hyperstack (100 nm pixels).
 fn simulated_stack(frames: usize) -> Hyperstack {

@@ -1,0 +1,65 @@
+//! What the command-line tests share: a temporary folder, running the built `fluorecon`
+//! binary, and reading a simulator's `truth.csv`. Each test crate uses part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A fresh folder under the system's temporary folder, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("fluorecon-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    /// The path of `f` inside the folder.
+    pub fn path(&self, f: &str) -> String {
+        self.0.join(f).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the `fluorecon` binary built for these tests.
+pub fn fluorecon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fluorecon"))
+        .args(args)
+        .output()
+        .expect("the fluorecon binary runs")
+}
+
+/// Runs `fluorecon`, which must succeed; returns what it wrote to stderr.
+pub fn ok(args: &[&str]) -> String {
+    let o = fluorecon(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "fluorecon {args:?} failed:\n{err}");
+    err
+}
+
+/// Runs `fluorecon`, which must fail with exit code 1 (an error); returns its stderr.
+pub fn fails(args: &[&str]) -> String {
+    let o = fluorecon(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "fluorecon {args:?}:\n{err}");
+    err
+}
+
+/// (frame, x [nm], y [nm]) of every emitter of a `fluorecon simulate-smlm` truth CSV.
+pub fn read_truth(path: &str) -> Vec<(u32, f64, f64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|v| v.parse().unwrap()).collect();
+            (f[0] as u32, f[2], f[3])
+        })
+        .collect()
+}
