@@ -320,6 +320,7 @@ pub fn forward_train(bn: &BatchNorm, x: &Tensor, relu: bool) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::nn::device;
+    use crate::nn::test_util::weighted_grads;
     use candle_core::{DType, ModuleT};
     use candle_nn::{BatchNormConfig, VarBuilder, VarMap};
     use rand::{Rng, SeedableRng};
@@ -401,12 +402,7 @@ mod tests {
                         y
                     }
                 };
-                let grads = (&y * &target)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
+                let grads = weighted_grads(&y, &target);
                 let w = vars.data().lock().unwrap()["weight"].clone();
                 let b = vars.data().lock().unwrap()["bias"].clone();
                 results.push((

@@ -550,18 +550,8 @@ pub fn conv2d_same_bias_fast(
 mod tests {
     use super::*;
     use crate::nn::device;
+    use crate::nn::test_util::{max_diff, weighted_grads};
     use candle_core::Var;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Forward and both gradients against candle's own convolution (its backward is
     /// correct, only slow), on shapes with several row blocks and odd sizes.
@@ -586,18 +576,8 @@ mod tests {
                 (n, c, h, w, o, k)
             );
             let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
-            let gf = (fast * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gs = (slow * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let gf = weighted_grads(&fast, &target);
+            let gs = weighted_grads(&slow, &target);
             let dx = max_diff(gf.get(&x).unwrap(), gs.get(&x).unwrap());
             let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
             assert!(dx < 1e-3 && dw < 1e-2, "gradients differ by {dx}, {dw}");
@@ -627,18 +607,8 @@ mod tests {
             let case = (n, c, h, w, o, k, relu);
             assert!(max_diff(&fast, &slow) < 1e-4, "forward {case:?}");
             let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
-            let gf = (fast * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gs = (slow * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let gf = weighted_grads(&fast, &target);
+            let gs = weighted_grads(&slow, &target);
             let dx = max_diff(gf.get(&x).unwrap(), gs.get(&x).unwrap());
             let dw = max_diff(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
             let db = max_diff(gf.get(&b).unwrap(), gs.get(&b).unwrap());
@@ -699,18 +669,8 @@ mod tests {
             };
             assert!(rel(&fast, &slow) < 1e-5, "forward {:?}", (n, c, h, w, o, k));
             let target = Tensor::randn(0f32, 1.0, fast.shape(), &device()).unwrap();
-            let gf = (fast * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gs = (slow * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let gf = weighted_grads(&fast, &target);
+            let gs = weighted_grads(&slow, &target);
             let dx = rel(gf.get(&x).unwrap(), gs.get(&x).unwrap());
             let dw = rel(gf.get(&wt).unwrap(), gs.get(&wt).unwrap());
             assert!(

@@ -401,14 +401,7 @@ mod tests {
                 .broadcast_add(&bias)
                 .unwrap();
             let got = y.narrow(2, z, 1).unwrap().squeeze(2).unwrap();
-            let d = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::nn::test_util::max_diff(&got, &want);
             assert!(d < 1e-5, "plane {z}: {d}");
         }
     }

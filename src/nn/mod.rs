@@ -178,3 +178,27 @@ pub fn new_unet(config: &UNetConfig, seed: u64) -> crate::Result<(VarMap, UNet)>
     seeded_init(&vars, seed)?;
     Ok((vars, net))
 }
+
+/// Helpers of the gradient tests of the custom CPU ops.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::{backprop::GradStore, Tensor};
+
+    /// The largest absolute difference between two tensors of one shape.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// The gradients of Σ y·target with respect to everything `y` depends on: `target` is the
+    /// gradient fed into `y`'s backward pass.
+    pub fn weighted_grads(y: &Tensor, target: &Tensor) -> GradStore {
+        (y * target).unwrap().sum_all().unwrap().backward().unwrap()
+    }
+}

@@ -293,18 +293,8 @@ pub fn upsample2(x: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::nn::device;
+    use crate::nn::test_util::{max_diff, weighted_grads};
     use candle_core::Var;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Forward against candle's; the max pool's gradient against a direct computation
     /// (each output's gradient to its window's first maximum; ties made likely by rounding
@@ -322,19 +312,9 @@ mod tests {
             // Default: candle's gradient, exactly.
             let ours = max_pool2_with(&x, false).unwrap();
             let target = Tensor::randn(0f32, 1.0, ours.shape(), &device()).unwrap();
-            let g1 = (&ours * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = weighted_grads(&ours, &target);
             let theirs = x.max_pool2d(2).unwrap();
-            let g2 = (&theirs * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g2 = weighted_grads(&theirs, &target);
             // (For odd sizes candle's backward upsamples by a non-integer factor: not
             // comparable, and not used by the U-Net, whose sizes are even.)
             if h % 2 == 0 && w % 2 == 0 {
@@ -344,12 +324,7 @@ mod tests {
             let ours = max_pool2_with(&x, true).unwrap();
             assert_eq!(max_diff(&ours, &x.max_pool2d(2).unwrap()), 0.0);
             let target = Tensor::randn(0f32, 1.0, ours.shape(), &device()).unwrap();
-            let g = (&ours * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g = weighted_grads(&ours, &target);
             let got = g
                 .get(&x)
                 .unwrap()
@@ -383,18 +358,8 @@ mod tests {
             let theirs = x.upsample_nearest2d(2 * h, 2 * w).unwrap();
             assert_eq!(max_diff(&up, &theirs), 0.0);
             let target = Tensor::randn(0f32, 1.0, up.shape(), &device()).unwrap();
-            let g1 = (&up * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let g2 = (&theirs * &target)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = weighted_grads(&up, &target);
+            let g2 = weighted_grads(&theirs, &target);
             assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5);
         }
     }
@@ -412,18 +377,8 @@ mod tests {
         .unwrap();
         assert_eq!(max_diff(&ours, &theirs), 0.0);
         let target = Tensor::randn(0f32, 1.0, ours.shape(), &device()).unwrap();
-        let g1 = (&ours * &target)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (&theirs * &target)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let g1 = weighted_grads(&ours, &target);
+        let g2 = weighted_grads(&theirs, &target);
         assert!(max_diff(g1.get(&low).unwrap(), g2.get(&low).unwrap()) < 1e-5);
         assert_eq!(
             max_diff(g1.get(&skip).unwrap(), g2.get(&skip).unwrap()),
