@@ -1,8 +1,9 @@
 //! Speed of the U-Net on the CPU: forward pass of one 512×512 image and one training step
 //! (forward + backward + Adam) of 16 patches of 64², depth-2 U-Net with 32 filters of 3×3
 //! (the benchmark of issue 3).
-//! `cargo run --release --example nn_speed [threads] [repetitions] [bn|nobn]` (default: all
-//! threads, 3 repetitions, with and without batch norm).
+//! `cargo run --release --example nn_speed [threads] [repetitions] [bn|nobn|both] [train]`
+//! (default: all threads, 3 repetitions, with and without batch norm; `train`: the training
+//! step only).
 //!
 //! Prints, per measurement, the median wall-clock time over the repetitions (after one
 //! warm-up) and the median CPU time of the process (all threads) in brackets: on a shared
@@ -57,6 +58,8 @@ fn main() {
         Some("nobn") => vec![false],
         _ => vec![false, true],
     };
+    // A fourth argument `train` skips the 512² forward pass (for profiling the step).
+    let train_only = std::env::args().nth(4).as_deref() == Some("train");
     for batch_norm in which {
         let cfg = UNetConfig {
             depth: 2,
@@ -77,9 +80,13 @@ fn main() {
         }
         println!("batch norm {batch_norm}: parameters {params} (+ {buffers} running statistics)");
         let x = Tensor::randn(0f32, 1.0, (1, 1, 512, 512), &device()).unwrap();
-        let fwd = time(reps, || {
-            net.forward_t(&x, false).unwrap();
-        });
+        let fwd = if train_only {
+            (f64::NAN, f64::NAN)
+        } else {
+            time(reps, || {
+                net.forward_t(&x, false).unwrap();
+            })
+        };
         let mut adam = AdamW::new(vars.all_vars(), ParamsAdamW::default()).unwrap();
         let xb = Tensor::randn(0f32, 1.0, (16, 1, 64, 64), &device()).unwrap();
         let train = time(reps, || {

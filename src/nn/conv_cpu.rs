@@ -166,6 +166,26 @@ fn with_im2col<R>(
 /// out = conv(x, weight), same padding.
 struct Conv2dSame {
     pad: usize,
+    saved: SavedInput,
+}
+
+/// The padded input of a forward pass through [`super::conv_direct`], kept for the backward
+/// pass when `keep` (the weights are being trained): the copy is then made once, not twice.
+/// The backward pass takes it, freeing it.
+#[derive(Default)]
+struct SavedInput {
+    keep: bool,
+    #[cfg(target_arch = "x86_64")]
+    padded: std::sync::Mutex<Option<super::conv_direct::Padded>>,
+}
+
+impl SavedInput {
+    fn new(keep: bool) -> Self {
+        SavedInput {
+            keep,
+            ..Default::default()
+        }
+    }
 }
 
 struct SendPtr(*mut f32);
@@ -175,9 +195,9 @@ unsafe impl Sync for SendPtr {}
 /// What happens to each output block right after its matrix product, while it is in cache:
 /// add a per-channel bias, then optionally ReLU.
 #[derive(Clone, Copy)]
-struct Epilogue<'a> {
-    bias: Option<&'a [f32]>,
-    relu: bool,
+pub(super) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub relu: bool,
 }
 
 /// The forward convolution of `x` (n, c, h, w) with `wt` (o, c, k, k), same padding.
@@ -188,6 +208,7 @@ fn conv_forward(
     ws: &Shape,
     pad: usize,
     epi: Epilogue,
+    saved: Option<&SavedInput>,
 ) -> Result<(CpuStorage, Shape)> {
     let (n, c, h, w) = xs.dims4()?;
     let (o, c2, k, k2) = ws.dims4()?;
@@ -196,6 +217,15 @@ fn conv_forward(
     }
     if epi.bias.is_some_and(|b| b.len() != o) {
         bail!("fast convolution: bias of {o} values expected");
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_direct::available(k) {
+        let xp = super::conv_direct::Padded::new(x, n, c, h, w);
+        let out = super::conv_direct::convolve(&xp, wt, o, c, false, epi);
+        if let Some(s) = saved.filter(|s| s.keep) {
+            *s.padded.lock().unwrap_or_else(|e| e.into_inner()) = Some(xp);
+        }
+        return Ok((CpuStorage::F32(out), Shape::from((n, o, h, w))));
     }
     // Weights as k matrices (o × c·k), one per kernel row: (dy, o, ci, dx).
     let ckx = c * k;
@@ -293,6 +323,7 @@ impl CustomOp2 for Conv2dSame {
                 bias: None,
                 relu: false,
             },
+            Some(&self.saved),
         )
     }
 
@@ -304,6 +335,11 @@ impl CustomOp2 for Conv2dSame {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
+        #[cfg(target_arch = "x86_64")]
+        if super::conv_direct::available(weight.dim(2)?) {
+            let (grad_x, grad_w, _) = direct_backward(x, weight, &grad, None, &self.saved)?;
+            return Ok((grad_x, Some(grad_w)));
+        }
         let (grad_x, grad_w) = conv_backward(x, weight, &grad, self.pad)?;
         Ok((grad_x, Some(grad_w)))
     }
@@ -319,7 +355,13 @@ fn conv_backward(
     // ∂L/∂x = correlation of the gradient with the flipped kernel, channels swapped.
     let grad_x = if x.track_op() {
         let flipped = weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-        Some(grad.apply_op2(&flipped, Conv2dSame { pad })?)
+        Some(grad.apply_op2(
+            &flipped,
+            Conv2dSame {
+                pad,
+                saved: SavedInput::default(),
+            },
+        )?)
     } else {
         None
     };
@@ -328,11 +370,82 @@ fn conv_backward(
     Ok((grad_x, grad_w))
 }
 
+/// The contiguous f32 data of a CPU tensor.
+fn cpu_data(t: &Tensor) -> Result<Vec<f32>> {
+    t.contiguous()?.flatten_all()?.to_vec1::<f32>()
+}
+
+/// The backward pass through [`super::conv_direct`]: ∂L/∂x (None when x needs no gradient),
+/// ∂L/∂weight and the per-channel sums of the (masked) gradient, the bias gradient, from
+/// ∂L/∂out; with `mask` (the ReLU's output), the gradient is first zeroed where it is ≤ 0.
+#[cfg(target_arch = "x86_64")]
+fn direct_backward(
+    x: &Tensor,
+    weight: &Tensor,
+    grad: &Tensor,
+    mask: Option<&Tensor>,
+    saved: &SavedInput,
+) -> Result<(Option<Tensor>, Tensor, Tensor)> {
+    use super::conv_direct::{convolve, gradient_layouts, kernel_grad, Padded};
+    let (n, c, h, w) = x.dims4()?;
+    let (o, _, k, _) = weight.dims4()?;
+    let dev = x.device();
+    let (gp, gt, sums) = {
+        let (gs, gl) = grad.storage_and_layout();
+        let g = match &*gs {
+            Storage::Cpu(g) => slice(g, gl)?,
+            _ => bail!("fast convolution: not CPU tensors"),
+        };
+        let ms = mask.map(|m| m.storage_and_layout());
+        let m = match &ms {
+            Some((s, l)) => match &**s {
+                Storage::Cpu(m) => Some(slice(m, l)?),
+                _ => bail!("fast convolution: not CPU tensors"),
+            },
+            None => None,
+        };
+        gradient_layouts(g, m, n, o, h, w)
+    };
+    let wt = cpu_data(weight)?;
+    let grad_x = if x.track_op() {
+        let none = Epilogue {
+            bias: None,
+            relu: false,
+        };
+        let gx = convolve(&gp, &wt, o, c, true, none);
+        Some(Tensor::from_vec(gx, (n, c, h, w), dev)?)
+    } else {
+        None
+    };
+    let saved = saved
+        .padded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let xp = if let Some(xp) = saved {
+        xp
+    } else {
+        let (xs, xl) = x.storage_and_layout();
+        let xv = match &*xs {
+            Storage::Cpu(s) => slice(s, xl)?,
+            _ => bail!("fast convolution: not CPU tensors"),
+        };
+        Padded::new(xv, n, c, h, w)
+    };
+    let gw = kernel_grad(&xp, &gt, o);
+    Ok((
+        grad_x,
+        Tensor::from_vec(gw, (o, c, k, k), dev)?,
+        Tensor::from_vec(sums, o, dev)?,
+    ))
+}
+
 /// out = conv(x, weight) + bias, then ReLU if `relu`: the bias and the ReLU applied to each
 /// block while it is in cache instead of two more passes over the output.
 struct Conv2dBias {
     pad: usize,
     relu: bool,
+    saved: SavedInput,
 }
 
 impl CustomOp3 for Conv2dBias {
@@ -359,6 +472,7 @@ impl CustomOp3 for Conv2dBias {
                 bias: Some(slice(s3, l3)?),
                 relu: self.relu,
             },
+            Some(&self.saved),
         )
     }
 
@@ -371,6 +485,12 @@ impl CustomOp3 for Conv2dBias {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
+        #[cfg(target_arch = "x86_64")]
+        if super::conv_direct::available(weight.dim(2)?) {
+            let mask = self.relu.then_some(res);
+            let (grad_x, grad_w, grad_b) = direct_backward(x, weight, &grad, mask, &self.saved)?;
+            return Ok((grad_x, Some(grad_w), Some(grad_b)));
+        }
         let (grad, grad_b) = mask_and_bias_grad(&grad, res, self.relu)?;
         let (grad_x, grad_w) = conv_backward(x, weight, &grad, self.pad)?;
         Ok((grad_x, Some(grad_w), Some(grad_b)))
@@ -526,23 +646,34 @@ impl CustomOp2 for Conv2dKernelGrad {
 /// through the custom ops above; differentiable in both arguments.
 pub fn conv2d_same_fast(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let k = weight.dim(2)?;
-    x.contiguous()?
-        .apply_op2(&weight.contiguous()?, Conv2dSame { pad: k / 2 })
+    x.contiguous()?.apply_op2(
+        &weight.contiguous()?,
+        Conv2dSame {
+            pad: k / 2,
+            saved: SavedInput::default(),
+        },
+    )
 }
 
 /// `conv2d_same_fast(x, weight) + bias` (bias of shape (o)), then ReLU if `relu`, as one
-/// op; differentiable in all three arguments.
+/// op; differentiable in all three arguments. `train`: a backward pass will follow, so the
+/// op keeps its padded input for it (when the weight is a variable).
 pub fn conv2d_same_bias_fast(
     x: &Tensor,
     weight: &Tensor,
     bias: &Tensor,
     relu: bool,
+    train: bool,
 ) -> Result<Tensor> {
     let k = weight.dim(2)?;
     x.contiguous()?.apply_op3(
         &weight.contiguous()?,
         &bias.contiguous()?,
-        Conv2dBias { pad: k / 2, relu },
+        Conv2dBias {
+            pad: k / 2,
+            relu,
+            saved: SavedInput::new(train && weight.track_op()),
+        },
     )
 }
 
@@ -597,7 +728,7 @@ mod tests {
             let x = Var::randn(0f32, 1.0, (n, c, h, w), &device()).unwrap();
             let wt = Var::randn(0f32, 1.0, (o, c, k, k), &device()).unwrap();
             let b = Var::randn(0f32, 1.0, o, &device()).unwrap();
-            let fast = conv2d_same_bias_fast(&x, &wt, &b, relu).unwrap();
+            let fast = conv2d_same_bias_fast(&x, &wt, &b, relu, true).unwrap();
             let slow = x
                 .conv2d(&wt, k / 2, 1, 1, 1)
                 .unwrap()
@@ -626,7 +757,7 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &device()).unwrap();
         let wt = Var::randn(0f32, 1.0, (4, 3, 3, 3), &device()).unwrap();
         let b = Var::randn(0f32, 1.0, 4, &device()).unwrap();
-        let g = conv2d_same_bias_fast(&x, &wt, &b, true)
+        let g = conv2d_same_bias_fast(&x, &wt, &b, true, true)
             .unwrap()
             .sum_all()
             .unwrap()

@@ -75,12 +75,18 @@ impl Conv {
         shape.extend(std::iter::repeat_n(1, self.weight.rank() - 1));
         let weight = self.weight.broadcast_mul(&scale.reshape(shape)?)?;
         let bias = (((&self.bias - bn.running_mean())? * &scale)? + shift)?;
-        self.forward_with(x, &weight, &bias, true)
+        self.forward_with(x, &weight, &bias, true, false)
     }
 
-    /// The convolution followed by a ReLU (fused into one op on the CPU).
-    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &self.weight, &self.bias, true)
+    /// The convolution followed by a ReLU (fused into one op on the CPU); `train`: a backward
+    /// pass will follow (the CPU path then keeps what it needs from the forward pass).
+    pub fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_with(x, &self.weight, &self.bias, true, train)
+    }
+
+    /// The convolution, when a backward pass will follow (see [`Conv::forward_relu`]).
+    pub fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, &self.weight, &self.bias, false, true)
     }
 
     fn forward_with(
@@ -89,12 +95,13 @@ impl Conv {
         weight: &Tensor,
         bias: &Tensor,
         relu: bool,
+        train: bool,
     ) -> Result<Tensor> {
         let pad = self.kernel / 2;
         let out_channels = weight.dim(0)?;
         if self.dims == 2 {
             if fast_conv(x) {
-                return super::conv_cpu::conv2d_same_bias_fast(x, weight, bias, relu);
+                return super::conv_cpu::conv2d_same_bias_fast(x, weight, bias, relu, train);
             }
             let y = conv2d_same(x, weight, pad)?;
             let y = y.broadcast_add(&bias.reshape((1, out_channels, 1, 1))?)?;
@@ -134,7 +141,7 @@ impl Conv {
 
 impl Module for Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, &self.weight, &self.bias, false)
+        self.forward_with(x, &self.weight, &self.bias, false, false)
     }
 }
 
@@ -209,14 +216,14 @@ impl ModuleT for ConvBlock {
                 // fused.
                 Some(bn) if !train => conv.forward_folded(&x, bn)?,
                 Some(bn) => {
-                    let y = conv.forward(&x)?;
+                    let y = conv.forward_train(&x)?;
                     if super::batch_norm_cpu::supported(&y) {
                         super::batch_norm_cpu::forward_train(bn, &y, true)?
                     } else {
                         bn.forward_t(&y, true)?.relu()?
                     }
                 }
-                None => conv.forward_relu(&x)?,
+                None => conv.forward_relu(&x, train)?,
             };
         }
         Ok(x)

@@ -11,6 +11,8 @@
 pub mod augment;
 pub mod batch_norm_cpu;
 pub mod conv_cpu;
+#[cfg(target_arch = "x86_64")]
+mod conv_direct;
 pub mod layers;
 pub mod model_file;
 pub mod normalize;

@@ -1,0 +1,494 @@
+//! Direct 3×3 convolution with AVX-512 register tiles: the fast path of [`super::conv_cpu`]
+//! for 3×3 kernels on CPUs with AVX-512 (forward, input gradient and kernel gradient), with
+//! no im2col matrix and no packing.
+//!
+//! Every image is first copied into a *padded plane* per channel: rows of `wp = w + 2`
+//! floats (one zero column each side), one zero row above and below, then zero slack, so
+//! that the whole plane is one run of memory. In it, output pixel (y, x) sits at the flat
+//! position q = y·wp + x, and kernel tap (dy, dx) reads the plane at q + dy·wp + dx: every
+//! tap of every output pixel is a contiguous, shifted read. The outputs are computed on the
+//! padded grid (the 2 extra columns per row, 2/wp of the work, are discarded), 16 pixels per
+//! AVX-512 vector, in tiles of [`OB`] output channels × [`XB`] vectors held in registers
+//! while the sum runs over every input channel and tap.
+//!
+//! The input gradient is the same convolution of the padded output gradient with the
+//! flipped, transposed kernel. The kernel gradient Σ_pixels g[o, y, x]·x[c, y+dy−1, x+dx−1]
+//! keeps [`GB`] output channels × 9 taps of vector sums in registers per input channel,
+//! over chunks of the padded planes sized for the L2 cache.
+//!
+//! Layouts are channels-first (n, c, h, w), stride 1, zero padding 1 ("same").
+
+// The AVX-512 intrinsics are stable since Rust 1.89, which the `gemm` crate's AVX-512
+// kernels need as well; the declared rust-version is older only for clippy's sake.
+#![allow(clippy::incompatible_msrv)]
+
+use super::conv_cpu::Epilogue;
+use rayon::prelude::*;
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+/// Output channels per forward tile.
+const OB: usize = 6;
+/// 16-float vectors (consecutive flat positions) per forward tile.
+const XB: usize = 4;
+/// Flat positions per forward tile.
+const QB: usize = 16 * XB;
+/// Forward tiles per parallel task.
+const TILES_PER_TASK: usize = 16;
+/// Input channels per kernel-gradient tile (× 9 taps = 27 accumulators of 16 output
+/// channels).
+const CB: usize = 3;
+
+/// Whether the direct path serves a convolution with a k×k kernel: 3×3 on a CPU with
+/// AVX-512F, unless `FLUORECON_GEMM_CONV` is set (then the im2col + gemm path runs).
+pub(super) fn available(k: usize) -> bool {
+    k == 3
+        && std::env::var_os("FLUORECON_GEMM_CONV").is_none()
+        && std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// Images in padded planes (see the module comment): `data[(b·c + ci)·ps + r·wp + col]`
+/// holds pixel (r − 1, col − 1) of channel ci of image b, zero outside the image.
+pub(super) struct Padded {
+    pub data: Vec<f32>,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Padded row length, floats.
+    pub wp: usize,
+    /// Plane stride, floats (≥ (h + 2)·wp plus slack for the over-reads of partial tiles).
+    pub ps: usize,
+}
+
+impl Padded {
+    /// Padded row length and plane stride for h × w images.
+    fn geometry(h: usize, w: usize) -> (usize, usize) {
+        let wp = w + 2;
+        (wp, ((h + 2) * wp + QB + 16).next_multiple_of(16))
+    }
+
+    /// The padded copy of `x` (n, c, h, w).
+    pub fn new(x: &[f32], n: usize, c: usize, h: usize, w: usize) -> Self {
+        let (wp, ps) = Self::geometry(h, w);
+        let mut data: Vec<f32> = Vec::with_capacity(n * c * ps);
+        data.spare_capacity_mut()
+            .par_chunks_mut(ps)
+            .enumerate()
+            .for_each(|(p, plane)| {
+                let src = &x[p * h * w..(p + 1) * h * w];
+                padded_plane(plane, h, w, |y, dst| {
+                    // SAFETY: `dst` has w slots, the row w floats.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            src[y * w..].as_ptr(),
+                            dst.as_mut_ptr().cast::<f32>(),
+                            w,
+                        )
+                    }
+                });
+            });
+        // SAFETY: `padded_plane` wrote every float of every plane.
+        unsafe { data.set_len(n * c * ps) };
+        Padded {
+            data,
+            c,
+            h,
+            w,
+            wp,
+            ps,
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.data.len() / (self.c * self.ps).max(1)
+    }
+}
+
+/// Writes one padded plane (`ps` slots): zeros, with row y of the image written by
+/// `row(y, slots)` into the w slots of padded row y + 1 from column 1.
+fn padded_plane(
+    plane: &mut [MaybeUninit<f32>],
+    h: usize,
+    w: usize,
+    mut row: impl FnMut(usize, &mut [MaybeUninit<f32>]),
+) {
+    let wp = w + 2;
+    let zero = |s: &mut [MaybeUninit<f32>]| {
+        s.iter_mut().for_each(|v| {
+            v.write(0.0);
+        })
+    };
+    // Row 0 and the left pad of row 1; then per image row its pixels, its right pad and
+    // the next row's left pad; then the rest.
+    zero(&mut plane[..wp + 1]);
+    for y in 0..h {
+        let at = (y + 1) * wp + 1;
+        row(y, &mut plane[at..at + w]);
+        zero(&mut plane[at + w..at + wp]);
+    }
+    zero(&mut plane[(h + 1) * wp + 1..]);
+}
+
+/// The output gradient `g` (n, o, h, w), zeroed where `mask` ≤ 0 (the ReLU's output) when
+/// there is a mask, in both layouts the backward pass reads — padded planes (for the input
+/// gradient) and channels-last (for the kernel gradient) — and its sum per channel (the
+/// bias gradient), in one pass over it, one image row of every channel at a time.
+pub(super) fn gradient_layouts(
+    g: &[f32],
+    mask: Option<&[f32]>,
+    n: usize,
+    o: usize,
+    h: usize,
+    w: usize,
+) -> (Padded, ChannelsLast, Vec<f32>) {
+    let (wp, ps) = Padded::geometry(h, w);
+    let o16 = o.next_multiple_of(16);
+    let mut planes: Vec<f32> = Vec::with_capacity(n * o * ps);
+    let mut last: Vec<f32> = Vec::with_capacity(n * h * w * o16);
+    let (pp, lp) = (SendPtr(planes.as_mut_ptr()), SendPtr(last.as_mut_ptr()));
+    let (pp, lp) = (&pp, &lp);
+    // The padding of the planes: rows 0 and h + 1, the first column of row 1, the slack.
+    (0..n * o).into_par_iter().for_each(|p| {
+        // SAFETY: parts of plane p that no image row below writes.
+        unsafe {
+            let plane = pp.0.add(p * ps);
+            std::ptr::write_bytes(plane, 0, wp + 1);
+            std::ptr::write_bytes(plane.add((h + 1) * wp + 1), 0, ps - (h + 1) * wp - 1);
+        }
+    });
+    let sums = (0..n * h)
+        .into_par_iter()
+        .fold(
+            || (vec![0f64; o], vec![0f32; o16 * w]),
+            |(mut sums, mut rows), by| {
+                let (b, y) = (by / h, by % h);
+                // Every channel's row, masked, into `rows` (o16 × w, padding channels zero)
+                // and into the padded planes with its right pad and the next row's left pad.
+                for oc in 0..o {
+                    let at = ((b * o + oc) * h + y) * w;
+                    let row = &mut rows[oc * w..(oc + 1) * w];
+                    match mask {
+                        Some(m) => {
+                            for ((d, &v), &r) in row.iter_mut().zip(&g[at..at + w]).zip(&m[at..]) {
+                                *d = if r > 0.0 { v } else { 0.0 };
+                            }
+                        }
+                        None => row.copy_from_slice(&g[at..at + w]),
+                    }
+                    sums[oc] += super::batch_norm_cpu::sum(row);
+                    // SAFETY: padded row y + 1 of plane (b, oc) from column 1, and the two
+                    // pads after it, written by this row only.
+                    unsafe {
+                        let dst = pp.0.add((b * o + oc) * ps + (y + 1) * wp + 1);
+                        std::ptr::copy_nonoverlapping(row.as_ptr(), dst, w);
+                        std::ptr::write_bytes(dst.add(w), 0, 2);
+                    }
+                }
+                // SAFETY: pixels (b, y, ..) of the channels-last copy, this row's only.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(lp.0.add(by * w * o16), w * o16) };
+                for (xx, px) in dst.chunks_exact_mut(o16).enumerate() {
+                    for (oc, d) in px.iter_mut().enumerate() {
+                        *d = rows[oc * w + xx];
+                    }
+                }
+                (sums, rows)
+            },
+        )
+        .map(|(sums, _)| sums)
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0f64; o]);
+    // SAFETY: every float of every plane and of the channels-last copy was written above.
+    unsafe {
+        planes.set_len(n * o * ps);
+        last.set_len(n * h * w * o16);
+    }
+    (
+        Padded {
+            data: planes,
+            c: o,
+            h,
+            w,
+            wp,
+            ps,
+        },
+        ChannelsLast { data: last, o16 },
+        sums.into_iter().map(|v| v as f32).collect(),
+    )
+}
+
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// The weights (o, c, 3, 3) in tiles of [`OB`] output channels: `[tile][ci][tap][OB]`, the
+/// last tile zero-filled to OB. With `flip`, the input gradient's kernel instead: weights
+/// (o, c, 3, 3) read as (c, o, 3, 3) flipped in both axes, i.e. out channel ci takes
+/// w[oc, ci, 2 − dy, 2 − dx] from in channel oc.
+fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize, usize) {
+    let (outs, ins) = if flip { (c, o) } else { (o, c) };
+    let tiles = outs.div_ceil(OB);
+    let mut packed = vec![0f32; tiles * ins * 9 * OB];
+    for out in 0..outs {
+        for inp in 0..ins {
+            for t in 0..9 {
+                let v = if flip {
+                    wt[(inp * c + out) * 9 + 8 - t]
+                } else {
+                    wt[(out * c + inp) * 9 + t]
+                };
+                packed[((out / OB * ins + inp) * 9 + t) * OB + out % OB] = v;
+            }
+        }
+    }
+    (packed, outs, ins)
+}
+
+/// One forward tile: the sums over `cin` input channels and 9 taps for NO ≤ OB output
+/// channels at XB vectors of flat positions starting at `inp` (input channel 0's plane,
+/// already offset to the tile's first position), written to `tile[i][..]`.
+///
+/// # Safety
+/// AVX-512F must be available; `inp` must be readable at every q + tap offset of the tile
+/// in each of the `cin` planes `ps` apart; `wts` must hold cin·9·OB floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_tile<const NO: usize>(
+    inp: *const f32,
+    ps: usize,
+    cin: usize,
+    offs: &[usize; 9],
+    wts: *const f32,
+    tile: &mut [[f32; QB]; OB],
+) {
+    let mut acc = [[_mm512_setzero_ps(); XB]; NO];
+    for ci in 0..cin {
+        let plane = inp.add(ci * ps);
+        let wc = wts.add(ci * 9 * OB);
+        for (t, &off) in offs.iter().enumerate() {
+            let p = plane.add(off);
+            let mut v = [_mm512_setzero_ps(); XB];
+            for (j, vj) in v.iter_mut().enumerate() {
+                *vj = _mm512_loadu_ps(p.add(16 * j));
+            }
+            let wv = wc.add(t * OB);
+            for (i, acc_i) in acc.iter_mut().enumerate() {
+                let b = _mm512_set1_ps(*wv.add(i));
+                for (a, &vj) in acc_i.iter_mut().zip(&v) {
+                    *a = _mm512_fmadd_ps(b, vj, *a);
+                }
+            }
+        }
+    }
+    for (i, acc_i) in acc.iter().enumerate() {
+        for (j, a) in acc_i.iter().enumerate() {
+            _mm512_storeu_ps(tile[i].as_mut_ptr().add(16 * j), *a);
+        }
+    }
+}
+
+/// The same-padded 3×3 convolution of the padded images `x` with `wt` (o, c, 3, 3) — or,
+/// with `flip`, with the input gradient's kernel of `wt` (c, o, 3, 3), see [`pack_weights`]
+/// — plus the epilogue: (n, outs, h, w), channels-first.
+pub(super) fn convolve(
+    x: &Padded,
+    wt: &[f32],
+    o: usize,
+    c: usize,
+    flip: bool,
+    epi: Epilogue,
+) -> Vec<f32> {
+    let (packed, outs, ins) = pack_weights(wt, o, c, flip);
+    debug_assert_eq!(ins, x.c);
+    let (n, h, w, wp, ps) = (x.n(), x.h, x.w, x.wp, x.ps);
+    let q_len = h * wp;
+    let tiles_per_image = q_len.div_ceil(QB);
+    let tasks_per_image = tiles_per_image.div_ceil(TILES_PER_TASK);
+    let offs: [usize; 9] = std::array::from_fn(|t| (t / 3) * wp + t % 3);
+    let mut out: Vec<f32> = Vec::with_capacity(n * outs * h * w);
+    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = &ptr;
+    (0..n * tasks_per_image).into_par_iter().for_each(|task| {
+        let (b, first) = (
+            task / tasks_per_image,
+            task % tasks_per_image * TILES_PER_TASK,
+        );
+        let img = &x.data[b * ins * ps..(b + 1) * ins * ps];
+        let mut tile = [[0f32; QB]; OB];
+        for t in first..(first + TILES_PER_TASK).min(tiles_per_image) {
+            let q0 = t * QB;
+            for ot in 0..outs.div_ceil(OB) {
+                let no = (outs - ot * OB).min(OB);
+                let (inp, wts) = (
+                    img.as_ptr().wrapping_add(q0),
+                    packed.as_ptr().wrapping_add(ot * ins * 9 * OB),
+                );
+                // SAFETY: the tile reads q0 + tap offset + 0..QB < h·wp + QB + 2·wp + 2 ≤ ps
+                // floats into each plane of this image; the weights tile holds ins·9·OB.
+                unsafe {
+                    match no {
+                        6 => forward_tile::<6>(inp, ps, ins, &offs, wts, &mut tile),
+                        5 => forward_tile::<5>(inp, ps, ins, &offs, wts, &mut tile),
+                        4 => forward_tile::<4>(inp, ps, ins, &offs, wts, &mut tile),
+                        3 => forward_tile::<3>(inp, ps, ins, &offs, wts, &mut tile),
+                        2 => forward_tile::<2>(inp, ps, ins, &offs, wts, &mut tile),
+                        _ => forward_tile::<1>(inp, ps, ins, &offs, wts, &mut tile),
+                    }
+                }
+                // The tile's valid pixels (x < w, y < h) into the output, with the epilogue.
+                for (i, row) in tile.iter().enumerate().take(no) {
+                    let oc = ot * OB + i;
+                    let bias = epi.bias.map_or(0.0, |b| b[oc]);
+                    let mut q = q0;
+                    let end = (q0 + QB).min(q_len);
+                    while q < end {
+                        let (y, xx) = (q / wp, q % wp);
+                        let run = (wp - xx).min(end - q);
+                        if xx < w {
+                            let valid = run.min(w - xx);
+                            let src = &row[q - q0..q - q0 + valid];
+                            // SAFETY: pixel (y, xx..xx + valid) of channel oc of image b, written
+                            // by this tile only.
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    ptr.0.add(((b * outs + oc) * h + y) * w + xx),
+                                    valid,
+                                )
+                            };
+                            if epi.relu {
+                                for (d, &s) in dst.iter_mut().zip(src) {
+                                    *d = (s + bias).max(0.0);
+                                }
+                            } else {
+                                for (d, &s) in dst.iter_mut().zip(src) {
+                                    *d = s + bias;
+                                }
+                            }
+                        }
+                        q += run;
+                    }
+                }
+            }
+        }
+    });
+    // SAFETY: the tiles cover every q < h·wp, so every pixel (y < h, x < w) of every output
+    // channel of every image was written above.
+    unsafe { out.set_len(n * outs * h * w) };
+    out
+}
+
+/// The output gradient channels-last for the kernel gradient: `data[((b·h + y)·w + x)·o16 +
+/// oc]` = g[b, oc, y, x] (zeroed where `mask` ≤ 0, the ReLU's output), the channels padded
+/// with zeros to `o16`, a multiple of 16.
+pub(super) struct ChannelsLast {
+    pub data: Vec<f32>,
+    pub o16: usize,
+}
+
+/// One kernel-gradient tile: 16 output channels (one vector, `g` at the first pixel's,
+/// pixels `gs` apart) × NC ≤ CB input channels (planes `x`, `xs` apart, at the first pixel's
+/// padded position) × 9 taps, Σ over `rows` rows of `w` pixels (`wp` apart in `x`, `w·gs` in
+/// `g`) of g[pixel]·x[pixel + tap offset], added to `acc[j][tap]` (16 floats each).
+///
+/// # Safety
+/// AVX-512F must be available; every pixel's 16 gradient floats and every x read at offsets
+/// −wp − 1 ..= wp + 1 around each pixel must be readable.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_grad_tile<const NC: usize>(
+    g: *const f32,
+    gs: usize,
+    x: *const f32,
+    xs: usize,
+    offs: &[isize; 9],
+    rows: usize,
+    w: usize,
+    wp: usize,
+    out: *mut f32,
+) {
+    let mut acc = [[_mm512_setzero_ps(); 9]; NC];
+    for r in 0..rows {
+        let gr = g.add(r * w * gs);
+        let xr = x.add(r * wp);
+        for p in 0..w {
+            let gv = _mm512_loadu_ps(gr.add(p * gs));
+            for (j, acc_j) in acc.iter_mut().enumerate() {
+                let xp = xr.add(j * xs + p);
+                for (a, &off) in acc_j.iter_mut().zip(offs) {
+                    *a = _mm512_fmadd_ps(gv, _mm512_set1_ps(*xp.offset(off)), *a);
+                }
+            }
+        }
+    }
+    for (j, acc_j) in acc.iter().enumerate() {
+        for (t, a) in acc_j.iter().enumerate() {
+            let o = out.add((j * 9 + t) * 16);
+            _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), *a));
+        }
+    }
+}
+
+/// ∂L/∂weight (o, c, 3, 3) from the padded input `x` (c channels) and the channels-last
+/// output gradient `g` (o channels) of the same images.
+pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
+    let (n, c, h, w, wp, ps, o16) = (x.n(), x.c, x.h, x.w, x.wp, x.ps, g.o16);
+    // Rows per task: a tile's 16 channels of the gradient over them fit in L1 (32 KB).
+    let rows = (512 / w.max(1)).clamp(1, h.max(1));
+    let tasks_per_image = h.div_ceil(rows);
+    let offs: [isize; 9] =
+        std::array::from_fn(|t| ((t / 3) as isize - 1) * wp as isize + (t % 3) as isize - 1);
+    // Sums per thread in [oc block][ci][tap][16 channels] order.
+    let total = (0..n * tasks_per_image)
+        .into_par_iter()
+        .fold(
+            || vec![0f32; o16 * c * 9],
+            |mut dw, task| {
+                let (b, y0) = (task / tasks_per_image, task % tasks_per_image * rows);
+                let nrows = rows.min(h - y0);
+                let xi = &x.data[b * c * ps..(b + 1) * c * ps];
+                let gi = &g.data[(b * h + y0) * w * o16..];
+                for ob in 0..o16 / 16 {
+                    for ct in 0..c.div_ceil(CB) {
+                        let nc = (c - ct * CB).min(CB);
+                        let gp = gi[ob * 16..].as_ptr();
+                        // Pixel (y0, 0) of channel ct·CB in the padded planes.
+                        let xp = xi[ct * CB * ps + (y0 + 1) * wp + 1..].as_ptr();
+                        let out = dw[(ob * c + ct * CB) * 9 * 16..].as_mut_ptr();
+                        // SAFETY: the tile reads nrows·w pixels of 16 floats of the gradient of
+                        // image b, and x within the padded planes (offsets ±(wp + 1) around
+                        // pixels inside the image); it adds to nc·9·16 floats of `dw`.
+                        unsafe {
+                            match nc {
+                                3 => {
+                                    kernel_grad_tile::<3>(gp, o16, xp, ps, &offs, nrows, w, wp, out)
+                                }
+                                2 => {
+                                    kernel_grad_tile::<2>(gp, o16, xp, ps, &offs, nrows, w, wp, out)
+                                }
+                                _ => {
+                                    kernel_grad_tile::<1>(gp, o16, xp, ps, &offs, nrows, w, wp, out)
+                                }
+                            }
+                        }
+                    }
+                }
+                dw
+            },
+        )
+        .reduce_with(|mut a, b| {
+            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+            a
+        })
+        .unwrap_or_else(|| vec![0f32; o16 * c * 9]);
+    let mut dw = vec![0f32; o * c * 9];
+    for oc in 0..o {
+        for ci in 0..c {
+            for t in 0..9 {
+                dw[(oc * c + ci) * 9 + t] = total[((oc / 16 * c + ci) * 9 + t) * 16 + oc % 16];
+            }
+        }
+    }
+    dw
+}
