@@ -252,12 +252,9 @@ fn localize_frames_gpu(
     first_frame: u32,
     opts: &LocalizeOptions,
 ) -> Result<Vec<Localization>> {
-    let plane = w * h;
-    let per_frame: Vec<FrameWindows> = frames
-        .par_chunks(plane)
-        .enumerate()
-        .map(|(k, f)| frame_windows(f, w, h, first_frame + k as u32, opts))
-        .collect::<Result<_>>()?;
+    let per_frame = each_frame(frames, w, h, first_frame, |f, frame| {
+        frame_windows(f, w, h, frame, opts)
+    })?;
     let values: Vec<f64> = per_frame
         .iter()
         .flat_map(|f| f.values.iter().copied())
@@ -288,6 +285,21 @@ pub fn localize_frames(
     first_frame: u32,
     opts: &LocalizeOptions,
 ) -> Result<Vec<Localization>> {
+    let per_frame = each_frame(frames, w, h, first_frame, |f, frame| {
+        localize_frame(f, w, h, frame, opts)
+    })?;
+    Ok(per_frame.concat())
+}
+
+/// `job(frame pixels, frame number)` for each of the `w`×`h` frames stored contiguously in
+/// `frames`, the first being number `first_frame`, in parallel; results in frame order.
+fn each_frame<T: Send>(
+    frames: &[f32],
+    w: usize,
+    h: usize,
+    first_frame: u32,
+    job: impl Fn(&[f32], u32) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let plane = w * h;
     if plane == 0 || frames.len() % plane != 0 {
         return invalid!(
@@ -295,12 +307,11 @@ pub fn localize_frames(
             frames.len()
         );
     }
-    let per_frame: Vec<Vec<Localization>> = frames
+    frames
         .par_chunks(plane)
         .enumerate()
-        .map(|(k, f)| localize_frame(f, w, h, first_frame + k as u32, opts))
-        .collect::<Result<_>>()?;
-    Ok(per_frame.concat())
+        .map(|(k, f)| job(f, first_frame + k as u32))
+        .collect()
 }
 
 /// Localizes a stream of frames pushed in any number at a time, processing them in chunks
