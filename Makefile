@@ -14,7 +14,7 @@ MVN_FLAGS ?= $(if $(wildcard $(MVN_REPO)/net/imagej/ij),-o -Dmaven.repo.local=$(
 MVN       := mvn -B -q $(MVN_FLAGS)
 FIJI      ?=
 
-.PHONY: all deps native native-cuda jar demo test test-rust test-cuda-fallback test-java test-imagej lint install clean
+.PHONY: all deps cuda-toolchain native native-cuda jar demo test test-rust test-cuda-fallback test-java test-imagej lint install clean
 
 all: jar
 
@@ -55,10 +55,18 @@ endif
 demo: jar
 	tests/imagej/run.sh demo
 
-lint:
+# The CUDA 13 toolchain (nvcc for candle's kernels, the CUDA libraries the `cuda` feature links)
+# from PyPI wheels into ~/.cache/fluorecon-cuda13; quick when already there. No GPU needed.
+CUDA_ENV := $(HOME)/.cache/fluorecon-cuda13/env.sh
+WITH_CUDA := source $(CUDA_ENV) && export LD_LIBRARY_PATH=$$CUDA_HOME/lib64$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} &&
+
+cuda-toolchain:
+	@scripts/cuda-toolchain.sh
+
+lint: cuda-toolchain
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
-	cargo check --release --features cuda
+	$(WITH_CUDA) cargo clippy --release --all-targets --features cuda -- -D warnings
 
 test-rust:
 	cargo test --release
@@ -67,9 +75,9 @@ test-rust:
 # run on the CPU, RL asked for CUDA must give the CPU's result with the reason; the kernels are
 # compiled with NVRTC and cuFFT is opened when those libraries are found (no GPU needed). The GPU
 # side is scripts/gpu-tests.sh.
-test-cuda-fallback:
-	cargo test --release --features cuda --lib -- device cuda
-	cargo test --release --features cuda --test gpu_rl
+test-cuda-fallback: cuda-toolchain
+	$(WITH_CUDA) cargo test --release --features cuda --lib -- device cuda
+	$(WITH_CUDA) cargo test --release --features cuda --test gpu_rl --test gpu_fit
 
 test-java: native
 	cd java && mvn -B $(MVN_FLAGS) package

@@ -1,10 +1,10 @@
 //! Build script. It compiles the shipped Deep-STORM model into the library when it is in
-//! `models/` (see `bundle_models`). Only with the `cuda` feature and a CUDA toolkit present does it do anything: it
-//! links cuFFT (`-lcufft`), which cudarc's cufft bindings expect the final binary to provide when
-//! CUDA is linked rather than loaded (the known cudarc omission), and adds the toolkit's library
-//! folder to the link search path. Without a toolkit it emits nothing, so that
-//! `cargo check --features cuda` passes on machines (CI) with no CUDA installed; the engine then
-//! opens the CUDA libraries at run time (cudarc's dynamic loading).
+//! `models/` (see `bundle_models`). With the `cuda` feature and a CUDA toolkit it also links
+//! cuFFT (`-lcufft`; cudarc's cufft bindings expect the final binary to provide it when CUDA
+//! is linked, the known cudarc omission; the engine's own cuFFT wrapper opens it at run time,
+//! and the linker's --as-needed drops it when nothing refers to it) and adds the toolkit's
+//! library folder to the link search path. The `cuda` feature needs the toolkit anyway (nvcc
+//! builds candle's kernels; cudarc links the CUDA libraries): see scripts/cuda-toolchain.sh.
 
 use std::env;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,8 @@
 #   5. benchmarks: RL deconvolution with --device cpu and --device cuda on the same simulated data
 #      (CLI), and examples/rl_gpu_bench: RL 3D 64×512×512, 100 iterations, per-iteration time
 #      against its memory-bandwidth floor (bytes moved per iteration ÷ measured D2D bandwidth);
+#      examples/fit_gpu_bench: MLE spot fits/s on the GPU and the CPU (7×7, 9×9, 11×11 windows);
+#      examples/nn_speed on the GPU (candle's CUDA device) when it takes a device;
 #   6. prints a summary, and exits non-zero when any step failed.
 #
 # Usage:
@@ -20,6 +22,7 @@
 # Environment: CUDA_LIBS=dir1:dir2 adds folders searched first for the CUDA libraries;
 # BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50) for the
 # CLI runs; RL_BENCH_SHAPE (default 64x512x512), RL_BENCH_ITERATIONS (default 100) for rl_gpu_bench;
+# FIT_BENCH_SPOTS (default 1000000) for fit_gpu_bench;
 # OUT (default target-cuda/gpu-results) receives the logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +60,7 @@ for l in sys.stdin:
   [ ${#TESTS[@]} -gt 0 ] || { echo "no test executables were built"; exit 1; }
   rm -rf "$PKG"; mkdir -p "$PKG/tests"
   cp target-cuda/release/fluorecon target-cuda/release/examples/rl_speed \
-    target-cuda/release/examples/rl_gpu_bench "$PKG/"
+    target-cuda/release/examples/rl_gpu_bench target-cuda/release/examples/fit_gpu_bench "$PKG/"
   for t in "${TESTS[@]}"; do cp "$t" "$PKG/tests/"; done
   if [ "$MODE" = package ]; then
     echo "GPU test binaries in $PKG; run: scripts/gpu-tests.sh --prebuilt $PKG"; exit 0
@@ -67,7 +70,7 @@ PKG=$(cd "$PKG" && pwd)
 CLI=$PKG/fluorecon
 
 # -- the NVIDIA driver and the CUDA 13 runtime ---------------------------------------------------
-NEEDED="libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcufft.so.12 libcurand.so.10 libnvrtc.so.13"
+NEEDED="libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcufft.so.12 libcurand.so.10 libnvrtc.so.13 libnvrtc-builtins.so.13.0"
 SEARCH=${CUDA_LIBS:-}
 for d in "$HOME/.cache/fluorecon-cuda13/cuda/lib64" /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
   /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$d" ] && SEARCH+=":$d"; done
@@ -124,6 +127,17 @@ rl_cli_on_gpu() {
 }
 step rl-cli-gpu rl_cli_on_gpu
 
+# -- 3b. the networks and the spot fitter run on the GPU and say so --------------------------------
+nn_cli_on_gpu() {
+  local data=$OUT/cli-data
+  "$CLI" simulate --shape 4x128x128 --psf-size 15,15,9 --seed 3 -o "$data" >/dev/null || return 1
+  "$CLI" n2v denoise "$data/blurred.tif" --epochs 2 --steps 10 --device cuda -o "$data/n2v.tif" \
+    2>&1 | tee "$OUT/n2v-cli.log"
+  grep -q 'on CUDA:0 (' "$OUT/n2v-cli.log" || { echo "Noise2Void did not run on the GPU"; return 1; }
+  ! grep -q 'Warning' "$OUT/n2v-cli.log" || { echo "a CUDA failure was reported"; return 1; }
+}
+step n2v-cli-gpu nn_cli_on_gpu
+
 # -- 4. benchmarks -------------------------------------------------------------------------------
 bench() {
   local data=$OUT/bench-data n=${BENCH_ITERATIONS:-50}
@@ -138,6 +152,7 @@ bench() {
   done
   echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, device auto): $("$PKG/rl_speed" "$n")"
   "$PKG/rl_gpu_bench" "${RL_BENCH_ITERATIONS:-100}" "${RL_BENCH_SHAPE:-64x512x512}" 31 63 3
+  "$PKG/fit_gpu_bench" "${FIT_BENCH_SPOTS:-1000000}" 100000
 }
 step bench bench
 

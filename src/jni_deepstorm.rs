@@ -110,12 +110,13 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
             ..DeepStormOptions::default()
         };
         let name = model.info.name.clone();
-        let runner = DeepStormLocalizer::new(model, nx as usize, ny as usize, &opts)?;
+        let mut runner = DeepStormLocalizer::new(model, nx as usize, ny as usize, &opts)?;
         let mut progress = JavaProgress {
             env,
             listener: &listener,
         };
-        let device = crate::nn::select_device(request, &mut progress);
+        let (device, device_name) = crate::nn::select_device(request, &mut progress);
+        let device = runner.run_on(&device, &device_name, &mut progress);
         progress.log(&format!("Fluorecon Deep-STORM: model '{name}' on {device}"));
         for w in runner.warnings() {
             progress.log(&format!("Fluorecon Deep-STORM warning: {w}"));

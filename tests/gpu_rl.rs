@@ -9,7 +9,7 @@
 //! round-off.
 
 use fluorecon::deconv::{richardson_lucy, Boundary, Deconvolved, RlOptions};
-use fluorecon::device::{cuda_status, Device, DeviceRequest};
+use fluorecon::device::{Device, DeviceRequest};
 use fluorecon::psf::Psf;
 use fluorecon::simulate::{widefield, SimOptions};
 use fluorecon::{NoProgress, Volume, VoxelSize};
@@ -17,24 +17,8 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// True when this build can use a GPU here; else prints why the test is skipped.
-fn gpu_here(test: &str) -> bool {
-    if !cfg!(feature = "cuda") {
-        eprintln!("{test}: skipped (built without the 'cuda' feature)");
-        return false;
-    }
-    match cuda_status() {
-        Ok(st) if !st.gpus.is_empty() => true,
-        Ok(_) => {
-            eprintln!("{test}: skipped (the NVIDIA driver reports no GPU)");
-            false
-        }
-        Err(reason) => {
-            eprintln!("{test}: skipped ({reason})");
-            false
-        }
-    }
-}
+mod common;
+use common::gpu_here;
 
 fn voxel() -> VoxelSize {
     VoxelSize {

@@ -1,22 +1,44 @@
-//! NVIDIA GPU code paths (the `cuda` feature). Nothing here needs CUDA at build time: the
-//! driver (libcuda.so.1), NVRTC (libnvrtc.so.13, compiles the kernels at run time for the GPU
-//! present) and cuFFT (libcufft.so.12) are opened when first used, and any of them missing is
-//! an error with a reason, upon which the caller runs on the CPU.
+//! NVIDIA GPU code paths (the `cuda` feature): Richardson–Lucy with cuFFT and NVRTC kernels
+//! (`rl`), MLE spot fitting with an NVRTC kernel, one thread per spot (`fit`). The neural
+//! networks run on candle's CUDA device (`nn::run_on_device`), whose kernels nvcc compiles
+//! when the crate is built.
 //!
-//! The neural networks (candle) still run on the CPU in the CUDA build: candle's own `cuda`
-//! feature compiles its kernels with nvcc at build time (a CUDA toolkit on every build
-//! machine, ~9 minutes more CI), links cuBLAS/cuRAND at start-up, and makes cudarc forget
-//! `-lcufft` (build.rs must add it). Enabling it means: `candle-core/cuda` and
-//! `candle-nn/cuda` in the `cuda` feature, `nn::device()` returning `Device::new_cuda(n)`
-//! from the request, the CPU-only convolution fast path in `nn::layers` skipped on the GPU,
-//! and `make native-cuda` run where `../shared/cuda-toolchain.sh` has installed nvcc.
+//! Linking: candle makes cudarc link the CUDA 13 libraries (libcuda.so.1, libcudart.so.13,
+//! libcublas(Lt).so.13, libcurand.so.10, libnvrtc.so.13) at build time ("dynamic-linking";
+//! cudarc's run-time "dynamic-loading" cannot be combined with it), so the CUDA build of the
+//! library only loads where they are (the plugin's NativeLoader checks before loading it).
+//! cuFFT (libcufft.so.12) is still opened at run time (`cufft`). NVRTC compiles the kernels at
+//! run time for the GPU present. A GPU that cannot be used (no device, driver too old, out of
+//! memory…) is an error with a reason, upon which the caller runs on the CPU.
 
 pub mod cufft;
+pub mod fit;
 pub mod rl;
 
 use crate::{Error, Result};
 use cudarc::driver::{CudaContext, CudaStream};
-use std::sync::Arc;
+use cudarc::nvrtc::{CompileOptions, Ptx};
+use std::sync::{Arc, Mutex};
+
+/// PTX of the kernels `source` (named `name` in messages) for compute capability `cc`,
+/// compiled with NVRTC once per process (that takes a few 100 ms). Needs no GPU.
+pub(crate) fn compile_ptx(name: &'static str, source: &'static str, cc: (i32, i32)) -> Result<Ptx> {
+    type Cache = Vec<((&'static str, (i32, i32)), Ptx)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, p)) = cache.iter().find(|(k, _)| *k == (name, cc)) {
+        return Ok(p.clone());
+    }
+    let opts = CompileOptions {
+        options: vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)],
+        ..Default::default()
+    };
+    let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(source, opts))
+        .map_err(|_| Error::Device("NVRTC could not be used".into()))?
+        .map_err(|e| gpu_error(&format!("compiling the {name} kernels with NVRTC"), e))?;
+    cache.push(((name, cc), ptx.clone()));
+    Ok(ptx)
+}
 
 /// A CUDA failure as the crate's error (the caller logs it and runs on the CPU).
 pub(crate) fn gpu_error(what: &str, e: impl std::fmt::Debug) -> Error {
@@ -37,13 +59,9 @@ impl Gpu {
     /// Opens GPU `ordinal` (the driver's primary context). Every buffer is used on one stream,
     /// so cudarc's cross-stream event tracking is switched off.
     pub fn open(ordinal: usize) -> Result<Gpu> {
-        // cudarc panics when a library it loads lazily is missing: a panic is an error here.
+        // The driver is linked (the process would not have started without libcuda.so.1); a
+        // panic of cudarc is still an error here, not a crash.
         std::panic::catch_unwind(|| {
-            if !unsafe { cudarc::driver::sys::is_culib_present() } {
-                return Err(Error::Device(
-                    "no NVIDIA driver: libcuda.so.1 could not be opened".into(),
-                ));
-            }
             let ctx = CudaContext::new(ordinal).map_err(|e| gpu_error("opening the GPU", e))?;
             // SAFETY: nothing has been allocated on this context by this code yet, and all of
             // its work is queued on the one stream below.

@@ -9,9 +9,7 @@ use crate::deconv::RlOptions;
 use crate::progress::Progress;
 use crate::{Error, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
-use cudarc::nvrtc::{CompileOptions, Ptx};
 use ndarray::ArrayView3;
-use std::sync::Mutex;
 
 /// Kernel source, compiled at run time for the GPU present.
 const KERNELS: &str = include_str!("rl_kernels.cu");
@@ -31,37 +29,11 @@ struct Kernels {
     accel_step: CudaFunction,
 }
 
-/// PTX compiled once per process and compute capability (NVRTC takes a few 100 ms).
-fn ptx_for(cc: (i32, i32)) -> Result<Ptx> {
-    static CACHE: Mutex<Vec<((i32, i32), Ptx)>> = Mutex::new(Vec::new());
-    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, p)) = cache.iter().find(|(c, _)| *c == cc) {
-        return Ok(p.clone());
-    }
-    // cudarc panics when libnvrtc is missing: check first.
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-        return Err(Error::Device(
-            "NVRTC (libnvrtc.so.13, the CUDA run-time compiler the GPU kernels need) could not \
-             be opened; install the CUDA runtime libraries (e.g. the nvidia-cuda-nvrtc wheel)"
-                .into(),
-        ));
-    }
-    let opts = CompileOptions {
-        options: vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)],
-        ..Default::default()
-    };
-    let ptx = std::panic::catch_unwind(|| cudarc::nvrtc::compile_ptx_with_opts(KERNELS, opts))
-        .map_err(|_| Error::Device("NVRTC could not be used".into()))?
-        .map_err(|e| gpu_error("compiling the RL kernels with NVRTC", e))?;
-    cache.push((cc, ptx.clone()));
-    Ok(ptx)
-}
-
 impl Kernels {
     fn load(gpu: &Gpu) -> Result<Kernels> {
         let module = gpu
             .ctx
-            .load_module(ptx_for(gpu.compute_capability)?)
+            .load_module(super::compile_ptx("RL", KERNELS, gpu.compute_capability)?)
             .map_err(|e| gpu_error("loading the RL kernels", e))?;
         let f = |name: &str| {
             module
@@ -212,14 +184,14 @@ pub fn deconvolve(
     let scale = 1.0 / n as f32;
     wrapped.iter_mut().for_each(|v| *v *= scale);
     let mut x = stream
-        .memcpy_stod(&wrapped)
+        .clone_htod(&wrapped)
         .map_err(|e| gpu_error("copying the PSF to the GPU", e))?;
     drop(wrapped);
     let mut otf = alloc(2 * spectrum_len)?;
     fwd.forward(stream, &x, &mut otf).map_err(Error::Device)?;
     let observed = p.observed.as_standard_layout();
     let observed = stream
-        .memcpy_stod(observed.as_slice().expect("standard layout"))
+        .clone_htod(observed.as_slice().expect("standard layout"))
         .map_err(|e| gpu_error("copying the image to the GPU", e))?;
     let mut ratio = alloc(n)?;
     let mut corr = alloc(n)?;
@@ -271,7 +243,7 @@ pub fn deconvolve(
     let (mut sums, mut dots) = (alloc_sums()?, alloc_sums()?);
     let read_sums = |sums: &CudaSlice<f64>| -> Result<(f64, f64)> {
         let v = stream
-            .memcpy_dtov(sums)
+            .clone_dtoh(sums)
             .map_err(|e| gpu_error("reading a sum from the GPU", e))?;
         Ok((v[0], v[1]))
     };
@@ -347,7 +319,7 @@ pub fn deconvolve(
         None => &x,
     };
     let out = stream
-        .memcpy_dtov(estimate)
+        .clone_dtoh(estimate)
         .map_err(|e| gpu_error("copying the result from the GPU", e))?;
     Ok((out, done))
 }
@@ -356,15 +328,13 @@ pub fn deconvolve(
 mod tests {
     use super::*;
 
-    /// NVRTC needs no GPU: where libnvrtc is present (e.g. on LD_LIBRARY_PATH from a pip wheel)
-    /// the kernels must compile and every one the engine loads must be in the PTX.
+    /// NVRTC needs no GPU (the CUDA build links libnvrtc.so.13): the kernels must compile for
+    /// sm_80 and every one the engine loads must be in the PTX.
     #[test]
     fn kernels_compile_with_nvrtc() {
-        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-            eprintln!("kernels_compile_with_nvrtc: skipped (libnvrtc.so.13 not found)");
-            return;
-        }
-        let ptx = ptx_for((8, 0)).unwrap().to_src();
+        let ptx = super::super::compile_ptx("RL", KERNELS, (8, 0))
+            .unwrap()
+            .to_src();
         assert!(
             ptx.contains(".target sm_80"),
             "{}",

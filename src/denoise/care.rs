@@ -145,6 +145,19 @@ pub fn train_care(
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Model> {
     options.validate()?;
+    let (model, _) = crate::nn::run_on_device(options.train.device, progress, |progress| {
+        train_care_here(pairs, options, progress, on_epoch)
+    })?;
+    model.into_device(&candle_core::Device::Cpu)
+}
+
+/// [`train_care`] on [`crate::nn::device()`].
+fn train_care_here(
+    pairs: &[(&Volume, &Volume)],
+    options: &CareOptions,
+    progress: &mut dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Model> {
     if pairs.is_empty() {
         return invalid!("CARE needs at least one pair of low- and high-quality images");
     }
@@ -182,7 +195,7 @@ pub fn train_care(
     )?;
     let network = options.network();
     let (vars, net) = new_unet(&network, options.train.seed)?;
-    let device = crate::nn::select_device(options.train.device, progress);
+    let device = crate::nn::device_name();
     progress.log(&format!(
         "CARE{}: {} training and {} validation patches, {} on {}",
         if options.probabilistic {

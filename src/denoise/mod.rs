@@ -13,7 +13,7 @@ mod patches;
 use crate::image::check_finite;
 use crate::nn::layers::softplus;
 use crate::nn::tiling::{predict, TileOptions};
-use crate::nn::{select_device, Model, Normalization};
+use crate::nn::{device_name, run_on_device, Model, Normalization};
 use crate::progress::Progress;
 use crate::{invalid, Result, Volume};
 use candle_core::Tensor;
@@ -105,13 +105,18 @@ pub fn restore(
     check_finite(&image.data, "the image")?;
     let norm = options.normalization.unwrap_or(model.info.normalization);
     let affine = norm.affine(image.data.as_slice().expect("standard layout"))?;
-    let device = select_device(options.device, progress);
-    progress.log(&format!(
-        "Restoring with model '{}' ({} {}D) on {device}",
-        model.info.name, model.info.method, model.info.architecture.dims
-    ));
     let input = image.data.mapv(|v| affine.apply(v));
-    let mut out = predict(&model.net, &input, &options.tiles, progress)?;
+    let (mut out, device) = run_on_device(options.device, progress, |progress| {
+        progress.log(&format!(
+            "Restoring with model '{}' ({} {}D) on {}",
+            model.info.name,
+            model.info.method,
+            model.info.architecture.dims,
+            device_name()
+        ));
+        let net = model.net_on(&crate::nn::device())?;
+        predict(&net, &input, &options.tiles, progress)
+    })?;
     let uncertainty = if model.info.method == METHOD_CARE_PROBABILISTIC {
         let raw = out.pop().expect("two output channels");
         Some(Volume::new(laplace_std(&raw, affine.scale)?, image.voxel))

@@ -309,6 +309,19 @@ pub fn train_n2v(
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Model> {
     options.validate()?;
+    let (model, _) = crate::nn::run_on_device(options.train.device, progress, |progress| {
+        train_n2v_here(images, options, progress, on_epoch)
+    })?;
+    model.into_device(&candle_core::Device::Cpu)
+}
+
+/// [`train_n2v`] on [`crate::nn::device()`].
+fn train_n2v_here(
+    images: &[&Volume],
+    options: &N2vOptions,
+    progress: &mut dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<Model> {
     if images.is_empty() {
         return invalid!("Noise2Void needs at least one training image");
     }
@@ -334,7 +347,7 @@ pub fn train_n2v(
     let mut masking = options.masking;
     masking.median |= options.unet.n2v2;
     let (vars, net) = new_unet(&options.unet, options.train.seed)?;
-    let device = crate::nn::select_device(options.train.device, progress);
+    let device = crate::nn::device_name();
     progress.log(&format!(
         "Noise2Void{}: {} training and {} validation patches of {}×{}×{} pixels, {} on {}",
         if options.unet.n2v2 { " (N2V2)" } else { "" },

@@ -210,6 +210,32 @@ pub struct Model {
     pub net: UNet,
 }
 
+impl Model {
+    /// The network on `device`: this model's own when its weights are there, else a copy
+    /// (the model keeps its weights where they are).
+    pub fn net_on(&self, device: &candle_core::Device) -> Result<UNet> {
+        if super::vars_are_on(&self.vars, device) {
+            return Ok(self.net.clone());
+        }
+        let config = &self.info.architecture;
+        Ok(super::vars_on(&self.vars, device, |vb| UNet::new(config, vb))?.1)
+    }
+
+    /// The model with its weights moved to `device` (models are kept on the CPU between jobs).
+    pub fn into_device(self, device: &candle_core::Device) -> Result<Model> {
+        if super::vars_are_on(&self.vars, device) {
+            return Ok(self);
+        }
+        let config = &self.info.architecture;
+        let (vars, net) = super::vars_on(&self.vars, device, |vb| UNet::new(config, vb))?;
+        Ok(Model {
+            info: self.info,
+            vars,
+            net,
+        })
+    }
+}
+
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model").field("info", &self.info).finish()

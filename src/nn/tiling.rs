@@ -79,49 +79,116 @@ impl AxisPlan {
 
 /// Applies `net` (inference mode) to the normalised `image` (z, y, x): a 2D network plane
 /// by plane, a 3D one to the volume. Returns one array of the image's shape per output
-/// channel.
+/// channel. On a GPU ([`super::device()`] not the CPU), a failed pass (e.g. out of GPU
+/// memory) is logged and run again with tiles of half the side, down to the smallest tile;
+/// the caller ([`super::run_on_device`]) falls back to the CPU after that.
 pub fn predict(
     net: &UNet,
     image: &Array3<f32>,
     options: &TileOptions,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Array3<f32>>> {
-    let _heap = super::reuse_freed_memory();
-    let c = net.config();
-    let (nz, ny, nx) = image.dim();
-    let m = c.size_multiple();
-    let halo = c.receptive_radius().div_ceil(m) * m;
-    let budget_pixels = (options.memory_mib << 20) / bytes_per_pixel(net);
-    let mut outputs = vec![Array3::<f32>::zeros(image.dim()); c.out_channels];
-    // Planes processed as separate 2D images, and the axes the network sees.
-    let (planes, axes): (usize, Vec<usize>) = if c.dims == 2 {
-        (nz, vec![1, ny, nx])
-    } else {
-        (1, vec![nz, ny, nx])
-    };
-    let spatial = &axes[3 - c.dims..];
-    let min_tile = 3 * halo.max(m);
-    let tile = match options.tile {
-        Some(t) => t.max(min_tile),
-        None => {
-            // Largest side whose tile (capped by each axis' whole extent) fits the budget.
-            let mut t = min_tile;
-            loop {
-                let next = t + m;
-                let pixels: usize = spatial
-                    .iter()
-                    .map(|&n| AxisPlan::new(n, m, halo, next).len())
-                    .product();
-                let capped = spatial
-                    .iter()
-                    .all(|&n| AxisPlan::new(n, m, halo, next) == AxisPlan::new(n, m, halo, t));
-                if pixels > budget_pixels || capped {
-                    break t;
+    let layout = Layout::new(net, image.dim());
+    let mut tile = layout.tile_side(options);
+    loop {
+        match predict_tiles(net, image, &layout, tile, progress) {
+            Err(e)
+                if !super::device().is_cpu()
+                    && super::worth_retrying_on_cpu(&e)
+                    && tile > layout.min_tile =>
+            {
+                let smaller = (tile / 2 / layout.m * layout.m).max(layout.min_tile);
+                progress.log(&format!(
+                    "Warning: prediction with tiles of {tile} px failed on {} ({e}); trying \
+                     tiles of {smaller} px",
+                    super::device_name()
+                ));
+                tile = smaller;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// How an image is cut for a network, apart from the tile side.
+struct Layout {
+    /// Size multiple of the network (2^depth), pixels.
+    m: usize,
+    /// Halo on each side of a tile's core, pixels.
+    halo: usize,
+    /// Smallest tile side (3 halos), pixels.
+    min_tile: usize,
+    /// Working memory per tile pixel, bytes ([`bytes_per_pixel`]).
+    bytes_per_pixel: usize,
+    /// Planes processed as separate 2D images (1 for a 3D network), and the (z, y, x) axes
+    /// the network sees.
+    planes: usize,
+    axes: [usize; 3],
+    dims: usize,
+}
+
+impl Layout {
+    fn new(net: &UNet, (nz, ny, nx): (usize, usize, usize)) -> Layout {
+        let c = net.config();
+        let m = c.size_multiple();
+        let halo = c.receptive_radius().div_ceil(m) * m;
+        let (planes, axes) = if c.dims == 2 {
+            (nz, [1, ny, nx])
+        } else {
+            (1, [nz, ny, nx])
+        };
+        Layout {
+            m,
+            halo,
+            min_tile: 3 * halo.max(m),
+            bytes_per_pixel: bytes_per_pixel(net),
+            planes,
+            axes,
+            dims: c.dims,
+        }
+    }
+
+    /// The tile side of `options`: the one asked for (at least [`Layout::min_tile`]), else the
+    /// largest whose tile (capped by each axis' whole extent) fits the memory budget.
+    fn tile_side(&self, options: &TileOptions) -> usize {
+        let (m, halo, min_tile) = (self.m, self.halo, self.min_tile);
+        let budget_pixels = (options.memory_mib << 20) / self.bytes_per_pixel;
+        let spatial = &self.axes[3 - self.dims..];
+        match options.tile {
+            Some(t) => t.max(min_tile),
+            None => {
+                let mut t = min_tile;
+                loop {
+                    let next = t + m;
+                    let pixels: usize = spatial
+                        .iter()
+                        .map(|&n| AxisPlan::new(n, m, halo, next).len())
+                        .product();
+                    let capped = spatial
+                        .iter()
+                        .all(|&n| AxisPlan::new(n, m, halo, next) == AxisPlan::new(n, m, halo, t));
+                    if pixels > budget_pixels || capped {
+                        break t;
+                    }
+                    t = next;
                 }
-                t = next;
             }
         }
-    };
+    }
+}
+
+/// One pass of [`predict`] with tiles of side `tile`.
+fn predict_tiles(
+    net: &UNet,
+    image: &Array3<f32>,
+    layout: &Layout,
+    tile: usize,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Array3<f32>>> {
+    let _heap = super::reuse_freed_memory();
+    let c = net.config();
+    let (m, halo, planes, axes) = (layout.m, layout.halo, layout.planes, layout.axes);
+    let mut outputs = vec![Array3::<f32>::zeros(image.dim()); c.out_channels];
     let plans: Vec<AxisPlan> = axes
         .iter()
         .enumerate()

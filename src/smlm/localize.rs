@@ -3,9 +3,9 @@
 //! a chunk.
 
 use super::detect::detect;
-use super::fit::{fit_spot_masked, FitOptions, MAX_WINDOW};
+use super::fit::{fit_spot_masked, FitOptions, Spot, MAX_WINDOW};
 use super::{Camera, Localization};
-use crate::device::{select_cpu_only_logged, DeviceRequest};
+use crate::device::{cuda_status, select_gpu, Device, DeviceRequest};
 use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result};
 use ndarray::Array3;
@@ -110,15 +110,33 @@ pub fn check_offset(adu: &[f32], frame: u32, camera: &Camera) -> Result<()> {
     Ok(())
 }
 
-/// Localizes the molecules of one frame of raw ADU values (`w`×`h`, x fastest); `frame` is
-/// the frame number (from 1) written into the results.
-pub fn localize_frame(
+/// Where a candidate's fit window lies in the frame (its top-left pixel) and the candidate
+/// pixel, frame pixels.
+#[derive(Debug, Clone, Copy)]
+struct WindowAt {
+    x0: usize,
+    y0: usize,
+    cx: usize,
+    cy: usize,
+}
+
+/// The fit windows of one frame, `win`² values each (photons, x fastest), one after the
+/// other; `used` marks the pixels each fit uses.
+struct FrameWindows {
+    at: Vec<WindowAt>,
+    values: Vec<f64>,
+    used: Vec<bool>,
+}
+
+/// Converts one frame of raw ADU values (`w`×`h`, x fastest) to photons, detects the
+/// candidates and cuts their fit windows.
+fn frame_windows(
     adu: &[f32],
     w: usize,
     h: usize,
     frame: u32,
     opts: &LocalizeOptions,
-) -> Result<Vec<Localization>> {
+) -> Result<FrameWindows> {
     if let Some(p) = adu.iter().position(|v| !v.is_finite()) {
         return invalid!(
             "frame {frame} has a pixel that is not a number at x={}, y={}; replace NaNs first \
@@ -129,17 +147,18 @@ pub fn localize_frame(
     }
     let cam = &opts.camera;
     // Effective photons: variance = mean also behind an EM register (see `camera`).
-    let f2 = cam.excess_noise();
-    let scale = (cam.photons_per_adu() / f2) as f32;
+    let scale = (cam.photons_per_adu() / cam.excess_noise()) as f32;
     let offset = cam.offset_adu as f32;
     let img: Vec<f32> = adu.iter().map(|&v| (v - offset) * scale).collect();
     let r = opts.fit.radius;
     let win = 2 * r + 1;
-    let mut window = vec![0.0f64; win * win];
-    let mut used = vec![true; win * win];
-    let mut out = Vec::new();
     let candidates = detect(&img, w, h, opts.threshold);
-    for &(cx, cy) in &candidates {
+    let mut out = FrameWindows {
+        at: Vec::with_capacity(candidates.len()),
+        values: vec![0.0; candidates.len() * win * win],
+        used: vec![true; candidates.len() * win * win],
+    };
+    for (k, &(cx, cy)) in candidates.iter().enumerate() {
         let x0 = cx.saturating_sub(r).min(w - win);
         let y0 = cy.saturating_sub(r).min(h - win);
         // Neighbouring candidates whose spots reach into the window.
@@ -149,6 +168,8 @@ pub fn localize_frame(
             .map(|&(x, y)| (x as isize - cx as isize, y as isize - cy as isize))
             .filter(|&(dx, dy)| (dx, dy) != (0, 0) && dx.abs() <= reach && dy.abs() <= reach)
             .collect();
+        let window = &mut out.values[k * win * win..(k + 1) * win * win];
+        let used = &mut out.used[k * win * win..(k + 1) * win * win];
         for j in 0..win {
             for i in 0..win {
                 window[j * win + i] = img[(y0 + j) * w + x0 + i] as f64;
@@ -164,25 +185,93 @@ pub fn localize_frame(
                     .all(|&(nx, ny)| (px - nx).pow(2) + (py - ny).pow(2) > d0.max(6));
             }
         }
-        let Some(s) = fit_spot_masked(&window, win, Some(&used), &opts.fit) else {
-            continue;
-        };
-        let (x, y) = (x0 as f64 + s.x, y0 as f64 + s.y);
-        // A fit that wandered off to a neighbour is not this candidate's molecule.
-        if (x - cx as f64 - 0.5).abs() > 2.0 || (y - cy as f64 - 0.5).abs() > 2.0 {
-            continue;
+        out.at.push(WindowAt { x0, y0, cx, cy });
+    }
+    Ok(out)
+}
+
+/// The localization of a fit `s` of the window `at` of frame `frame`; `None` when the fit
+/// wandered off to a neighbour (it is not this candidate's molecule).
+fn localization(
+    at: &WindowAt,
+    s: &Spot,
+    frame: u32,
+    opts: &LocalizeOptions,
+) -> Option<Localization> {
+    let (x, y) = (at.x0 as f64 + s.x, at.y0 as f64 + s.y);
+    if (x - at.cx as f64 - 0.5).abs() > 2.0 || (y - at.cy as f64 - 0.5).abs() > 2.0 {
+        return None;
+    }
+    let px = opts.pixel_nm;
+    let f2 = opts.camera.excess_noise();
+    Some(Localization {
+        frame,
+        x_nm: (x * px) as f32,
+        y_nm: (y * px) as f32,
+        sigma_nm: (s.sigma * px) as f32,
+        photons: (s.photons * f2) as f32,
+        background: (s.background * f2) as f32,
+        bkgstd: (s.residual_std * f2) as f32,
+        uncertainty_nm: (((s.crlb_x + s.crlb_y) / 2.0).sqrt() * px) as f32,
+    })
+}
+
+/// Localizes the molecules of one frame of raw ADU values (`w`×`h`, x fastest); `frame` is
+/// the frame number (from 1) written into the results.
+pub fn localize_frame(
+    adu: &[f32],
+    w: usize,
+    h: usize,
+    frame: u32,
+    opts: &LocalizeOptions,
+) -> Result<Vec<Localization>> {
+    let windows = frame_windows(adu, w, h, frame, opts)?;
+    let win = 2 * opts.fit.radius + 1;
+    let n = win * win;
+    Ok(windows
+        .at
+        .iter()
+        .enumerate()
+        .filter_map(|(k, at)| {
+            let range = k * n..(k + 1) * n;
+            let used = Some(&windows.used[range.clone()]);
+            let s = fit_spot_masked(&windows.values[range], win, used, &opts.fit)?;
+            localization(at, &s, frame, opts)
+        })
+        .collect())
+}
+
+/// [`localize_frames`] with the fits on a GPU: the windows of all frames are cut in parallel
+/// on the CPU, then fitted in one batch by `fitter`.
+#[cfg(feature = "cuda")]
+fn localize_frames_gpu(
+    fitter: &crate::cuda::fit::SpotFitter,
+    frames: &[f32],
+    w: usize,
+    h: usize,
+    first_frame: u32,
+    opts: &LocalizeOptions,
+) -> Result<Vec<Localization>> {
+    let per_frame = each_frame(frames, w, h, first_frame, |f, frame| {
+        frame_windows(f, w, h, frame, opts)
+    })?;
+    let values: Vec<f64> = per_frame
+        .iter()
+        .flat_map(|f| f.values.iter().copied())
+        .collect();
+    let used: Vec<bool> = per_frame
+        .iter()
+        .flat_map(|f| f.used.iter().copied())
+        .collect();
+    let win = 2 * opts.fit.radius + 1;
+    let mut spots = fitter.fit(&values, &used, win, &opts.fit)?.into_iter();
+    let mut out = Vec::new();
+    for (k, f) in per_frame.iter().enumerate() {
+        for at in &f.at {
+            if let Some(s) = spots.next().flatten() {
+                out.extend(localization(at, &s, first_frame + k as u32, opts));
+            }
         }
-        let px = opts.pixel_nm;
-        out.push(Localization {
-            frame,
-            x_nm: (x * px) as f32,
-            y_nm: (y * px) as f32,
-            sigma_nm: (s.sigma * px) as f32,
-            photons: (s.photons * f2) as f32,
-            background: (s.background * f2) as f32,
-            bkgstd: (s.residual_std * f2) as f32,
-            uncertainty_nm: (((s.crlb_x + s.crlb_y) / 2.0).sqrt() * px) as f32,
-        });
     }
     Ok(out)
 }
@@ -196,6 +285,21 @@ pub fn localize_frames(
     first_frame: u32,
     opts: &LocalizeOptions,
 ) -> Result<Vec<Localization>> {
+    let per_frame = each_frame(frames, w, h, first_frame, |f, frame| {
+        localize_frame(f, w, h, frame, opts)
+    })?;
+    Ok(per_frame.concat())
+}
+
+/// `job(frame pixels, frame number)` for each of the `w`×`h` frames stored contiguously in
+/// `frames`, the first being number `first_frame`, in parallel; results in frame order.
+fn each_frame<T: Send>(
+    frames: &[f32],
+    w: usize,
+    h: usize,
+    first_frame: u32,
+    job: impl Fn(&[f32], u32) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let plane = w * h;
     if plane == 0 || frames.len() % plane != 0 {
         return invalid!(
@@ -203,12 +307,11 @@ pub fn localize_frames(
             frames.len()
         );
     }
-    let per_frame: Vec<Vec<Localization>> = frames
+    frames
         .par_chunks(plane)
         .enumerate()
-        .map(|(k, f)| localize_frame(f, w, h, first_frame + k as u32, opts))
-        .collect::<Result<_>>()?;
-    Ok(per_frame.concat())
+        .map(|(k, f)| job(f, first_frame + k as u32))
+        .collect()
 }
 
 /// Localizes a stream of frames pushed in any number at a time, processing them in chunks
@@ -227,6 +330,9 @@ pub struct Localizer {
     sigma_range: Option<(f32, f32)>,
     /// `out[unfiltered..]` has not been through the σ filter yet.
     unfiltered: usize,
+    /// The GPU that fits the spots, when the device is CUDA (chosen at the first frame).
+    #[cfg(feature = "cuda")]
+    gpu: Option<crate::cuda::fit::SpotFitter>,
 }
 
 impl Localizer {
@@ -245,6 +351,8 @@ impl Localizer {
             out: Vec::new(),
             sigma_range: None,
             unfiltered: 0,
+            #[cfg(feature = "cuda")]
+            gpu: None,
         })
     }
 
@@ -271,7 +379,7 @@ impl Localizer {
         }
         if self.frames() == 0 && !frames.is_empty() {
             check_offset(&frames[..plane], 1, &self.opts.camera)?;
-            let device = select_cpu_only_logged(self.opts.device, progress);
+            let device = self.choose_device(progress);
             progress.log(&format!("Localizing on {device}"));
         }
         let mut rest = frames;
@@ -309,10 +417,67 @@ impl Localizer {
         Ok(self.out)
     }
 
+    /// The device that fits the spots: a GPU when the request allows it and one can be used
+    /// (its kernel loaded), else the CPU; why a GPU that was wanted is not used is logged.
+    fn choose_device(&mut self, progress: &mut dyn Progress) -> Device {
+        let (gpu, reason) = select_gpu(self.opts.device, &cuda_status());
+        if let Some(reason) = reason {
+            progress.log(&format!("Warning: {reason}"));
+        }
+        #[cfg(feature = "cuda")]
+        if let Some(g) = gpu {
+            match crate::cuda::fit::SpotFitter::new(g.ordinal) {
+                Ok(fitter) => {
+                    let device = fitter.device();
+                    self.gpu = Some(fitter);
+                    return device;
+                }
+                Err(e) => progress.log(&format!(
+                    "Warning: spot fitting cannot use CUDA:{} ({e}); running on the CPU",
+                    g.ordinal
+                )),
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        let _ = gpu;
+        Device::Cpu {
+            threads: rayon::current_num_threads(),
+        }
+    }
+
+    /// The localizations of `frames`, the first being frame number `first`: on the GPU when
+    /// one fits the spots (a GPU failure is logged, and the CPU fits from then on), else on the
+    /// CPU.
+    fn localize_chunk(
+        &mut self,
+        frames: &[f32],
+        first: u32,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<Localization>> {
+        let (w, h) = (self.width, self.height);
+        #[cfg(feature = "cuda")]
+        if let Some(fitter) = &self.gpu {
+            match localize_frames_gpu(fitter, frames, w, h, first, &self.opts) {
+                Ok(found) => return Ok(found),
+                Err(e @ crate::Error::InvalidInput(_)) => return Err(e),
+                Err(e) => {
+                    progress.log(&format!(
+                        "Warning: spot fitting failed on {} ({e}); fitting on the CPU from now on",
+                        fitter.name()
+                    ));
+                    self.gpu = None;
+                }
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        let _ = &progress;
+        localize_frames(frames, w, h, first, &self.opts)
+    }
+
     fn localize(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()> {
         check_cancel(progress)?;
         let (w, h) = (self.width, self.height);
-        let found = localize_frames(frames, w, h, self.done as u32 + 1, &self.opts)?;
+        let found = self.localize_chunk(frames, self.done as u32 + 1, progress)?;
         self.out.extend(found);
         self.done += frames.len() / (w * h);
         if self.sigma_range.is_none() && self.out.len() >= SIGMA_SAMPLE {

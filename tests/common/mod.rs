@@ -1,5 +1,6 @@
-//! What the command-line tests share: a temporary folder, running the built `fluorecon`
-//! binary, and reading a simulator's `truth.csv`. Each test crate uses part of it.
+//! What the integration tests share: a temporary folder, running the built `fluorecon`
+//! binary, reading a simulator's `truth.csv`, and whether a GPU is here. Each test crate uses
+//! part of it.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -62,4 +63,23 @@ pub fn read_truth(path: &str) -> Vec<(u32, f64, f64)> {
             (f[0] as u32, f[2], f[3])
         })
         .collect()
+}
+
+/// True when this build can use a GPU here; else prints why the test is skipped.
+pub fn gpu_here(test: &str) -> bool {
+    if !cfg!(feature = "cuda") {
+        eprintln!("{test}: skipped (built without the 'cuda' feature)");
+        return false;
+    }
+    match fluorecon::device::cuda_status() {
+        Ok(st) if !st.gpus.is_empty() => true,
+        Ok(_) => {
+            eprintln!("{test}: skipped (the NVIDIA driver reports no GPU)");
+            false
+        }
+        Err(reason) => {
+            eprintln!("{test}: skipped ({reason})");
+            false
+        }
+    }
 }

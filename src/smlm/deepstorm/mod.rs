@@ -222,6 +222,33 @@ impl std::fmt::Debug for DeepStormModel {
 }
 
 impl DeepStormModel {
+    /// The model with its weights on `device` (models are kept on the CPU between jobs).
+    pub fn into_device(self, device: &candle_core::Device) -> Result<DeepStormModel> {
+        if crate::nn::vars_are_on(&self.vars, device) {
+            return Ok(self);
+        }
+        let config = &self.info.architecture;
+        let (vars, net) =
+            crate::nn::vars_on(&self.vars, device, |vb| DeepStormNet::new(config, vb))?;
+        Ok(DeepStormModel {
+            info: self.info,
+            vars,
+            net,
+        })
+    }
+
+    /// A copy of the model on `device` (the weights are copied; the description is shared).
+    pub fn on_device(&self, device: &candle_core::Device) -> Result<DeepStormModel> {
+        let config = &self.info.architecture;
+        let (vars, net) =
+            crate::nn::vars_on(&self.vars, device, |vb| DeepStormNet::new(config, vb))?;
+        Ok(DeepStormModel {
+            info: self.info.clone(),
+            vars,
+            net,
+        })
+    }
+
     /// Writes the model folder `dir` (`model.safetensors` + `model.json`).
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_folder(dir, &self.vars, &self.info)
@@ -295,7 +322,7 @@ impl DeepStormModel {
                 input[dst..dst + w].copy_from_slice(&norm[y * w..(y + 1) * w]);
             }
         }
-        let x = Tensor::from_vec(input, (n, 1, ph, pw), &device())?;
+        let x = Tensor::from_vec(input, (n, 1, ph, pw), &crate::nn::vars_device(&self.vars))?;
         let maps = self
             .net
             .forward_t(&x, false)?
@@ -427,6 +454,8 @@ pub struct DeepStormResult {
 /// keeping only the summed density map and the localizations.
 pub struct DeepStormLocalizer {
     model: Arc<DeepStormModel>,
+    /// A copy of the model on a GPU and the GPU's name, when the network runs there.
+    gpu: Option<(DeepStormModel, String)>,
     opts: DeepStormOptions,
     width: usize,
     height: usize,
@@ -465,6 +494,7 @@ impl DeepStormLocalizer {
         let threshold_value = threshold as f32 * single_peak(&blur);
         Ok(DeepStormLocalizer {
             model,
+            gpu: None,
             opts: DeepStormOptions {
                 batch: opts.batch.max(1),
                 ..*opts
@@ -477,6 +507,54 @@ impl DeepStormLocalizer {
             blur,
             threshold_value,
         })
+    }
+
+    /// Runs the network on `device` (from [`crate::nn::select_device`], named `name` in the
+    /// log) from now on: the weights are copied there. When that fails the reason is logged and
+    /// the network stays on the CPU. Returns the name of the device the network runs on.
+    pub fn run_on(
+        &mut self,
+        device: &candle_core::Device,
+        name: &str,
+        progress: &mut dyn Progress,
+    ) -> String {
+        self.gpu = None;
+        if device.is_cpu() {
+            return crate::nn::cpu_name();
+        }
+        match self.model.on_device(device) {
+            Ok(m) => {
+                self.gpu = Some((m, name.to_string()));
+                name.to_string()
+            }
+            Err(e) => {
+                progress.log(&format!(
+                    "Warning: the Deep-STORM network could not be put on {name} ({e}); running \
+                     on the CPU"
+                ));
+                crate::nn::cpu_name()
+            }
+        }
+    }
+
+    /// The density maps of `batch` on the GPU when the network runs there, else on the CPU; a
+    /// GPU failure is logged and the network runs on the CPU from then on.
+    fn predict_maps(&mut self, batch: &[f32], progress: &mut dyn Progress) -> Result<Vec<f32>> {
+        let (w, h, camera) = (self.width, self.height, &self.opts.camera);
+        if let Some((model, name)) = &self.gpu {
+            match model.predict_maps(batch, w, h, camera) {
+                Ok(maps) => return Ok(maps),
+                Err(e) if crate::nn::worth_retrying_on_cpu(&e) => {
+                    progress.log(&format!(
+                        "Warning: the Deep-STORM network failed on {name} ({e}); running it on \
+                         the CPU from now on"
+                    ));
+                    self.gpu = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.model.predict_maps(batch, w, h, camera)
     }
 
     /// Warnings about data the model was not trained for (pixel size, PSF, camera).
@@ -533,7 +611,7 @@ impl DeepStormLocalizer {
         for batch in frames.chunks(plane * self.opts.batch) {
             check_cancel(progress)?;
             let n = batch.len() / plane;
-            let maps = self.model.predict_maps(batch, w, h, &self.opts.camera)?;
+            let maps = self.predict_maps(batch, progress)?;
             let first = self.frames_done;
             let found: Vec<Vec<Localization>> = batch
                 .par_chunks(plane)

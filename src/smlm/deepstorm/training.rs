@@ -279,6 +279,20 @@ pub fn train_deepstorm(
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<DeepStormModel> {
     settings.validate(config)?;
+    let (model, _) = crate::nn::run_on_device(settings.schedule.device, progress, |progress| {
+        train_deepstorm_here(name, config, settings, progress, on_epoch)
+    })?;
+    model.into_device(&candle_core::Device::Cpu)
+}
+
+/// [`train_deepstorm`] on [`crate::nn::device()`].
+fn train_deepstorm_here(
+    name: &str,
+    config: &DeepStormConfig,
+    settings: &TrainingSettings,
+    progress: &mut dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<DeepStormModel> {
     let mut model = DeepStormModel::untrained(name, config, settings)?;
     let up = config.upsampling;
     let kernel1d = gaussian_kernel(BLUR_SIGMA);
@@ -295,7 +309,7 @@ pub fn train_deepstorm(
         validation.push(batch(settings, up, n, &mut rng)?);
         left -= n;
     }
-    let device = crate::nn::select_device(settings.schedule.device, progress);
+    let device = crate::nn::device_name();
     progress.log(&format!(
         "Deep-STORM training on {device}: {} epochs × {} steps of {} patches of {}×{} px (×{up}), \
          {} nm pixels, PSF σ {} nm",

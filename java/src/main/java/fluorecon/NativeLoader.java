@@ -57,7 +57,8 @@ final class NativeLoader {
      * (libcublas.so.13 needs libcublasLt.so.13).
      */
     static final List<String> RUNTIME_LIBRARIES = Collections.unmodifiableList(Arrays.asList(
-            "libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcufft.so.12", "libcurand.so.10"));
+            "libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcufft.so.12", "libcurand.so.10",
+            "libnvrtc.so.13"));
     /** Folders where distributions, WSL and containers put the NVIDIA driver and CUDA libraries. */
     static final List<String> STANDARD_DIRS = Collections.unmodifiableList(Arrays.asList(
             "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib",
