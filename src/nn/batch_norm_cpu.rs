@@ -320,7 +320,7 @@ pub fn forward_train(bn: &BatchNorm, x: &Tensor, relu: bool) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::nn::device;
-    use crate::nn::test_util::weighted_grads;
+    use crate::nn::test_util::{max_abs, max_diff, weighted_grads};
     use candle_core::{DType, ModuleT};
     use candle_nn::{BatchNormConfig, VarBuilder, VarMap};
     use rand::{Rng, SeedableRng};
@@ -337,15 +337,7 @@ mod tests {
 
     /// max |a − b| / max(max |b|, 1e-3)
     fn rel(a: &Tensor, b: &Tensor) -> f32 {
-        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-        let m = b
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        d.to_scalar::<f32>().unwrap() / m.max(1e-3)
+        max_diff(a, b) / max_abs(b).max(1e-3)
     }
 
     fn new_bn(c: usize) -> (VarMap, BatchNorm) {

@@ -361,6 +361,16 @@ pub(crate) mod test_util {
             .unwrap()
     }
 
+    /// The largest absolute value of a tensor.
+    pub fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// The gradients of Σ y·target with respect to everything `y` depends on: `target` is the
     /// gradient fed into `y`'s backward pass.
     pub fn weighted_grads(y: &Tensor, target: &Tensor) -> GradStore {
