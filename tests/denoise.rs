@@ -6,6 +6,7 @@
 use fluorecon::denoise::care::{train_care, CareOptions};
 use fluorecon::denoise::n2v::{denoise_n2v, train_n2v, N2vMasking, N2vOptions};
 use fluorecon::denoise::{restore, RestoreOptions};
+use fluorecon::nn::tiling::TileOptions;
 use fluorecon::nn::{load_model, new_unet, save_model, Model, ModelInfo, Normalization};
 use fluorecon::nn::{TrainOptions, UNetConfig};
 use fluorecon::simulate::{poisson_gaussian, psnr};
@@ -276,6 +277,27 @@ fn bad_inputs_fail_with_clear_messages() {
     nan.data[[0, 7, 9]] = f32::NAN;
     let e = restore(&m, &nan, &RestoreOptions::default(), &mut NoProgress).unwrap_err();
     assert!(e.to_string().contains("x=9, y=7"), "{e}");
+    // Not enough memory (a 512 KiB limit; this needs 686 208 bytes: three 128² f32 arrays
+    // and one 30² tile of 544 bytes per pixel): a clear error before anything image-sized is
+    // allocated, not an abort.
+    let starved = RestoreOptions {
+        tiles: TileOptions {
+            memory_limit: Some(1 << 19),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = restore(&m, &noisy, &starved, &mut NoProgress).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::OutOfMemory {
+                needed_mib: 1,
+                available_mib: 0
+            }
+        ) && e.to_string().contains("not enough memory"),
+        "{e}"
+    );
     // Smaller than one tile: works and keeps the shape.
     let tiny = Volume::new(
         noisy.data.slice(ndarray::s![.., ..5, ..7]).to_owned(),
