@@ -12,7 +12,7 @@ mod patches;
 
 use crate::image::check_finite;
 use crate::nn::layers::softplus;
-use crate::nn::tiling::{predict, TileOptions};
+use crate::nn::tiling::{check_memory, predict, TileOptions};
 use crate::nn::{device_name, run_on_device, Model, Normalization};
 use crate::progress::Progress;
 use crate::{invalid, Result, Volume};
@@ -103,6 +103,14 @@ pub fn restore(
 ) -> Result<Restored> {
     check_model_fits(model, image)?;
     check_finite(&image.data, "the image")?;
+    // Before any copy: the normalised input and the result, and for the uncertainty the
+    // scale channel's conversion (its intermediate copies).
+    let copies = if model.info.method == METHOD_CARE_PROBABILISTIC {
+        2 + UNCERTAINTY_COPIES
+    } else {
+        2
+    };
+    check_memory(&model.net, image.shape(), copies, &options.tiles)?;
     let norm = options.normalization.unwrap_or(model.info.normalization);
     let affine = norm.affine(image.data.as_slice().expect("standard layout"))?;
     let input = image.data.mapv(|v| affine.apply(v));
@@ -138,6 +146,10 @@ pub(crate) const MIN_SCALE: f64 = 1e-3;
 pub(crate) fn laplace_scale(raw: &Tensor) -> candle_core::Result<Tensor> {
     softplus(raw)?.affine(1.0, MIN_SCALE)
 }
+
+/// Image-sized f32 arrays alive at once in [`laplace_std`] at most (its input tensor, the
+/// intermediates of the softplus, the result).
+const UNCERTAINTY_COPIES: usize = 4;
 
 /// Standard deviation √2·b in image units from the raw scale channel.
 fn laplace_std(raw: &Array3<f32>, unit: f32) -> Result<Array3<f32>> {

@@ -6,14 +6,15 @@
 //! passes over the input), the upsampling's from a grouped convolution. Here each is one
 //! pass.
 //!
-//! candle 0.9.2's max-pool gradient is not the true one: every maximum of a window gets the
-//! output's gradient times the window's fraction of maxima, so a unique maximum gets a
-//! quarter ([[1, 2], [3, 4]] → [[0, 0], [0, 0.25]] instead of [[0, 0], [0, 1]]) and a window
-//! of four equal values (zeros after a ReLU) four times the gradient in all. Our networks
-//! were trained and tuned with it, and the true gradient changes training: the
-//! probabilistic CARE test's uncertainty stopped tracking the error with it. So the default
-//! here is candle's gradient, computed in one pass; `FLUORECON_MAXPOOL_EXACT_GRAD` selects
-//! the true one (to the first maximum of each window, row by row, as in PyTorch).
+//! The max pool's backward pass is the true gradient: each output's gradient goes to its
+//! window's first maximum (row by row, as in PyTorch). candle 0.9.2's own backward is not:
+//! every maximum of a window gets the output's gradient times the window's fraction of
+//! maxima, so a unique maximum gets a quarter ([[1, 2], [3, 4]] → [[0, 0], [0, 0.25]]
+//! instead of [[0, 0], [0, 1]]) and a window of four equal values four times the gradient in
+//! all. Models trained before this op had the true gradient (Deep-STORM's shipped
+//! `models/deepstorm-2d-emccd-100nm` included) were trained with candle's; inference does
+//! not depend on it, and `FLUORECON_CANDLE_POOL` (candle's ops throughout) reproduces that
+//! training.
 
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
@@ -51,10 +52,7 @@ fn argmax4(a: f32, b: f32, c: f32, d: f32) -> usize {
     i
 }
 
-struct MaxPool2 {
-    /// The true gradient (to the first maximum) instead of candle's.
-    exact: bool,
-}
+struct MaxPool2;
 
 impl CustomOp1 for MaxPool2 {
     fn name(&self) -> &'static str {
@@ -87,7 +85,6 @@ impl CustomOp1 for MaxPool2 {
         let grad = grad.contiguous()?;
         let (n, c, h, w) = arg.dims4()?;
         let (ho, wo) = (h / 2, w / 2);
-        let exact = self.exact;
         let mut dx = vec![0f32; n * c * h * w];
         with_cpu(arg, |x| {
             with_cpu(&grad, |g| {
@@ -105,21 +102,7 @@ impl CustomOp1 for MaxPool2 {
                                         (2 * y + 1) * w + 2 * xo + 1,
                                     ];
                                     let v = at.map(|i| p[i]);
-                                    let gv = g[y * wo + xo];
-                                    if exact {
-                                        d[at[argmax4(v[0], v[1], v[2], v[3])]] = gv;
-                                    } else {
-                                        // candle's: every maximum gets gv · (number of
-                                        // maxima) / 4.
-                                        let m = v[0].max(v[1]).max(v[2].max(v[3]));
-                                        let count = v.iter().filter(|&&t| t == m).count();
-                                        let share = gv * count as f32 * 0.25;
-                                        for (&i, &t) in at.iter().zip(&v) {
-                                            if t == m {
-                                                d[i] = share;
-                                            }
-                                        }
-                                    }
+                                    d[at[argmax4(v[0], v[1], v[2], v[3])]] = g[y * wo + xo];
                                 }
                             }
                         });
@@ -270,18 +253,10 @@ pub fn supported(x: &Tensor) -> bool {
         && std::env::var_os("FLUORECON_CANDLE_POOL").is_none()
 }
 
-/// 2×2 max pooling with stride 2 (odd trailing rows and columns dropped, as candle does).
-///
-/// The backward pass reproduces candle's (see the module doc) so that training behaves as
-/// it did with candle's op, unless `FLUORECON_MAXPOOL_EXACT_GRAD` is set: then the whole
-/// gradient goes to the window's first maximum, as in PyTorch.
+/// 2×2 max pooling with stride 2 (odd trailing rows and columns dropped, as candle does);
+/// the backward pass gives each output's whole gradient to its window's first maximum.
 pub fn max_pool2(x: &Tensor) -> Result<Tensor> {
-    let exact = std::env::var_os("FLUORECON_MAXPOOL_EXACT_GRAD").is_some();
-    max_pool2_with(x, exact)
-}
-
-fn max_pool2_with(x: &Tensor, exact: bool) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(MaxPool2 { exact })
+    x.contiguous()?.apply_op1(MaxPool2)
 }
 
 /// 2× nearest-neighbour upsampling.
@@ -296,6 +271,11 @@ mod tests {
     use crate::nn::test_util::{max_diff, weighted_grads};
     use candle_core::Var;
 
+    /// Values of `g` as a flat vector.
+    fn values(g: &Tensor) -> Vec<f32> {
+        g.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
     /// Forward against candle's; the max pool's gradient against a direct computation
     /// (each output's gradient to its window's first maximum; ties made likely by rounding
     /// and a ReLU), the upsampling's against candle's.
@@ -309,31 +289,11 @@ mod tests {
                 .relu()
                 .unwrap();
             let x = Var::from_tensor(&raw).unwrap();
-            // Default: candle's gradient, exactly.
-            let ours = max_pool2_with(&x, false).unwrap();
-            let target = Tensor::randn(0f32, 1.0, ours.shape(), &device()).unwrap();
-            let g1 = weighted_grads(&ours, &target);
-            let theirs = x.max_pool2d(2).unwrap();
-            let g2 = weighted_grads(&theirs, &target);
-            // (For odd sizes candle's backward upsamples by a non-integer factor: not
-            // comparable, and not used by the U-Net, whose sizes are even.)
-            if h % 2 == 0 && w % 2 == 0 {
-                assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-6);
-            }
-            // Exact: to the first maximum.
-            let ours = max_pool2_with(&x, true).unwrap();
+            let ours = max_pool2(&x).unwrap();
             assert_eq!(max_diff(&ours, &x.max_pool2d(2).unwrap()), 0.0);
             let target = Tensor::randn(0f32, 1.0, ours.shape(), &device()).unwrap();
-            let g = weighted_grads(&ours, &target);
-            let got = g
-                .get(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let xv = raw.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let tv = target.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = values(weighted_grads(&ours, &target).get(&x).unwrap());
+            let (xv, tv) = (values(&raw), values(&target));
             let (ho, wo) = (h / 2, w / 2);
             let mut want = vec![0f32; n * c * h * w];
             for p in 0..n * c {
@@ -361,6 +321,51 @@ mod tests {
             let g1 = weighted_grads(&up, &target);
             let g2 = weighted_grads(&theirs, &target);
             assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-5);
+        }
+    }
+
+    /// The max pool's gradient against central finite differences of f(x) = Σ pool(x)·t on
+    /// inputs without ties (distinct values 0.5 apart, so a step of ±0.01 never changes
+    /// which value is a window's maximum and f is linear within it). candle's own backward
+    /// gives a unique maximum a quarter of this and fails here.
+    #[test]
+    fn max_pool_gradient_matches_finite_differences() {
+        for (n, c, h, w) in [(1, 1, 4, 4), (2, 3, 6, 8), (1, 2, 7, 5)] {
+            let len = n * c * h * w;
+            // A permutation of 0..len (37 is coprime to every len here), centred.
+            let xv: Vec<f32> = (0..len)
+                .map(|i| ((i * 37) % len) as f32 * 0.5 - len as f32 / 4.0)
+                .collect();
+            let shape = (n, c, h, w);
+            let x =
+                Var::from_tensor(&Tensor::from_vec(xv.clone(), shape, &device()).unwrap()).unwrap();
+            let y = max_pool2(&x).unwrap();
+            let target = Tensor::randn(0f32, 1.0, y.shape(), &device()).unwrap();
+            let tv = values(&target);
+            let grad = values(weighted_grads(&y, &target).get(&x).unwrap());
+            let f = |v: &[f32]| -> f64 {
+                let t = Tensor::from_vec(v.to_vec(), shape, &device()).unwrap();
+                values(&max_pool2(&t).unwrap())
+                    .iter()
+                    .zip(&tv)
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum()
+            };
+            let eps = 0.01f32;
+            let mut worst = 0f64;
+            for i in 0..len {
+                let (mut plus, mut minus) = (xv.clone(), xv.clone());
+                plus[i] += eps;
+                minus[i] -= eps;
+                let fd = (f(&plus) - f(&minus)) / (plus[i] - minus[i]) as f64;
+                worst = worst.max((fd - grad[i] as f64).abs());
+            }
+            assert!(worst < 1e-3, "{:?}: worst difference {worst}", shape);
+            // The gradient is not trivially zero: one entry per window.
+            assert_eq!(
+                grad.iter().filter(|&&g| g != 0.0).count(),
+                n * c * (h / 2) * (w / 2)
+            );
         }
     }
 

@@ -7,10 +7,15 @@
 //! multiples of 2^depth, so every tile sees the pooling grid aligned as in a single pass,
 //! and `halo` ≥ the receptive radius keeps the zero padding of the convolutions out of the
 //! cores. Only cores are kept: no seams, no blending.
+//!
+//! Memory: a tile's working memory is estimated per pixel ([`bytes_per_pixel`]); before
+//! anything image-sized is allocated, [`check_memory`] compares what a restore needs with
+//! the memory available ([`Error::OutOfMemory`] instead of an abort), and the tile side is
+//! chosen so that one tile fits both `memory_mib` and what is left.
 
 use super::UNet;
 use crate::progress::{check_cancel, Progress};
-use crate::Result;
+use crate::{Error, Result};
 use candle_core::{ModuleT, Tensor};
 use ndarray::Array3;
 
@@ -22,6 +27,9 @@ pub struct TileOptions {
     pub tile: Option<usize>,
     /// Memory for one tile's activations, MiB.
     pub memory_mib: usize,
+    /// Memory the whole prediction may use, bytes (output arrays and one tile); `None`: the
+    /// memory available now (Linux `MemAvailable`; unchecked where unknown).
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for TileOptions {
@@ -29,8 +37,65 @@ impl Default for TileOptions {
         TileOptions {
             tile: None,
             memory_mib: 1024,
+            memory_limit: None,
         }
     }
+}
+
+/// Bytes of `copies` f32 arrays of `dim`.
+fn array_bytes(dim: (usize, usize, usize), copies: usize) -> u64 {
+    (dim.0 as u64) * (dim.1 as u64) * (dim.2 as u64) * 4 * copies as u64
+}
+
+/// The smallest tile side the network can use: three halos (at least a third of every
+/// tile is kept), and the halo a multiple of 2^depth.
+fn halo_and_min_tile(net: &UNet) -> (usize, usize) {
+    let c = net.config();
+    let m = c.size_multiple();
+    let halo = c.receptive_radius().div_ceil(m) * m;
+    (halo, 3 * halo.max(m))
+}
+
+/// Pixels of one tile of side `tile` on an image of `dim` (tiles are capped by the image's
+/// extent along each axis the network sees).
+fn tile_pixels(net: &UNet, dim: (usize, usize, usize), tile: usize) -> usize {
+    let c = net.config();
+    let (halo, _) = halo_and_min_tile(net);
+    let axes = [dim.0, dim.1, dim.2];
+    axes[3 - c.dims..]
+        .iter()
+        .map(|&n| AxisPlan::new(n, c.size_multiple(), halo, tile).len())
+        .product()
+}
+
+/// Fails with [`Error::OutOfMemory`] if restoring an image of `dim` (z, y, x) with `net`
+/// cannot fit: `extra_copies` image-sized f32 arrays of the caller (e.g. the normalised
+/// input and the result), one per output channel, and one tile (the requested side, or
+/// the smallest) must fit in `options.memory_limit` or the memory available now. Allocates
+/// nothing, so a caller can check before it copies the image.
+pub fn check_memory(
+    net: &UNet,
+    dim: (usize, usize, usize),
+    extra_copies: usize,
+    options: &TileOptions,
+) -> Result<()> {
+    let Some(available) = options
+        .memory_limit
+        .or_else(crate::deconv::available_memory)
+    else {
+        return Ok(());
+    };
+    let (_, min_tile) = halo_and_min_tile(net);
+    let tile = options.tile.map_or(min_tile, |t| t.max(min_tile));
+    let arrays = array_bytes(dim, extra_copies + net.config().out_channels);
+    let needed = arrays + (tile_pixels(net, dim, tile) * bytes_per_pixel(net)) as u64;
+    if needed > available {
+        return Err(Error::OutOfMemory {
+            needed_mib: needed.div_ceil(1 << 20),
+            available_mib: available >> 20,
+        });
+    }
+    Ok(())
 }
 
 /// Bytes of working memory per tile pixel (im2col buffers of the widest convolution plus
@@ -88,8 +153,9 @@ pub fn predict(
     options: &TileOptions,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Array3<f32>>> {
+    check_memory(net, image.dim(), 0, options)?;
     let layout = Layout::new(net, image.dim());
-    let mut tile = layout.tile_side(options);
+    let mut tile = layout.tile_side(net, image.dim(), options);
     loop {
         match predict_tiles(net, image, &layout, tile, progress) {
             Err(e)
@@ -118,8 +184,6 @@ struct Layout {
     halo: usize,
     /// Smallest tile side (3 halos), pixels.
     min_tile: usize,
-    /// Working memory per tile pixel, bytes ([`bytes_per_pixel`]).
-    bytes_per_pixel: usize,
     /// Planes processed as separate 2D images (1 for a 3D network), and the (z, y, x) axes
     /// the network sees.
     planes: usize,
@@ -130,18 +194,16 @@ struct Layout {
 impl Layout {
     fn new(net: &UNet, (nz, ny, nx): (usize, usize, usize)) -> Layout {
         let c = net.config();
-        let m = c.size_multiple();
-        let halo = c.receptive_radius().div_ceil(m) * m;
+        let (halo, min_tile) = halo_and_min_tile(net);
         let (planes, axes) = if c.dims == 2 {
             (nz, [1, ny, nx])
         } else {
             (1, [nz, ny, nx])
         };
         Layout {
-            m,
+            m: c.size_multiple(),
             halo,
-            min_tile: 3 * halo.max(m),
-            bytes_per_pixel: bytes_per_pixel(net),
+            min_tile,
             planes,
             axes,
             dims: c.dims,
@@ -149,25 +211,30 @@ impl Layout {
     }
 
     /// The tile side of `options`: the one asked for (at least [`Layout::min_tile`]), else the
-    /// largest whose tile (capped by each axis' whole extent) fits the memory budget.
-    fn tile_side(&self, options: &TileOptions) -> usize {
-        let (m, halo, min_tile) = (self.m, self.halo, self.min_tile);
-        let budget_pixels = (options.memory_mib << 20) / self.bytes_per_pixel;
+    /// largest whose tile (capped by each axis' whole extent) fits both `memory_mib` and what
+    /// the output arrays leave of the memory limit.
+    fn tile_side(&self, net: &UNet, dim: (usize, usize, usize), options: &TileOptions) -> usize {
+        let (m, halo) = (self.m, self.halo);
+        let mut budget = (options.memory_mib as u64) << 20;
+        if let Some(available) = options
+            .memory_limit
+            .or_else(crate::deconv::available_memory)
+        {
+            let left = available.saturating_sub(array_bytes(dim, net.config().out_channels));
+            budget = budget.min(left);
+        }
+        let budget_pixels = (budget / bytes_per_pixel(net) as u64) as usize;
         let spatial = &self.axes[3 - self.dims..];
         match options.tile {
-            Some(t) => t.max(min_tile),
+            Some(t) => t.max(self.min_tile),
             None => {
-                let mut t = min_tile;
+                let mut t = self.min_tile;
                 loop {
                     let next = t + m;
-                    let pixels: usize = spatial
-                        .iter()
-                        .map(|&n| AxisPlan::new(n, m, halo, next).len())
-                        .product();
                     let capped = spatial
                         .iter()
                         .all(|&n| AxisPlan::new(n, m, halo, next) == AxisPlan::new(n, m, halo, t));
-                    if pixels > budget_pixels || capped {
+                    if tile_pixels(net, dim, next) > budget_pixels || capped {
                         break t;
                     }
                     t = next;
@@ -208,11 +275,9 @@ fn predict_tiles(
     let mut done = 0;
     for plane in 0..planes {
         let src = if c.dims == 2 {
-            image
-                .slice(ndarray::s![plane..plane + 1, .., ..])
-                .to_owned()
+            image.slice(ndarray::s![plane..plane + 1, .., ..])
         } else {
-            image.clone()
+            image.view()
         };
         for tz in 0..plans[0].count {
             for ty in 0..plans[1].count {
@@ -320,10 +385,12 @@ mod tests {
             let whole = TileOptions {
                 tile: Some(4096),
                 memory_mib: 1024,
+                ..Default::default()
             };
             let small = TileOptions {
                 tile: Some(96),
                 memory_mib: 1024,
+                ..Default::default()
             };
             let a = predict(&net, &img, &whole, &mut NoProgress).unwrap();
             let b = predict(&net, &img, &small, &mut NoProgress).unwrap();
@@ -356,6 +423,7 @@ mod tests {
             &TileOptions {
                 tile: Some(1024),
                 memory_mib: 1024,
+                ..Default::default()
             },
             &mut NoProgress,
         )
@@ -366,6 +434,7 @@ mod tests {
             &TileOptions {
                 tile: Some(40),
                 memory_mib: 1024,
+                ..Default::default()
             },
             &mut NoProgress,
         )
@@ -391,10 +460,90 @@ mod tests {
             &TileOptions {
                 tile: None,
                 memory_mib: 16,
+                ..Default::default()
             },
             &mut NoProgress,
         )
         .unwrap();
         assert!(max_diff(&a[0], &b[0]) < 1e-4);
+    }
+
+    /// Counts the fraction reports: one per tile.
+    struct CountTiles(usize);
+
+    impl Progress for CountTiles {
+        fn fraction(&mut self, _: f32) {
+            self.0 += 1;
+        }
+    }
+
+    fn net8() -> UNet {
+        let cfg = UNetConfig {
+            depth: 2,
+            base_filters: 8,
+            kernel_size: 3,
+            ..Default::default()
+        };
+        new_unet(&cfg, 3).unwrap().1
+    }
+
+    fn limited(bytes: u64) -> TileOptions {
+        TileOptions {
+            memory_limit: Some(bytes),
+            ..Default::default()
+        }
+    }
+
+    /// The memory check against hand-computed needs, without allocating the image: depth
+    /// 2, 8 filters, 3×3 → receptive radius 26, halo 28, smallest tile 84² pixels of
+    /// 4·8·(2·9 + 12) + 64 = 1024 bytes.
+    #[test]
+    fn memory_check_counts_arrays_and_one_tile() {
+        let net = net8();
+        assert_eq!(bytes_per_pixel(&net), 1024);
+        let tile = 84 * 84 * 1024;
+        // 1000² pixels, 2 caller copies + 1 output channel.
+        let needed = 1000 * 1000 * 4 * 3 + tile;
+        assert!(check_memory(&net, (1, 1000, 1000), 2, &limited(needed)).is_ok());
+        match check_memory(&net, (1, 1000, 1000), 2, &limited(needed - 1)) {
+            Err(Error::OutOfMemory {
+                needed_mib,
+                available_mib,
+            }) => assert_eq!((needed_mib, available_mib), (needed.div_ceil(1 << 20), 18)),
+            other => panic!("{other:?}"),
+        }
+        // A 200 000² image (160 GB per copy) against 64 GiB: a clear error, nothing
+        // allocated.
+        let e = check_memory(&net, (1, 200_000, 200_000), 2, &limited(64 << 30)).unwrap_err();
+        let needed_mib = (200_000u64 * 200_000 * 4 * 3 + tile).div_ceil(1 << 20);
+        assert!(
+            matches!(e, Error::OutOfMemory { needed_mib: n, available_mib: 65536 } if n == needed_mib),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("not enough memory"), "{e}");
+        // A requested tile counts at its size: 500² pixels of 1024 bytes.
+        let big_tile = TileOptions {
+            tile: Some(500),
+            ..limited(needed)
+        };
+        assert!(check_memory(&net, (1, 1000, 1000), 2, &big_tile).is_err());
+    }
+
+    /// Under a memory limit prediction cuts smaller tiles (same result), and fails cleanly
+    /// when not even the smallest tile fits.
+    #[test]
+    fn memory_limit_shrinks_tiles_or_fails() {
+        let net = net8();
+        let img = random_image((1, 300, 300), 6);
+        let mut count = CountTiles(0);
+        let whole = predict(&net, &img, &TileOptions::default(), &mut count).unwrap();
+        assert_eq!(count.0, 1);
+        // The output (360 000 bytes) and 20 MB for a tile: at most 139² pixels.
+        let mut count = CountTiles(0);
+        let tiled = predict(&net, &img, &limited(360_000 + 20_000_000), &mut count).unwrap();
+        assert!(count.0 > 4, "{} tiles", count.0);
+        assert!(max_diff(&whole[0], &tiled[0]) < 1e-4);
+        let e = predict(&net, &img, &limited(1 << 20), &mut NoProgress).unwrap_err();
+        assert!(matches!(e, Error::OutOfMemory { .. }), "{e:?}");
     }
 }

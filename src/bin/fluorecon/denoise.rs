@@ -354,6 +354,7 @@ fn tile_options(t: &TileArgs) -> TileOptions {
     TileOptions {
         tile: t.tile,
         memory_mib: t.memory,
+        ..Default::default()
     }
 }
 
