@@ -277,12 +277,12 @@ fn bad_inputs_fail_with_clear_messages() {
     nan.data[[0, 7, 9]] = f32::NAN;
     let e = restore(&m, &nan, &RestoreOptions::default(), &mut NoProgress).unwrap_err();
     assert!(e.to_string().contains("x=9, y=7"), "{e}");
-    // Not enough memory (a 512 KiB limit; this needs 686 208 bytes: three 128² f32 arrays
-    // and one 30² tile of 544 bytes per pixel): a clear error before anything image-sized is
+    // Not enough memory (a 256 KiB limit; this needs 398 208 bytes: three 128² f32 arrays
+    // and one 30² tile of 224 bytes per pixel): a clear error before anything image-sized is
     // allocated, not an abort.
     let starved = RestoreOptions {
         tiles: TileOptions {
-            memory_limit: Some(1 << 19),
+            memory_limit: Some(1 << 18),
             ..Default::default()
         },
         ..Default::default()

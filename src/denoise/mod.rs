@@ -122,7 +122,7 @@ pub fn restore(
             model.info.architecture.dims,
             device_name()
         ));
-        let net = model.net_on(&crate::nn::device())?;
+        let net = model.inference_net(&crate::nn::device())?;
         predict(&net, &input, &options.tiles, progress)
     })?;
     let uncertainty = if model.info.method == METHOD_CARE_PROBABILISTIC {

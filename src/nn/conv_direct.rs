@@ -71,6 +71,7 @@ impl Padded {
     pub fn new(x: &[f32], n: usize, c: usize, h: usize, w: usize) -> Self {
         let (wp, ps) = Self::geometry(h, w);
         let mut data: Vec<f32> = Vec::with_capacity(n * c * ps);
+        crate::image::advise_huge_pages(data.as_ptr(), n * c * ps);
         data.spare_capacity_mut()
             .par_chunks_mut(ps)
             .enumerate()
@@ -145,6 +146,8 @@ pub(super) fn gradient_layouts(
     let o16 = o.next_multiple_of(16);
     let mut planes: Vec<f32> = Vec::with_capacity(n * o * ps);
     let mut last: Vec<f32> = Vec::with_capacity(n * h * w * o16);
+    crate::image::advise_huge_pages(planes.as_ptr(), n * o * ps);
+    crate::image::advise_huge_pages(last.as_ptr(), n * h * w * o16);
     let (pp, lp) = (SendPtr(planes.as_mut_ptr()), SendPtr(last.as_mut_ptr()));
     let (pp, lp) = (&pp, &lp);
     // The padding of the planes: rows 0 and h + 1, the first column of row 1, the slack.
@@ -308,6 +311,7 @@ pub(super) fn convolve(
     let tasks_per_image = tiles_per_image.div_ceil(TILES_PER_TASK);
     let offs: [usize; 9] = std::array::from_fn(|t| (t / 3) * wp + t % 3);
     let mut out: Vec<f32> = Vec::with_capacity(n * outs * h * w);
+    crate::image::advise_huge_pages(out.as_ptr(), n * outs * h * w);
     let ptr = SendPtr(out.as_mut_ptr());
     let ptr = &ptr;
     (0..n * tasks_per_image).into_par_iter().for_each(|task| {

@@ -64,9 +64,16 @@ impl Conv {
 
 impl Conv {
     /// The convolution followed by batch norm in inference mode, as one convolution with
-    /// folded parameters: weight·s and (bias − mean)·s + β, s = γ / √(var + ε).
+    /// folded parameters: weight·s and (bias − mean)·s + β, s = γ / √(var + ε). The running
+    /// statistics (variables of candle's `BatchNorm`, updated by training, never trained)
+    /// enter as constants, so a network of constant weights records no graph.
     pub fn forward_folded(&self, x: &Tensor, bn: &BatchNorm) -> Result<Tensor> {
-        let inv_std = (bn.running_var().affine(1.0, bn.eps())?.sqrt()?.recip())?;
+        let inv_std = (bn
+            .running_var()
+            .detach()
+            .affine(1.0, bn.eps())?
+            .sqrt()?
+            .recip())?;
         let (scale, shift) = match bn.weight_and_bias() {
             Some((gamma, beta)) => ((&inv_std * gamma)?, beta.clone()),
             None => (inv_std.clone(), inv_std.zeros_like()?),
@@ -74,7 +81,7 @@ impl Conv {
         let mut shape = vec![self.weight.dim(0)?];
         shape.extend(std::iter::repeat_n(1, self.weight.rank() - 1));
         let weight = self.weight.broadcast_mul(&scale.reshape(shape)?)?;
-        let bias = (((&self.bias - bn.running_mean())? * &scale)? + shift)?;
+        let bias = (((&self.bias - bn.running_mean().detach())? * &scale)? + shift)?;
         self.forward_with(x, &weight, &bias, true, false)
     }
 
