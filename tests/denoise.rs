@@ -54,7 +54,7 @@ fn small_n2v() -> N2vOptions {
         },
         train: TrainOptions {
             epochs: 8,
-            steps_per_epoch: 15,
+            steps_per_epoch: 20,
             learning_rate: 2e-3,
             seed: 3,
             ..Default::default()
@@ -346,7 +346,7 @@ impl Progress for CancelAfter {
 fn cancel_mid_training_returns_cancelled() {
     let (_, noisy) = sample(6);
     let mut epochs = 0;
-    let r = train_n2v(&[&noisy], &small_n2v(), &mut CancelAfter(20), &mut |_| {
+    let r = train_n2v(&[&noisy], &small_n2v(), &mut CancelAfter(30), &mut |_| {
         epochs += 1
     });
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
