@@ -14,7 +14,8 @@
 //! `mean ← (1 − m)·mean + m·μ`, `var ← (1 − m)·var + m·N/(N − 1)·σ²` (N values per channel).
 //! `FLUORECON_CANDLE_BN` (set to anything) switches back to candle's implementation.
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor, Var};
+use super::{cpu_slice as slice, with_cpu};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -39,23 +40,6 @@ struct BatchNormTrain {
 struct SendPtr(*mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
-
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("batch norm needs contiguous tensors"),
-    }
-}
-
-/// Runs `f` on the f32 values of a contiguous CPU tensor.
-fn with_cpu<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(slice(s, layout)?),
-        _ => bail!("batch norm: not a CPU tensor"),
-    }
-}
 
 /// (n, c, inner) of a tensor of rank ≥ 2.
 fn dims(shape: &Shape) -> Result<(usize, usize, usize)> {

@@ -9,6 +9,7 @@
 //! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
 //! `pad` (k / 2 for "same").
 
+use super::{cpu_slice as slice, with_cpu};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
@@ -45,14 +46,6 @@ fn filled_by(len: usize, fill: impl FnOnce(*mut f32)) -> Vec<f32> {
     // SAFETY: the capacity is len and `fill` initialised all len elements.
     unsafe { v.set_len(len) };
     v
-}
-
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("fast convolution needs contiguous tensors"),
-    }
 }
 
 /// Rows (c·k of them, ordered (c, dx)) over the input rows y0 − pad .. y1 + pad of one image
@@ -387,11 +380,6 @@ fn conv_backward(
     Ok((grad_x, grad_w))
 }
 
-/// The contiguous f32 data of a CPU tensor.
-fn cpu_data(t: &Tensor) -> Result<Vec<f32>> {
-    t.contiguous()?.flatten_all()?.to_vec1::<f32>()
-}
-
 /// The backward pass through [`super::conv_direct`]: ∂L/∂x (None when x needs no gradient),
 /// ∂L/∂weight and the per-channel sums of the (masked) gradient, the bias gradient, from
 /// ∂L/∂out; with `mask` (the ReLU's output), the gradient is first zeroed where it is ≤ 0.
@@ -407,29 +395,18 @@ fn direct_backward(
     let (n, c, h, w) = x.dims4()?;
     let (o, _, k, _) = weight.dims4()?;
     let dev = x.device();
-    let (gp, gt, sums) = {
-        let (gs, gl) = grad.storage_and_layout();
-        let g = match &*gs {
-            Storage::Cpu(g) => slice(g, gl)?,
-            _ => bail!("fast convolution: not CPU tensors"),
-        };
-        let ms = mask.map(|m| m.storage_and_layout());
-        let m = match &ms {
-            Some((s, l)) => match &**s {
-                Storage::Cpu(m) => Some(slice(m, l)?),
-                _ => bail!("fast convolution: not CPU tensors"),
-            },
-            None => None,
-        };
-        gradient_layouts(g, m, n, o, h, w)
-    };
-    let wt = cpu_data(weight)?;
+    let (gp, gt, sums) = with_cpu(grad, |g| match mask {
+        Some(m) => with_cpu(m, |m| Ok(gradient_layouts(g, Some(m), n, o, h, w))),
+        None => Ok(gradient_layouts(g, None, n, o, h, w)),
+    })?;
     let grad_x = if x.track_op() {
         let none = Epilogue {
             bias: None,
             relu: false,
         };
-        let gx = convolve(&gp, &wt, o, c, true, none);
+        let gx = with_cpu(&weight.contiguous()?, |wt| {
+            Ok(convolve(&gp, wt, o, c, true, none))
+        })?;
         Some(Tensor::from_vec(gx, (n, c, h, w), dev)?)
     } else {
         None
@@ -439,15 +416,9 @@ fn direct_backward(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    let xp = if let Some(xp) = saved {
-        xp
-    } else {
-        let (xs, xl) = x.storage_and_layout();
-        let xv = match &*xs {
-            Storage::Cpu(s) => slice(s, xl)?,
-            _ => bail!("fast convolution: not CPU tensors"),
-        };
-        Padded::new(xv, n, c, h, w)
+    let xp = match saved {
+        Some(xp) => xp,
+        None => with_cpu(x, |xv| Ok(Padded::new(xv, n, c, h, w)))?,
     };
     let gw = kernel_grad(&xp, &gt, o);
     Ok((

@@ -16,25 +16,9 @@
 //! not depend on it, and `FLUORECON_CANDLE_POOL` (candle's ops throughout) reproduces that
 //! training.
 
-use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
+use super::{cpu_slice as slice, with_cpu};
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
-
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => bail!("pooling needs contiguous tensors"),
-    }
-}
-
-/// Runs `f` on the f32 values of a contiguous CPU tensor.
-fn with_cpu<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(slice(s, layout)?),
-        _ => bail!("pooling: not a CPU tensor"),
-    }
-}
 
 /// Index (0..4, row by row) of the first maximum of a 2×2 window.
 #[inline]
