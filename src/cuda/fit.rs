@@ -148,14 +148,6 @@ mod tests {
     /// sm_80.
     #[test]
     fn kernel_compiles_with_nvrtc() {
-        let ptx = super::super::compile_ptx("spot fitting", super::KERNELS, (8, 0))
-            .unwrap()
-            .to_src();
-        assert!(
-            ptx.contains(".target sm_80"),
-            "{}",
-            &ptx[..ptx.len().min(400)]
-        );
-        assert!(ptx.contains(".entry fit_spots("), "no kernel fit_spots");
+        super::super::assert_compiles_for_sm80("spot fitting", super::KERNELS, &["fit_spots"]);
     }
 }

@@ -40,6 +40,21 @@ pub(crate) fn compile_ptx(name: &'static str, source: &'static str, cc: (i32, i3
     Ok(ptx)
 }
 
+/// Tests: `source` compiled by NVRTC for sm_80 (no GPU needed; the CUDA build links
+/// libnvrtc.so.13), checked to target it and to define every kernel in `entries`.
+#[cfg(test)]
+pub(crate) fn assert_compiles_for_sm80(what: &'static str, source: &'static str, entries: &[&str]) {
+    let ptx = compile_ptx(what, source, (8, 0)).unwrap().to_src();
+    assert!(
+        ptx.contains(".target sm_80"),
+        "{}",
+        &ptx[..ptx.len().min(400)]
+    );
+    for name in entries {
+        assert!(ptx.contains(&format!(".entry {name}(")), "no kernel {name}");
+    }
+}
+
 /// A CUDA failure as the crate's error (the caller logs it and runs on the CPU).
 pub(crate) fn gpu_error(what: &str, e: impl std::fmt::Debug) -> Error {
     Error::Device(format!("{what}: {e:?}"))

@@ -332,26 +332,20 @@ mod tests {
     /// sm_80 and every one the engine loads must be in the PTX.
     #[test]
     fn kernels_compile_with_nvrtc() {
-        let ptx = super::super::compile_ptx("RL", KERNELS, (8, 0))
-            .unwrap()
-            .to_src();
-        assert!(
-            ptx.contains(".target sm_80"),
-            "{}",
-            &ptx[..ptx.len().min(400)]
+        super::super::assert_compiles_for_sm80(
+            "RL",
+            KERNELS,
+            &[
+                "fov_mask",
+                "complex_multiply",
+                "init_estimate",
+                "ratio",
+                "tv_denominator",
+                "rl_update",
+                "accel_dots",
+                "accel_step",
+            ],
         );
-        for name in [
-            "fov_mask",
-            "complex_multiply",
-            "init_estimate",
-            "ratio",
-            "tv_denominator",
-            "rl_update",
-            "accel_dots",
-            "accel_step",
-        ] {
-            assert!(ptx.contains(&format!(".entry {name}(")), "no kernel {name}");
-        }
     }
 
     /// The memory estimate and the bandwidth floor's byte count, for the benchmark's grid.
