@@ -14,6 +14,7 @@
 //! `mean ← (1 − m)·mean + m·μ`, `var ← (1 − m)·var + m·N/(N − 1)·σ²` (N values per channel).
 //! `FLUORECON_CANDLE_BN` (set to anything) switches back to candle's implementation.
 
+use super::SendPtr;
 use super::{cpu_slice as slice, with_cpu};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
 use candle_nn::BatchNorm;
@@ -36,10 +37,6 @@ struct BatchNormTrain {
     /// Written by the forward pass, read by the caller (running statistics) and backward.
     stats: Arc<Mutex<Stats>>,
 }
-
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// (n, c, inner) of a tensor of rank ≥ 2.
 fn dims(shape: &Shape) -> Result<(usize, usize, usize)> {

@@ -9,6 +9,7 @@
 //! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
 //! `pad` (k / 2 for "same").
 
+use super::SendPtr;
 use super::{cpu_slice as slice, with_cpu};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
@@ -197,10 +198,6 @@ impl SavedInput {
         }
     }
 }
-
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// What happens to each output block right after its matrix product, while it is in cache:
 /// add a per-channel bias, then optionally ReLU.

@@ -23,6 +23,7 @@
 #![allow(clippy::incompatible_msrv)]
 
 use super::conv_cpu::Epilogue;
+use super::SendPtr;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -222,10 +223,6 @@ pub(super) fn gradient_layouts(
         sums.into_iter().map(|v| v as f32).collect(),
     )
 }
-
-struct SendPtr(*mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// The weights (o, c, 3, 3) in tiles of [`OB`] output channels: `[tile][ci][tap][OB]`, the
 /// last tile zero-filled to OB. With `flip`, the input gradient's kernel instead: weights

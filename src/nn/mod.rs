@@ -33,6 +33,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Uniform};
 
+/// A raw pointer into an output buffer that parallel workers write disjoint parts of (each
+/// use states which part is whose).
+pub(crate) struct SendPtr(pub *mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
 /// The f32 values of a contiguous CPU storage: what the CPU custom ops of this module
 /// (convolution, pooling, batch norm) read.
 pub(crate) fn cpu_slice<'a>(
