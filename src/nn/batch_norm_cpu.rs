@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 /// Per-channel batch statistics of one forward pass.
 #[derive(Debug, Clone, Default)]
-struct Stats {
+pub(super) struct Stats {
     mean: Vec<f32>,
     /// Biased variance σ².
     var: Vec<f32>,
@@ -74,31 +74,119 @@ fn sum_sq_dev(v: &[f32], m: f32) -> f64 {
     acc.iter().map(|&a| a as f64).sum::<f64>() + rest as f64
 }
 
-/// (Σ g', Σ g'·(x − m)) with g' = g, or 0 where the ReLU output y is 0 when `relu`; f64.
-fn grad_sums(x: &[f32], g: &[f32], y: &[f32], m: f32, relu: bool) -> (f64, f64) {
-    let (mut a, mut b) = ([0f32; 16], [0f32; 16]);
-    let (xc, gc, yc) = (x.chunks_exact(16), g.chunks_exact(16), y.chunks_exact(16));
-    let (mut ra, mut rb) = (0f64, 0f64);
-    for ((&xv, &gv), &yv) in xc
-        .remainder()
-        .iter()
-        .zip(gc.remainder())
-        .zip(yc.remainder())
-    {
-        let gv = if relu && yv <= 0.0 { 0.0 } else { gv };
-        ra += gv as f64;
-        rb += (gv * (xv - m)) as f64;
-    }
-    for ((xs, gs), ys) in xc.zip(gc).zip(yc) {
-        for i in 0..16 {
-            let gv = if relu && ys[i] <= 0.0 { 0.0 } else { gs[i] };
-            a[i] += gv;
-            b[i] += gv * (xs[i] - m);
-        }
-    }
+/// Training-mode batch norm of `x` (n, c, inner) with γ, β, then ReLU if `relu`: the output
+/// and the batch statistics. Channels in parallel.
+pub(super) fn train_forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f64,
+    relu: bool,
+    (n, c, inner): (usize, usize, usize),
+) -> (Vec<f32>, Stats) {
+    let count = (n * inner) as f64;
+    let mut out: Vec<f32> = Vec::with_capacity(x.len());
+    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = &ptr;
+    let per_channel: Vec<(f32, f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let block = |b: usize| &x[(b * c + ch) * inner..][..inner];
+            let mean = ((0..n).map(|b| sum(block(b))).sum::<f64>() / count) as f32;
+            let var = ((0..n).map(|b| sum_sq_dev(block(b), mean)).sum::<f64>() / count) as f32;
+            let inv_std = (1.0 / (var as f64 + eps).sqrt()) as f32;
+            let scale = inv_std * gamma[ch];
+            let shift = beta[ch] - mean * scale;
+            for b in 0..n {
+                // SAFETY: block (b, ch) of the output, written by this channel only.
+                let dst = unsafe {
+                    std::slice::from_raw_parts_mut(ptr.0.add((b * c + ch) * inner), inner)
+                };
+                if relu {
+                    for (d, &v) in dst.iter_mut().zip(block(b)) {
+                        *d = (v * scale + shift).max(0.0);
+                    }
+                } else {
+                    for (d, &v) in dst.iter_mut().zip(block(b)) {
+                        *d = v * scale + shift;
+                    }
+                }
+            }
+            (mean, var, inv_std)
+        })
+        .collect();
+    // SAFETY: the loop above wrote every block (b, ch) of the output.
+    unsafe { out.set_len(n * c * inner) };
+    let stats = Stats {
+        mean: per_channel.iter().map(|s| s.0).collect(),
+        var: per_channel.iter().map(|s| s.1).collect(),
+        inv_std: per_channel.iter().map(|s| s.2).collect(),
+    };
+    (out, stats)
+}
+
+/// The backward pass of [`train_forward`]: from x, the output y, its gradient g and the
+/// forward pass's statistics, (∂x, ∂γ, ∂β). With `relu`, g counts only where y > 0.
+pub(super) fn train_backward(
+    x: &[f32],
+    g: &[f32],
+    y: &[f32],
+    stats: &Stats,
+    gamma: &[f32],
+    relu: bool,
+    (n, c, inner): (usize, usize, usize),
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (n * inner) as f32;
+    let mut dx: Vec<f32> = Vec::with_capacity(x.len());
+    let ptr = SendPtr(dx.as_mut_ptr());
+    let ptr = &ptr;
+    let sums: Vec<(f32, f32)> = (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mean, inv_std) = (stats.mean[ch], stats.inv_std[ch]);
+            let at = |b: usize| (b * c + ch) * inner;
+            let blocks = |b: usize| {
+                (
+                    &x[at(b)..][..inner],
+                    &g[at(b)..][..inner],
+                    &y[at(b)..][..inner],
+                )
+            };
+            // Σ ∂y and Σ ∂y·x̂, ∂y masked where the ReLU was off.
+            let (mut sg, mut sgx) = (0f64, 0f64);
+            for b in 0..n {
+                let (xs, gs, ys) = blocks(b);
+                let (a, bb) = super::relu_mask::grad_sums(xs, gs, ys, mean, relu);
+                sg += a;
+                sgx += bb;
+            }
+            let sgx = sgx as f32 * inv_std; // Σ ∂y·x̂
+            let sg = sg as f32;
+            let k = gamma[ch] * inv_std;
+            let (mg, mgx) = (sg / count, sgx / count);
+            // ∂x = k·(∂y − mean(∂y) − x̂·mean(∂y·x̂)) = k·∂y − (k·mg − k·mean·s) − k·s·x,
+            // s = inv_std·mgx.
+            let s = inv_std * mgx;
+            let affine = super::relu_mask::Affine {
+                k,
+                shift: k * mg - k * mean * s,
+                kx: k * s,
+            };
+            for b in 0..n {
+                let (xs, gs, ys) = blocks(b);
+                // SAFETY: block (b, ch) of dx, written by this channel only.
+                let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at(b)), inner) };
+                super::relu_mask::affine_grad(dst, xs, gs, ys, affine, relu);
+            }
+            (sgx, sg)
+        })
+        .collect();
+    // SAFETY: the loop above wrote every block (b, ch) of dx.
+    unsafe { dx.set_len(n * c * inner) };
     (
-        a.iter().map(|&v| v as f64).sum::<f64>() + ra,
-        b.iter().map(|&v| v as f64).sum::<f64>() + rb,
+        dx,
+        sums.iter().map(|s| s.0).collect(),
+        sums.iter().map(|s| s.1).collect(),
     )
 }
 
@@ -119,7 +207,8 @@ impl CustomOp3 for BatchNormTrain {
         let x = slice(s1, l1)?;
         let gamma = slice(s2, l2)?;
         let beta = slice(s3, l3)?;
-        let (n, c, inner) = dims(l1.shape())?;
+        let dims = dims(l1.shape())?;
+        let c = dims.1;
         if gamma.len() != c || beta.len() != c {
             bail!(
                 "batch norm: {c} channels but γ, β of {}, {}",
@@ -127,45 +216,8 @@ impl CustomOp3 for BatchNormTrain {
                 beta.len()
             );
         }
-        let count = (n * inner) as f64;
-        let mut out: Vec<f32> = Vec::with_capacity(x.len());
-        let ptr = SendPtr(out.as_mut_ptr());
-        let ptr = &ptr;
-        let eps = self.eps;
-        let relu = self.relu;
-        let per_channel: Vec<(f32, f32, f32)> = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let block = |b: usize| &x[(b * c + ch) * inner..][..inner];
-                let mean = ((0..n).map(|b| sum(block(b))).sum::<f64>() / count) as f32;
-                let var = ((0..n).map(|b| sum_sq_dev(block(b), mean)).sum::<f64>() / count) as f32;
-                let inv_std = (1.0 / (var as f64 + eps).sqrt()) as f32;
-                let scale = inv_std * gamma[ch];
-                let shift = beta[ch] - mean * scale;
-                for b in 0..n {
-                    // SAFETY: block (b, ch) of the output, written by this channel only.
-                    let dst = unsafe {
-                        std::slice::from_raw_parts_mut(ptr.0.add((b * c + ch) * inner), inner)
-                    };
-                    if relu {
-                        for (d, &v) in dst.iter_mut().zip(block(b)) {
-                            *d = (v * scale + shift).max(0.0);
-                        }
-                    } else {
-                        for (d, &v) in dst.iter_mut().zip(block(b)) {
-                            *d = v * scale + shift;
-                        }
-                    }
-                }
-                (mean, var, inv_std)
-            })
-            .collect();
-        // SAFETY: the loop above wrote every block (b, ch) of the output.
-        unsafe { out.set_len(x.len()) };
-        let mut stats = self.stats.lock().expect("batch norm statistics");
-        stats.mean = per_channel.iter().map(|s| s.0).collect();
-        stats.var = per_channel.iter().map(|s| s.1).collect();
-        stats.inv_std = per_channel.iter().map(|s| s.2).collect();
+        let (out, stats) = train_forward(x, gamma, beta, self.eps, self.relu, dims);
+        *self.stats.lock().expect("batch norm statistics") = stats;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -178,71 +230,42 @@ impl CustomOp3 for BatchNormTrain {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let (n, c, inner) = dims(x.shape())?;
-        let count = (n * inner) as f32;
+        let dims = dims(x.shape())?;
         let stats = self.stats.lock().expect("batch norm statistics").clone();
-        let relu = self.relu;
-        let mut dx: Vec<f32> = Vec::with_capacity(x.elem_count());
-        let ptr = SendPtr(dx.as_mut_ptr());
-        let ptr = &ptr;
-        let sums: Vec<(f32, f32)> = with_cpu(x, |x| {
+        let (dx, dgamma, dbeta) = with_cpu(x, |x| {
             with_cpu(&grad, |g| {
                 with_cpu(res, |y| {
                     with_cpu(gamma, |gamma| {
-                        Ok((0..c)
-                            .into_par_iter()
-                            .map(|ch| {
-                                let (mean, inv_std) = (stats.mean[ch], stats.inv_std[ch]);
-                                let at = |b: usize| (b * c + ch) * inner;
-                                // Σ ∂y and Σ ∂y·x̂, ∂y masked where the ReLU was off.
-                                let (mut sg, mut sgx) = (0f64, 0f64);
-                                for b in 0..n {
-                                    let (xs, gs, ys) = (
-                                        &x[at(b)..][..inner],
-                                        &g[at(b)..][..inner],
-                                        &y[at(b)..][..inner],
-                                    );
-                                    let (a, bb) = grad_sums(xs, gs, ys, mean, relu);
-                                    sg += a;
-                                    sgx += bb;
-                                }
-                                let sgx = sgx as f32 * inv_std; // Σ ∂y·x̂
-                                let sg = sg as f32;
-                                let k = gamma[ch] * inv_std;
-                                let (mg, mgx) = (sg / count, sgx / count);
-                                for b in 0..n {
-                                    let (xs, gs, ys) = (
-                                        &x[at(b)..][..inner],
-                                        &g[at(b)..][..inner],
-                                        &y[at(b)..][..inner],
-                                    );
-                                    // SAFETY: block (b, ch) of dx, written by this channel only.
-                                    let dst = unsafe {
-                                        std::slice::from_raw_parts_mut(ptr.0.add(at(b)), inner)
-                                    };
-                                    for (((d, &xv), &gv), &yv) in
-                                        dst.iter_mut().zip(xs).zip(gs).zip(ys)
-                                    {
-                                        let gi = if relu && yv <= 0.0 { 0.0 } else { gv };
-                                        let xhat = (xv - mean) * inv_std;
-                                        *d = k * (gi - mg - xhat * mgx);
-                                    }
-                                }
-                                (sgx, sg)
-                            })
-                            .collect())
+                        Ok(train_backward(x, g, y, &stats, gamma, self.relu, dims))
                     })
                 })
             })
         })?;
-        // SAFETY: the loop above wrote every block (b, ch) of dx.
-        unsafe { dx.set_len(x.elem_count()) };
         let dev = x.device();
-        let dx = Tensor::from_vec(dx, x.shape(), dev)?;
-        let dgamma = Tensor::from_vec(sums.iter().map(|s| s.0).collect::<Vec<_>>(), c, dev)?;
-        let dbeta = Tensor::from_vec(sums.iter().map(|s| s.1).collect::<Vec<_>>(), c, dev)?;
-        Ok((Some(dx), Some(dgamma), Some(dbeta)))
+        let c = dims.1;
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dgamma, c, dev)?),
+            Some(Tensor::from_vec(dbeta, c, dev)?),
+        ))
     }
+}
+
+/// Updates `bn`'s running statistics with one training batch's, `count` values per channel,
+/// by candle's formulas (its `set` writes into the shared variables).
+pub(super) fn update_running_statistics(bn: &BatchNorm, s: &Stats, count: usize) -> Result<()> {
+    let c = s.mean.len();
+    let m = bn.momentum();
+    let count = count as f64;
+    let dev = bn.running_mean().device();
+    let mean = Tensor::from_vec(s.mean.clone(), c, dev)?;
+    let var = Tensor::from_vec(s.var.clone(), c, dev)?;
+    let running_mean = Var::from_tensor(bn.running_mean())?;
+    let running_var = Var::from_tensor(bn.running_var())?;
+    let new_mean = ((running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
+    running_mean.set(&new_mean)?;
+    let new_var = ((running_var.as_tensor() * (1.0 - m))? + (var * (m * count / (count - 1.0)))?)?;
+    running_var.set(&new_var)
 }
 
 /// Whether [`forward_train`] handles `x`: f32 on the CPU, rank ≥ 2, unless
@@ -281,19 +304,8 @@ pub fn forward_train(bn: &BatchNorm, x: &Tensor, relu: bool) -> Result<Tensor> {
     let y = x
         .contiguous()?
         .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
-    // Running statistics, candle's formulas (its `set` writes into the shared variables).
     let s = stats.lock().expect("batch norm statistics").clone();
-    let m = bn.momentum();
-    let count = (x.elem_count() / c) as f64;
-    let dev = x.device();
-    let mean = Tensor::from_vec(s.mean, c, dev)?;
-    let var = Tensor::from_vec(s.var, c, dev)?;
-    let running_mean = Var::from_tensor(bn.running_mean())?;
-    let running_var = Var::from_tensor(bn.running_var())?;
-    let new_mean = ((running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?;
-    running_mean.set(&new_mean)?;
-    let new_var = ((running_var.as_tensor() * (1.0 - m))? + (var * (m * count / (count - 1.0)))?)?;
-    running_var.set(&new_var)?;
+    update_running_statistics(bn, &s, x.elem_count() / c)?;
     Ok(y)
 }
 

@@ -511,9 +511,7 @@ fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor
                     // SAFETY: block (b, oc) of `masked`, written by this channel only.
                     let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hw) };
                     let out = &r[at..at + hw];
-                    for ((d, &gv), &rv) in dst.iter_mut().zip(src).zip(out) {
-                        *d = if rv > 0.0 { gv } else { 0.0 };
-                    }
+                    super::relu_mask::mask_row(dst, src, out);
                     total += super::batch_norm_cpu::sum(dst);
                 } else {
                     total += super::batch_norm_cpu::sum(src);

@@ -70,25 +70,61 @@ impl Padded {
 
     /// The padded copy of `x` (n, c, h, w).
     pub fn new(x: &[f32], n: usize, c: usize, h: usize, w: usize) -> Self {
+        Self::from_rows(n, c, h, w, |p, y, dst| {
+            let src = &x[(p * h + y) * w..][..w];
+            // SAFETY: `dst` has w slots, `src` w floats.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<f32>(), w)
+            }
+        })
+    }
+
+    /// The padded copy of cat([upsample2(low), skip], channels), `low` (n, c1, h/2, w/2) and
+    /// `skip` (n, c − c1, h, w): the input of a U-Net's up block without the concatenated
+    /// tensor.
+    pub fn upsample_cat(
+        low: &[f32],
+        skip: &[f32],
+        n: usize,
+        c: usize,
+        c1: usize,
+        h: usize,
+        w: usize,
+    ) -> Self {
+        let (hl, wl, c2) = (h / 2, w / 2, c - c1);
+        Self::from_rows(n, c, h, w, |p, y, dst| {
+            let (b, ch) = (p / c, p % c);
+            if ch < c1 {
+                let src = &low[((b * c1 + ch) * hl + y / 2) * wl..][..wl];
+                for (pair, &v) in dst.chunks_exact_mut(2).zip(src) {
+                    pair[0].write(v);
+                    pair[1].write(v);
+                }
+            } else {
+                let src = &skip[((b * c2 + ch - c1) * h + y) * w..][..w];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    d.write(v);
+                }
+            }
+        })
+    }
+
+    /// Padded planes of n·c (h, w) images whose row y of plane p `row(p, y, slots)` writes
+    /// into its w slots; planes in parallel.
+    fn from_rows(
+        n: usize,
+        c: usize,
+        h: usize,
+        w: usize,
+        row: impl Fn(usize, usize, &mut [MaybeUninit<f32>]) + Sync,
+    ) -> Self {
         let (wp, ps) = Self::geometry(h, w);
         let mut data: Vec<f32> = Vec::with_capacity(n * c * ps);
         crate::image::advise_huge_pages(data.as_ptr(), n * c * ps);
         data.spare_capacity_mut()
             .par_chunks_mut(ps)
             .enumerate()
-            .for_each(|(p, plane)| {
-                let src = &x[p * h * w..(p + 1) * h * w];
-                padded_plane(plane, h, w, |y, dst| {
-                    // SAFETY: `dst` has w slots, the row w floats.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            src[y * w..].as_ptr(),
-                            dst.as_mut_ptr().cast::<f32>(),
-                            w,
-                        )
-                    }
-                });
-            });
+            .for_each(|(p, plane)| padded_plane(plane, h, w, |y, dst| row(p, y, dst)));
         // SAFETY: `padded_plane` wrote every float of every plane.
         unsafe { data.set_len(n * c * ps) };
         Padded {
@@ -101,7 +137,8 @@ impl Padded {
         }
     }
 
-    fn n(&self) -> usize {
+    /// Number of images.
+    pub fn n(&self) -> usize {
         self.data.len() / (self.c * self.ps).max(1)
     }
 }
@@ -172,11 +209,7 @@ pub(super) fn gradient_layouts(
                     let at = ((b * o + oc) * h + y) * w;
                     let row = &mut rows[oc * w..(oc + 1) * w];
                     match mask {
-                        Some(m) => {
-                            for ((d, &v), &r) in row.iter_mut().zip(&g[at..at + w]).zip(&m[at..]) {
-                                *d = if r > 0.0 { v } else { 0.0 };
-                            }
-                        }
+                        Some(m) => super::relu_mask::mask_row(row, &g[at..at + w], &m[at..at + w]),
                         None => row.copy_from_slice(&g[at..at + w]),
                     }
                     sums[oc] += super::batch_norm_cpu::sum(row);

@@ -63,6 +63,16 @@ impl Conv {
 }
 
 impl Conv {
+    /// The kernel, (out, in, k, k) or (out, in, k, k, k).
+    pub(super) fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias, (out).
+    pub(super) fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
     /// The convolution followed by batch norm in inference mode, as one convolution with
     /// folded parameters: weight·s and (bias − mean)·s + β, s = γ / √(var + ε). The running
     /// statistics (variables of candle's `BatchNorm`, updated by training, never trained)
@@ -211,6 +221,11 @@ impl ConvBlock {
             layers.push((conv, bn));
         }
         Ok(ConvBlock { convs: layers })
+    }
+
+    /// The (convolution, batch norm) layers, in order.
+    pub(super) fn layers(&self) -> &[(Conv, Option<BatchNorm>)] {
+        &self.convs
     }
 }
 

@@ -17,9 +17,12 @@ pub mod layers;
 pub mod model_file;
 pub mod normalize;
 pub mod pool_cpu;
+mod relu_mask;
 pub mod tiling;
 pub mod train;
 pub mod unet;
+#[cfg(target_arch = "x86_64")]
+mod unet_train_cpu;
 
 pub use model_file::{load_model, save_model, Model, ModelInfo};
 pub use normalize::Normalization;

@@ -36,6 +36,54 @@ fn argmax4(a: f32, b: f32, c: f32, d: f32) -> usize {
     i
 }
 
+/// 2×2 max pooling with stride 2 of the (h, w) planes of `x`.
+pub(super) fn max_pool2_planes(x: &[f32], h: usize, w: usize) -> Vec<f32> {
+    let (ho, wo) = (h / 2, w / 2);
+    let planes = x.len() / (h * w).max(1);
+    let mut out = vec![0f32; planes * ho * wo];
+    if ho * wo > 0 {
+        out.par_chunks_mut(ho * wo)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(o, p)| {
+                for y in 0..ho {
+                    let (r0, r1) = (&p[2 * y * w..][..w], &p[(2 * y + 1) * w..][..w]);
+                    for (xo, v) in o[y * wo..][..wo].iter_mut().enumerate() {
+                        *v = r0[2 * xo]
+                            .max(r0[2 * xo + 1])
+                            .max(r1[2 * xo].max(r1[2 * xo + 1]));
+                    }
+                }
+            });
+    }
+    out
+}
+
+/// The backward pass of [`max_pool2_planes`]: adds each output's gradient `g` to `dx` at its
+/// window's first maximum in `x`.
+pub(super) fn max_pool2_backward_add(x: &[f32], g: &[f32], dx: &mut [f32], h: usize, w: usize) {
+    let (ho, wo) = (h / 2, w / 2);
+    if ho * wo == 0 {
+        return;
+    }
+    dx.par_chunks_mut(h * w)
+        .zip(x.par_chunks(h * w))
+        .zip(g.par_chunks(ho * wo))
+        .for_each(|((d, p), g)| {
+            for y in 0..ho {
+                for xo in 0..wo {
+                    let at = [
+                        2 * y * w + 2 * xo,
+                        2 * y * w + 2 * xo + 1,
+                        (2 * y + 1) * w + 2 * xo,
+                        (2 * y + 1) * w + 2 * xo + 1,
+                    ];
+                    let v = at.map(|i| p[i]);
+                    d[at[argmax4(v[0], v[1], v[2], v[3])]] += g[y * wo + xo];
+                }
+            }
+        });
+}
+
 struct MaxPool2;
 
 impl CustomOp1 for MaxPool2 {
@@ -47,50 +95,17 @@ impl CustomOp1 for MaxPool2 {
         let x = slice(s, l)?;
         let (n, c, h, w) = l.shape().dims4()?;
         let (ho, wo) = (h / 2, w / 2);
-        let mut out = vec![0f32; n * c * ho * wo];
-        if ho * wo > 0 {
-            out.par_chunks_mut(ho * wo)
-                .zip(x.par_chunks(h * w))
-                .for_each(|(o, p)| {
-                    for y in 0..ho {
-                        let (r0, r1) = (&p[2 * y * w..][..w], &p[(2 * y + 1) * w..][..w]);
-                        for (xo, v) in o[y * wo..][..wo].iter_mut().enumerate() {
-                            *v = r0[2 * xo]
-                                .max(r0[2 * xo + 1])
-                                .max(r1[2 * xo].max(r1[2 * xo + 1]));
-                        }
-                    }
-                });
-        }
+        let out = max_pool2_planes(x, h, w);
         Ok((CpuStorage::F32(out), Shape::from((n, c, ho, wo))))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
         let (n, c, h, w) = arg.dims4()?;
-        let (ho, wo) = (h / 2, w / 2);
         let mut dx = vec![0f32; n * c * h * w];
         with_cpu(arg, |x| {
             with_cpu(&grad, |g| {
-                if ho * wo > 0 {
-                    dx.par_chunks_mut(h * w)
-                        .zip(x.par_chunks(h * w))
-                        .zip(g.par_chunks(ho * wo))
-                        .for_each(|((d, p), g)| {
-                            for y in 0..ho {
-                                for xo in 0..wo {
-                                    let at = [
-                                        2 * y * w + 2 * xo,
-                                        2 * y * w + 2 * xo + 1,
-                                        (2 * y + 1) * w + 2 * xo,
-                                        (2 * y + 1) * w + 2 * xo + 1,
-                                    ];
-                                    let v = at.map(|i| p[i]);
-                                    d[at[argmax4(v[0], v[1], v[2], v[3])]] = g[y * wo + xo];
-                                }
-                            }
-                        });
-                }
+                max_pool2_backward_add(x, g, &mut dx, h, w);
                 Ok(())
             })
         })?;
@@ -159,6 +174,45 @@ fn sum_pool_plane(g: &[f32], d: &mut [f32], h: usize, w: usize) {
     }
 }
 
+/// cat([upsample2(low), skip], channels) of `low` (n, c1, h, w) and `skip` (n, c2, 2h, 2w)
+/// in one pass.
+pub(super) fn upsample2_cat_planes(
+    low: &[f32],
+    skip: &[f32],
+    (n, c1, c2, h, w): (usize, usize, usize, usize, usize),
+) -> Vec<f32> {
+    let plane = 4 * h * w;
+    let c = c1 + c2;
+    let mut out = vec![0f32; n * c * plane];
+    if plane > 0 {
+        out.par_chunks_mut(plane).enumerate().for_each(|(i, o)| {
+            let (b, ch) = (i / c, i % c);
+            if ch < c1 {
+                upsample_plane(&low[(b * c1 + ch) * h * w..][..h * w], o, h, w);
+            } else {
+                o.copy_from_slice(&skip[(b * c2 + ch - c1) * plane..][..plane]);
+            }
+        });
+    }
+    out
+}
+
+/// The gradient of `low` in [`upsample2_cat_planes`] from the output's gradient `g`
+/// (n, c, 2h, 2w): its first c1 channels, each 2×2 block summed; (n, c1, h, w).
+pub(super) fn sum_pool_channels(
+    g: &[f32],
+    (n, c, c1, h, w): (usize, usize, usize, usize, usize),
+) -> Vec<f32> {
+    let mut dlow = vec![0f32; n * c1 * h * w];
+    if h * w > 0 {
+        dlow.par_chunks_mut(h * w).enumerate().for_each(|(i, d)| {
+            let (b, ch) = (i / c1, i % c1);
+            sum_pool_plane(&g[(b * c + ch) * 4 * h * w..][..4 * h * w], d, h, w);
+        });
+    }
+    dlow
+}
+
 /// cat([upsample2(low), skip], channels) in one pass: the U-Net's way up.
 struct UpsampleCat;
 
@@ -180,19 +234,8 @@ impl candle_core::CustomOp2 for UpsampleCat {
         if n2 != n || h2 != 2 * h || w2 != 2 * w {
             bail!("upsample-cat: shapes {:?} {:?}", l1.shape(), l2.shape());
         }
-        let plane = 4 * h * w;
         let c = c1 + c2;
-        let mut out = vec![0f32; n * c * plane];
-        if plane > 0 {
-            out.par_chunks_mut(plane).enumerate().for_each(|(i, o)| {
-                let (b, ch) = (i / c, i % c);
-                if ch < c1 {
-                    upsample_plane(&low[(b * c1 + ch) * h * w..][..h * w], o, h, w);
-                } else {
-                    o.copy_from_slice(&skip[(b * c2 + ch - c1) * plane..][..plane]);
-                }
-            });
-        }
+        let out = upsample2_cat_planes(low, skip, (n, c1, c2, h, w));
         Ok((CpuStorage::F32(out), Shape::from((n, c, 2 * h, 2 * w))))
     }
 
@@ -206,16 +249,7 @@ impl candle_core::CustomOp2 for UpsampleCat {
         let grad = grad.contiguous()?;
         let (n, c1, h, w) = low.dims4()?;
         let c = grad.dim(1)?;
-        let mut dlow = vec![0f32; n * c1 * h * w];
-        with_cpu(&grad, |g| {
-            if h * w > 0 {
-                dlow.par_chunks_mut(h * w).enumerate().for_each(|(i, d)| {
-                    let (b, ch) = (i / c1, i % c1);
-                    sum_pool_plane(&g[(b * c + ch) * 4 * h * w..][..4 * h * w], d, h, w);
-                });
-            }
-            Ok(())
-        })?;
+        let dlow = with_cpu(&grad, |g| Ok(sum_pool_channels(g, (n, c, c1, h, w))))?;
         let dlow = Tensor::from_vec(dlow, (n, c1, h, w), low.device())?;
         let dskip = grad.narrow(1, c1, skip.dim(1)?)?;
         Ok((Some(dlow), Some(dskip)))

@@ -181,6 +181,11 @@ impl UNet {
         &self.config
     }
 
+    /// The down blocks by level, the middle block, the up blocks by level and the head.
+    pub(super) fn parts(&self) -> (&[ConvBlock], &ConvBlock, &[ConvBlock], &Conv) {
+        (&self.down, &self.middle, &self.up, &self.head)
+    }
+
     fn check_input(&self, x: &Tensor) -> Result<()> {
         let c = &self.config;
         let dims = x.dims();
@@ -208,6 +213,10 @@ impl ModuleT for UNet {
     /// batch-norm layers.
     fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         self.check_input(input)?;
+        #[cfg(target_arch = "x86_64")]
+        if train && super::unet_train_cpu::supported(self, input) {
+            return super::unet_train_cpu::forward(self, input);
+        }
         let c = &self.config;
         let pool = |x: &Tensor| {
             if c.n2v2 {
