@@ -76,13 +76,13 @@ test-rust:
 	cargo test --release
 
 # The CUDA build's own tests on a machine without a GPU: it must report why there is no GPU and
-# run on the CPU, RL asked for CUDA must give the CPU's result with the reason; the kernels are
+# run on the CPU, RL and SIM asked for CUDA must give the CPU's result with the reason; the kernels are
 # compiled with NVRTC and cuFFT is opened when those libraries are found (no GPU needed). The GPU
 # side is scripts/gpu-tests.sh. Not part of `make test`: the full toolchain is a ~1 GB download
 # and the CUDA build ~12 minutes on 2 cores, so CI compile-checks the feature (`lint`) instead.
 test-cuda-fallback: cuda-toolchain
-	$(WITH_CUDA) cargo test --release --features cuda --lib -- device cuda
-	$(WITH_CUDA) cargo test --release --features cuda --test gpu_rl --test gpu_fit
+	$(WITH_CUDA) cargo test --release --features cuda --lib -- device cuda sim
+	$(WITH_CUDA) cargo test --release --features cuda --test gpu_rl --test gpu_fit --test gpu_sim
 
 test-java: native
 	cd java && mvn -B $(MVN_FLAGS) package

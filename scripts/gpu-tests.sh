@@ -4,12 +4,16 @@
 #      libcurand.so.10, libnvrtc.so.13) and puts their folders on LD_LIBRARY_PATH;
 #   2. `fluorecon info` of the CUDA build: must name the driver and a GPU;
 #   3. the Rust tests built with `--features cuda` (GPU-vs-CPU comparisons run instead of being
-#      skipped, because a GPU is there: tests/gpu_rl.rs fails if RL did not run on the GPU);
-#   4. the CLI's `deconvolve --device cuda` must log "RL on CUDA device 0 (<name>)";
+#      skipped, because a GPU is there: tests/gpu_rl.rs and tests/gpu_sim.rs fail if RL or SIM
+#      did not run on the GPU);
+#   4. the CLI's `deconvolve --device cuda` must log "RL on CUDA device 0 (<name>)", `sim
+#      --device cuda` "SIM on CUDA device 0 (<name>)";
 #   5. benchmarks: RL deconvolution with --device cpu and --device cuda on the same simulated data
 #      (CLI), and examples/rl_gpu_bench: RL 3D 64×512×512, 100 iterations, per-iteration time
 #      against its memory-bandwidth floor (bytes moved per iteration ÷ measured D2D bandwidth);
 #      examples/fit_gpu_bench: MLE spot fits/s on the GPU and the CPU (7×7, 9×9, 11×11 windows);
+#      examples/sim_gpu_bench: SIM Wiener reconstruction per plane on the GPU and the CPU
+#      (512×512 and 1024×1024 raw frames, 3 × 3 per plane);
 #      examples/nn_speed on the GPU (candle's CUDA device) when it takes a device;
 #   6. prints a summary, and exits non-zero when any step failed.
 #
@@ -22,7 +26,8 @@
 # Environment: CUDA_LIBS=dir1:dir2 adds folders searched first for the CUDA libraries;
 # BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50) for the
 # CLI runs; RL_BENCH_SHAPE (default 64x512x512), RL_BENCH_ITERATIONS (default 100) for rl_gpu_bench;
-# FIT_BENCH_SPOTS (default 1000000) for fit_gpu_bench;
+# FIT_BENCH_SPOTS (default 1000000) for fit_gpu_bench; SIM_BENCH_PLANES (default 6) and
+# SIM_BENCH_SIZES (default 512,1024) for sim_gpu_bench;
 # OUT (default target-cuda/gpu-results) receives the logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +38,7 @@ case "${1:-}" in
   --package) MODE=package; PKG=${2:-$PKG} ;;
   --prebuilt) MODE=prebuilt; PKG=${2:?usage: scripts/gpu-tests.sh --prebuilt DIR} ;;
   "") ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,31p' "$0"; exit 2 ;;
 esac
 OUT=${OUT:-$ROOT/target-cuda/gpu-results}
 mkdir -p "$OUT"
@@ -60,7 +65,8 @@ for l in sys.stdin:
   [ ${#TESTS[@]} -gt 0 ] || { echo "no test executables were built"; exit 1; }
   rm -rf "$PKG"; mkdir -p "$PKG/tests"
   cp target-cuda/release/fluorecon target-cuda/release/examples/rl_speed \
-    target-cuda/release/examples/rl_gpu_bench target-cuda/release/examples/fit_gpu_bench "$PKG/"
+    target-cuda/release/examples/rl_gpu_bench target-cuda/release/examples/fit_gpu_bench \
+    target-cuda/release/examples/sim_gpu_bench "$PKG/"
   for t in "${TESTS[@]}"; do cp "$t" "$PKG/tests/"; done
   if [ "$MODE" = package ]; then
     echo "GPU test binaries in $PKG; run: scripts/gpu-tests.sh --prebuilt $PKG"; exit 0
@@ -127,6 +133,16 @@ rl_cli_on_gpu() {
 }
 step rl-cli-gpu rl_cli_on_gpu
 
+sim_cli_on_gpu() {
+  local data=$OUT/cli-data/sim
+  "$CLI" simulate-sim --size 256 --seed 3 -o "$data" >/dev/null || return 1
+  "$CLI" sim "$data/raw.tif" --na 1.2 --wavelength 525 --background 100 --device cuda \
+    -o "$data/sim.tif" 2>&1 | tee "$OUT/sim-cli.log"
+  grep -q 'SIM on CUDA device 0 (' "$OUT/sim-cli.log" || { echo "SIM did not run on the GPU"; return 1; }
+  ! grep -q 'Warning' "$OUT/sim-cli.log" || { echo "a CUDA failure was reported"; return 1; }
+}
+step sim-cli-gpu sim_cli_on_gpu
+
 # -- 3b. the networks and the spot fitter run on the GPU and say so --------------------------------
 nn_cli_on_gpu() {
   local data=$OUT/cli-data
@@ -153,6 +169,7 @@ bench() {
   echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, device auto): $("$PKG/rl_speed" "$n")"
   "$PKG/rl_gpu_bench" "${RL_BENCH_ITERATIONS:-100}" "${RL_BENCH_SHAPE:-64x512x512}" 31 63 3
   "$PKG/fit_gpu_bench" "${FIT_BENCH_SPOTS:-1000000}" 100000
+  "$PKG/sim_gpu_bench" "${SIM_BENCH_PLANES:-6}" "${SIM_BENCH_SIZES:-512,1024}"
 }
 step bench bench
 

@@ -1,7 +1,6 @@
 //! Which device runs a job: the CPU always, an NVIDIA GPU when the library was built with the
 //! `cuda` feature and a GPU is there. The device actually used is reported to the caller.
 
-use crate::progress::Progress;
 use crate::{invalid, Result};
 
 /// What the user asked for.
@@ -47,24 +46,6 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// Picks the device for a job that has only a CPU implementation so far. Returns the device
-/// and, when the request could not be honoured, the reason (to be logged).
-pub fn select_cpu_only(request: DeviceRequest) -> (Device, Option<String>) {
-    let cpu = Device::Cpu {
-        threads: rayon::current_num_threads(),
-    };
-    match request {
-        DeviceRequest::Cpu | DeviceRequest::Auto => (cpu, None),
-        DeviceRequest::Cuda(n) => (
-            cpu,
-            Some(format!(
-                "CUDA:{n} was requested but this operation has no GPU implementation yet{}; running on the CPU",
-                if cfg!(feature = "cuda") { "" } else { " and this library was built without CUDA" }
-            )),
-        ),
-    }
-}
-
 /// For an operation with a GPU implementation: the GPU to run on, or `None` (the CPU) with
 /// the reason when one was wanted but cannot be used. `auto` without a usable GPU in a CPU
 /// build needs no reason (nothing was expected); in a CUDA build it says why.
@@ -100,14 +81,49 @@ pub fn select_gpu(
     }
 }
 
-/// [`select_cpu_only`], logging the reason (as a warning) when a CUDA request cannot be
-/// honoured. Returns the device that runs the job, for the caller's own "… on <device>" line.
-pub fn select_cpu_only_logged(request: DeviceRequest, progress: &mut dyn Progress) -> Device {
-    let (device, fallback) = select_cpu_only(request);
-    if let Some(reason) = fallback {
-        progress.log(&format!("Warning: {reason}"));
+/// The GPU a job runs on, when the request and the machine allow one (the `cuda` feature);
+/// `None` is the CPU.
+#[cfg(feature = "cuda")]
+pub(crate) type GpuSlot = Option<crate::cuda::Gpu>;
+#[cfg(not(feature = "cuda"))]
+pub(crate) type GpuSlot = Option<std::convert::Infallible>;
+
+/// Opens the GPU for `request` (operations with a GPU path: RL, SIM), or None with the reason
+/// pushed to `warnings` when one was wanted but cannot be used.
+pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> GpuSlot {
+    if request == DeviceRequest::Cpu {
+        return None;
     }
-    device
+    let (gpu, reason) = select_gpu(request, &cuda_status());
+    warnings.extend(reason);
+    #[cfg(feature = "cuda")]
+    if let Some(g) = gpu {
+        match crate::cuda::Gpu::open(g.ordinal) {
+            Ok(gpu) => return Some(gpu),
+            Err(e) => warnings.push(format!("{e}; running on the CPU")),
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = gpu;
+    None
+}
+
+/// The device of an opened GPU, for the result and the log.
+#[cfg(feature = "cuda")]
+pub(crate) fn gpu_device(gpu: &GpuSlot) -> Option<Device> {
+    gpu.as_ref().map(crate::cuda::Gpu::device)
+}
+
+#[cfg(not(feature = "cuda"))]
+pub(crate) fn gpu_device(_: &GpuSlot) -> Option<Device> {
+    None
+}
+
+/// The CPU with rayon's thread count.
+pub(crate) fn cpu_device() -> Device {
+    Device::Cpu {
+        threads: rayon::current_num_threads(),
+    }
 }
 
 /// Build features, for `About Fluorecon…` and `fluorecon info`.
@@ -389,34 +405,6 @@ mod tests {
         let err = "tpu".parse::<DeviceRequest>().unwrap_err().to_string();
         assert!(err.contains("unknown device 'tpu'"), "{err}");
         assert!("cuda:x".parse::<DeviceRequest>().is_err());
-    }
-
-    /// A CPU-only job asked to run on CUDA logs why and says it runs on the CPU; auto and cpu
-    /// log nothing.
-    #[test]
-    fn cpu_only_fallback_is_logged() {
-        #[derive(Default)]
-        struct Log(Vec<String>);
-        impl Progress for Log {
-            fn log(&mut self, m: &str) {
-                self.0.push(m.into())
-            }
-        }
-        let mut log = Log::default();
-        let d = select_cpu_only_logged(DeviceRequest::Cuda(1), &mut log);
-        assert!(matches!(d, Device::Cpu { threads } if threads >= 1));
-        assert_eq!(log.0.len(), 1);
-        assert!(
-            log.0[0].starts_with("Warning: CUDA:1 was requested but"),
-            "{:?}",
-            log.0
-        );
-        assert!(log.0[0].ends_with("; running on the CPU"), "{:?}", log.0);
-        for r in [DeviceRequest::Auto, DeviceRequest::Cpu] {
-            let mut quiet = Log::default();
-            select_cpu_only_logged(r, &mut quiet);
-            assert!(quiet.0.is_empty());
-        }
     }
 
     /// The GPU choice for an operation that has a GPU path, for every case of request and driver.

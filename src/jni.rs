@@ -442,6 +442,7 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
             measured_otf,
             background,
             taper_px: count(taper, "the edge taper")?,
+            device,
             ..SimOptions::default()
         };
         let stack =
@@ -455,9 +456,8 @@ pub extern "system" fn Java_fluorecon_Native_simReconstruct<'l>(
             env: &mut *env,
             listener: &listener,
         };
-        let device = crate::device::select_cpu_only_logged(device, &mut progress);
-        progress.log(&format!("Fluorecon SIM: computing on the {device}"));
         let res = reconstruct(&Volume::new(stack, voxel), &optics, &opts, &mut progress)?;
+        progress.log(&format!("Fluorecon SIM: computed on {}", res.device_text()));
         let mut params =
             Vec::with_capacity((1 + res.plane_params.len()) * opts.angles * SIM_PARAM_FIELDS);
         push_sim_params(&mut params, &res.params);

@@ -179,6 +179,22 @@ fn splat(obj: &mut Array3<f32>, c: [f32; 3], sigma: f32, amp: f32) {
     }
 }
 
+/// Relative RMS difference ‖a − b‖ / ‖b‖ (f64 sums), e.g. of a GPU result against the CPU's.
+pub fn relative_rms(a: &Array3<f32>, b: &Array3<f32>) -> f64 {
+    assert_eq!(
+        a.dim(),
+        b.dim(),
+        "relative RMS of images of different shapes"
+    );
+    let d2: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| ((x - y) as f64).powi(2))
+        .sum();
+    let n2: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
+    (d2 / n2).sqrt()
+}
+
 /// Peak signal-to-noise ratio of `estimate` against `truth`, dB, with the data range
 /// max(truth) − min(truth). Optionally over an interior crop of `margin` voxels per side
 /// (x, y; and z when the volume has more than 2·margin planes).
@@ -288,6 +304,13 @@ mod tests {
         let a = widefield((1, 30, 30), &delta_psf(), &SimOptions::default()).unwrap();
         let b = widefield((1, 30, 30), &delta_psf(), &SimOptions::default()).unwrap();
         assert_eq!(a.noisy, b.noisy);
+    }
+
+    #[test]
+    fn relative_rms_of_known_error() {
+        let b = Array3::from_elem((1, 2, 2), 2.0f32);
+        let a = b.mapv(|v| v + 0.5); // ‖a − b‖ = 1, ‖b‖ = 4
+        assert!((relative_rms(&a, &b) - 0.25).abs() < 1e-12);
     }
 
     #[test]

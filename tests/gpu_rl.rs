@@ -11,7 +11,7 @@
 use fluorecon::deconv::{richardson_lucy, Boundary, Deconvolved, RlOptions};
 use fluorecon::device::{Device, DeviceRequest};
 use fluorecon::psf::Psf;
-use fluorecon::simulate::{widefield, SimOptions};
+use fluorecon::simulate::{relative_rms, widefield, SimOptions};
 use fluorecon::{NoProgress, Volume, VoxelSize};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
@@ -40,16 +40,6 @@ fn run(image: &Array3<f32>, psf: &Psf, opts: &RlOptions, device: DeviceRequest) 
         &mut NoProgress,
     )
     .unwrap()
-}
-
-fn relative_rms(a: &Array3<f32>, b: &Array3<f32>) -> f64 {
-    let d2: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| ((x - y) as f64).powi(2))
-        .sum();
-    let n2: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
-    (d2 / n2).sqrt()
 }
 
 /// RL on CUDA:0 and on the CPU; fails unless the GPU ran and the results agree within `bound`.

@@ -1,4 +1,5 @@
-//! The few cuFFT functions Richardson–Lucy needs, opened at run time with `dlopen` (cudarc 0.17
+//! The few cuFFT functions Richardson–Lucy (3D real transforms) and SIM (2D complex
+//! transforms) need, opened at run time with `dlopen` (cudarc 0.17
 //! has no cuFFT bindings): the CUDA build then starts, and reports why, on a machine without
 //! libcufft. Plans are owned values destroyed on drop; transforms take device buffers whose
 //! lengths are checked against the plan, so the wrapper is safe to call.
@@ -15,6 +16,10 @@ type CufftResult = c_int;
 /// `cufftType` values.
 const CUFFT_R2C: c_int = 0x2a;
 const CUFFT_C2R: c_int = 0x2c;
+const CUFFT_C2C: c_int = 0x29;
+/// Signs of the exponent of `cufftExecC2C`.
+const CUFFT_FORWARD: c_int = -1;
+const CUFFT_INVERSE: c_int = 1;
 
 type PlanManyFn = unsafe extern "C" fn(
     *mut CufftHandle,
@@ -31,6 +36,7 @@ type PlanManyFn = unsafe extern "C" fn(
 ) -> CufftResult;
 type ExecR2cFn = unsafe extern "C" fn(CufftHandle, *mut f32, *mut c_void) -> CufftResult;
 type ExecC2rFn = unsafe extern "C" fn(CufftHandle, *mut c_void, *mut f32) -> CufftResult;
+type ExecC2cFn = unsafe extern "C" fn(CufftHandle, *mut c_void, *mut c_void, c_int) -> CufftResult;
 type SetStreamFn = unsafe extern "C" fn(CufftHandle, *mut c_void) -> CufftResult;
 type DestroyFn = unsafe extern "C" fn(CufftHandle) -> CufftResult;
 type GetVersionFn = unsafe extern "C" fn(*mut c_int) -> CufftResult;
@@ -39,6 +45,7 @@ struct Library {
     plan_many: PlanManyFn,
     exec_r2c: ExecR2cFn,
     exec_c2r: ExecC2rFn,
+    exec_c2c: ExecC2cFn,
     set_stream: SetStreamFn,
     destroy: DestroyFn,
     get_version: GetVersionFn,
@@ -85,6 +92,7 @@ fn open() -> Result<Library, String> {
             plan_many: std::mem::transmute::<*mut c_void, PlanManyFn>(symbol("cufftPlanMany")?),
             exec_r2c: std::mem::transmute::<*mut c_void, ExecR2cFn>(symbol("cufftExecR2C")?),
             exec_c2r: std::mem::transmute::<*mut c_void, ExecC2rFn>(symbol("cufftExecC2R")?),
+            exec_c2c: std::mem::transmute::<*mut c_void, ExecC2cFn>(symbol("cufftExecC2C")?),
             set_stream: std::mem::transmute::<*mut c_void, SetStreamFn>(symbol("cufftSetStream")?),
             destroy: std::mem::transmute::<*mut c_void, DestroyFn>(symbol("cufftDestroy")?),
             get_version: std::mem::transmute::<*mut c_void, GetVersionFn>(symbol(
@@ -143,39 +151,21 @@ pub enum Direction {
     ComplexToReal,
 }
 
-/// A cuFFT plan for real volumes of one shape (nz, ny, nx), x fastest, in the layout of
-/// [`crate::fft::Fft3`]: the half spectrum is (nz, ny, nx/2 + 1) complex values.
-pub struct Plan {
+/// A cuFFT plan handle on a stream, destroyed on drop.
+struct Handle {
     lib: &'static Library,
     handle: CufftHandle,
-    direction: Direction,
-    real_len: usize,
-    /// Complex values of the half spectrum.
-    spectrum_len: usize,
 }
 
-impl Plan {
-    /// Plans the transform on the current CUDA context (bind it to the thread first), queued on
-    /// `stream`. Axes of length 1 are dropped (a single plane is a 2D transform).
-    pub fn new(
-        shape: (usize, usize, usize),
-        direction: Direction,
-        stream: &CudaStream,
-    ) -> Result<Plan, String> {
+impl Handle {
+    /// Plans a transform of `kind` over `dims` (slowest first, packed layout) on the current
+    /// CUDA context, queued on `stream`.
+    fn new(dims: &[usize], kind: c_int, stream: &CudaStream) -> Result<Handle, String> {
         let lib = library()?;
-        let (nz, ny, nx) = shape;
-        let mut dims: Vec<c_int> = [nz, ny, nx]
+        let mut dims: Vec<c_int> = dims
             .iter()
-            .skip_while(|&&d| d == 1)
             .map(|&d| c_int::try_from(d).map_err(|_| format!("FFT size {d} is too large")))
             .collect::<Result<_, _>>()?;
-        if dims.is_empty() {
-            dims.push(1);
-        }
-        let kind = match direction {
-            Direction::RealToComplex => CUFFT_R2C,
-            Direction::ComplexToReal => CUFFT_C2R,
-        };
         let mut handle: CufftHandle = 0;
         // SAFETY: `dims` outlives the call; null embeddings mean the default (packed) layout.
         check("cufftPlanMany", unsafe {
@@ -193,19 +183,56 @@ impl Plan {
                 1,
             )
         })?;
-        let plan = Plan {
-            lib,
-            handle,
-            direction,
-            real_len: nz * ny * nx,
-            spectrum_len: nz * ny * (nx / 2 + 1),
-        };
+        let plan = Handle { lib, handle };
         // SAFETY: a valid plan; the stream outlives every transform queued on it (the caller
         // keeps both together).
         check("cufftSetStream", unsafe {
             (lib.set_stream)(handle, stream.cu_stream() as *mut c_void)
         })?;
         Ok(plan)
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle is valid and destroyed once.
+        unsafe { (self.lib.destroy)(self.handle) };
+    }
+}
+
+/// A cuFFT plan for real volumes of one shape (nz, ny, nx), x fastest, in the layout of
+/// [`crate::fft::Fft3`]: the half spectrum is (nz, ny, nx/2 + 1) complex values.
+pub struct Plan {
+    handle: Handle,
+    direction: Direction,
+    real_len: usize,
+    /// Complex values of the half spectrum.
+    spectrum_len: usize,
+}
+
+impl Plan {
+    /// Plans the transform on the current CUDA context (bind it to the thread first), queued on
+    /// `stream`. Axes of length 1 are dropped (a single plane is a 2D transform).
+    pub fn new(
+        shape: (usize, usize, usize),
+        direction: Direction,
+        stream: &CudaStream,
+    ) -> Result<Plan, String> {
+        let (nz, ny, nx) = shape;
+        let mut dims: Vec<usize> = [nz, ny, nx].into_iter().skip_while(|&d| d == 1).collect();
+        if dims.is_empty() {
+            dims.push(1);
+        }
+        let kind = match direction {
+            Direction::RealToComplex => CUFFT_R2C,
+            Direction::ComplexToReal => CUFFT_C2R,
+        };
+        Ok(Plan {
+            handle: Handle::new(&dims, kind, stream)?,
+            direction,
+            real_len: nz * ny * nx,
+            spectrum_len: nz * ny * (nx / 2 + 1),
+        })
     }
 
     /// Real → half spectrum: `spectrum` holds 2 floats (re, im) per complex value.
@@ -220,7 +247,7 @@ impl Plan {
         let (output, _w) = spectrum.device_ptr_mut(stream);
         // SAFETY: lengths checked against the plan; cuFFT reads `input` only (out of place).
         check("cufftExecR2C", unsafe {
-            (self.lib.exec_r2c)(self.handle, input as *mut f32, output as *mut c_void)
+            (self.handle.lib.exec_r2c)(self.handle.handle, input as *mut f32, output as *mut c_void)
         })
     }
 
@@ -236,7 +263,7 @@ impl Plan {
         let (output, _w) = real.device_ptr_mut(stream);
         // SAFETY: lengths checked against the plan.
         check("cufftExecC2R", unsafe {
-            (self.lib.exec_c2r)(self.handle, input as *mut c_void, output as *mut f32)
+            (self.handle.lib.exec_c2r)(self.handle.handle, input as *mut c_void, output as *mut f32)
         })
     }
 
@@ -263,10 +290,53 @@ impl Plan {
     }
 }
 
-impl Drop for Plan {
-    fn drop(&mut self) {
-        // SAFETY: the handle is valid and destroyed once.
-        unsafe { (self.lib.destroy)(self.handle) };
+/// A cuFFT plan for complex 2D images of one shape (ny, nx), x fastest, interleaved (re, im)
+/// floats, transformed in place in both directions; both unnormalised (the inverse gives
+/// ny·nx·x after a forward transform), with the signs of [`crate::sim::fft2::Fft2`].
+pub struct ComplexPlan {
+    handle: Handle,
+    /// Complex values of an image.
+    len: usize,
+}
+
+impl ComplexPlan {
+    /// Plans the transform on the current CUDA context (bind it to the thread first), queued on
+    /// `stream`.
+    pub fn new((ny, nx): (usize, usize), stream: &CudaStream) -> Result<ComplexPlan, String> {
+        Ok(ComplexPlan {
+            handle: Handle::new(&[ny, nx], CUFFT_C2C, stream)?,
+            len: ny * nx,
+        })
+    }
+
+    /// In-place forward transform, e^{−2πi k·x}.
+    pub fn forward(&self, stream: &CudaStream, data: &mut CudaSlice<f32>) -> Result<(), String> {
+        self.exec(stream, data, CUFFT_FORWARD)
+    }
+
+    /// In-place inverse transform, e^{+2πi k·x}, unnormalised.
+    pub fn inverse(&self, stream: &CudaStream, data: &mut CudaSlice<f32>) -> Result<(), String> {
+        self.exec(stream, data, CUFFT_INVERSE)
+    }
+
+    fn exec(
+        &self,
+        stream: &CudaStream,
+        data: &mut CudaSlice<f32>,
+        sign: c_int,
+    ) -> Result<(), String> {
+        if data.len() != 2 * self.len {
+            return Err(format!(
+                "a cuFFT buffer of {} floats for a plan of {} complex values",
+                data.len(),
+                self.len
+            ));
+        }
+        let (p, _w) = data.device_ptr_mut(stream);
+        // SAFETY: the length is checked against the plan; in place.
+        check("cufftExecC2C", unsafe {
+            (self.handle.lib.exec_c2c)(self.handle.handle, p as *mut c_void, p as *mut c_void, sign)
+        })
     }
 }
 

@@ -48,10 +48,7 @@ impl SpotFitter {
 
     /// The device, as the localizer reports it.
     pub fn device(&self) -> crate::device::Device {
-        crate::device::Device::Cuda {
-            ordinal: self.gpu.ordinal,
-            name: self.gpu.name.clone(),
-        }
+        self.gpu.device()
     }
 
     /// Fits `windows.len() / (w·w)` windows of `w`×`w` photon counts (row-major, x fastest,

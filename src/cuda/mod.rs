@@ -1,5 +1,5 @@
 //! NVIDIA GPU code paths (the `cuda` feature): Richardson–Lucy with cuFFT and NVRTC kernels
-//! (`rl`), MLE spot fitting with an NVRTC kernel, one thread per spot (`fit`). The neural
+//! (`rl`), 2D SIM Wiener reconstruction likewise (`sim`), MLE spot fitting with an NVRTC kernel, one thread per spot (`fit`). The neural
 //! networks run on candle's CUDA device (`nn::run_on_device`), whose kernels nvcc compiles
 //! when the crate is built.
 //!
@@ -11,12 +11,56 @@
 //! run time for the GPU present. A GPU that cannot be used (no device, driver too old, out of
 //! memory…) is an error with a reason, upon which the caller runs on the CPU.
 
+/// Launches kernel `$k` over `$n` elements with a grid stride ([`launch_config`]) and the
+/// given argument variables (device pointers as u64 from [`ptr`], sizes as i64/i32, scalars as
+/// f32), which must match its C signature in order and type.
+macro_rules! launch {
+    ($gpu:expr, $k:expr, $n:expr; $($arg:ident),*) => {{
+        use cudarc::driver::PushKernelArg;
+        let mut b = $gpu.stream.launch_builder(&$k);
+        $( b.arg(&$arg); )*
+        // SAFETY: the arguments match the kernel's parameters (see the .cu file) and every
+        // pointer is a live buffer of at least the length the kernel indexes.
+        unsafe { b.launch($crate::cuda::launch_config($n)) }
+            .map(|_| ())
+            .map_err(|e| $crate::cuda::gpu_error(concat!("kernel launch: ", stringify!($k)), e))
+    }};
+}
+
+/// Declares `struct Kernels` with one `CudaFunction` field per kernel name, its
+/// `Kernels::load(gpu)` (compiling `$source`, named `$what` in messages, with NVRTC and loading
+/// every kernel) and `KERNEL_NAMES`, for the NVRTC test.
+macro_rules! kernels {
+    ($what:literal, $source:expr; $($name:ident),+ $(,)?) => {
+        /// The kernels of one .cu source, loaded on one GPU.
+        struct Kernels {
+            $($name: cudarc::driver::CudaFunction,)+
+        }
+
+        impl Kernels {
+            fn load(gpu: &$crate::cuda::Gpu) -> $crate::Result<Kernels> {
+                let module = $crate::cuda::Module::load(gpu, $what, $source)?;
+                Ok(Kernels {
+                    $($name: module.kernel(stringify!($name))?,)+
+                })
+            }
+        }
+
+        /// Every kernel [`Kernels::load`] loads.
+        #[cfg(test)]
+        const KERNEL_NAMES: &[&str] = &[$(stringify!($name)),+];
+    };
+}
+
 pub mod cufft;
 pub mod fit;
 pub mod rl;
+pub mod sim;
 
 use crate::{Error, Result};
-use cudarc::driver::{CudaContext, CudaStream};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
+};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +84,27 @@ pub(crate) fn compile_ptx(name: &'static str, source: &'static str, cc: (i32, i3
     Ok(ptx)
 }
 
+/// Kernels compiled for one GPU and loaded on it.
+pub(crate) struct Module(Arc<CudaModule>);
+
+impl Module {
+    /// Compiles the kernels `source` (named `what` in messages) for `gpu` (cached per process,
+    /// [`compile_ptx`]) and loads them.
+    pub(crate) fn load(gpu: &Gpu, what: &'static str, source: &'static str) -> Result<Module> {
+        gpu.ctx
+            .load_module(compile_ptx(what, source, gpu.compute_capability)?)
+            .map(Module)
+            .map_err(|e| gpu_error(&format!("loading the {what} kernels"), e))
+    }
+
+    /// The kernel `name`.
+    pub(crate) fn kernel(&self, name: &str) -> Result<CudaFunction> {
+        self.0
+            .load_function(name)
+            .map_err(|e| gpu_error(&format!("kernel {name}"), e))
+    }
+}
+
 /// Tests: `source` compiled by NVRTC for sm_80 (no GPU needed; the CUDA build links
 /// libnvrtc.so.13), checked to target it and to define every kernel in `entries`.
 #[cfg(test)]
@@ -53,6 +118,27 @@ pub(crate) fn assert_compiles_for_sm80(what: &'static str, source: &'static str,
     for name in entries {
         assert!(ptx.contains(&format!(".entry {name}(")), "no kernel {name}");
     }
+}
+
+/// Threads per block of the element-wise kernels (RL, SIM).
+const THREADS: u32 = 256;
+/// Upper bound of blocks per launch (the kernels loop with a grid stride).
+const MAX_BLOCKS: usize = 16_384;
+
+/// Launch configuration of a grid-stride kernel over `n` elements.
+pub(crate) fn launch_config(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32;
+    LaunchConfig {
+        grid_dim: (blocks, 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Device pointer of a buffer, for a kernel argument (null for none).
+pub(crate) fn ptr<T>(gpu: &Gpu, s: Option<&CudaSlice<T>>) -> u64 {
+    // Event tracking is off (one stream), so the guard returned with the pointer does nothing.
+    s.map_or(0, |s| s.device_ptr(&gpu.stream).0)
 }
 
 /// A CUDA failure as the crate's error (the caller logs it and runs on the CPU).
@@ -103,6 +189,28 @@ impl Gpu {
             .bind_to_thread()
             .map_err(|e| gpu_error("binding the GPU", e))?;
         cudarc::driver::result::mem_get_info().map_err(|e| gpu_error("cuMemGetInfo", e))
+    }
+
+    /// Fails with the reason unless `needed` bytes of GPU memory are free for `what` ("this
+    /// deconvolution").
+    pub(crate) fn check_free_memory(&self, needed: usize, what: &str) -> Result<()> {
+        let (free, _) = self.memory()?;
+        if needed > free {
+            return Err(Error::Device(format!(
+                "{what} needs about {} MiB of GPU memory but {} MiB are free",
+                needed >> 20,
+                free >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// The device, as results report it.
+    pub fn device(&self) -> crate::device::Device {
+        crate::device::Device::Cuda {
+            ordinal: self.ordinal,
+            name: self.name.clone(),
+        }
     }
 
     /// Device-to-device copy bandwidth, bytes/s: the best of a few copies of `bytes` (read +

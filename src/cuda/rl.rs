@@ -4,84 +4,18 @@
 //! volume stays on the GPU from the first iteration to the last.
 
 use super::cufft::{Direction, Plan};
-use super::{gpu_error, Gpu};
+use super::{gpu_error, ptr, Gpu};
 use crate::deconv::RlOptions;
 use crate::progress::Progress;
 use crate::{Error, Result};
-use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, LaunchConfig, PushKernelArg};
+use cudarc::driver::CudaSlice;
 use ndarray::ArrayView3;
 
 /// Kernel source, compiled at run time for the GPU present.
 const KERNELS: &str = include_str!("rl_kernels.cu");
-const THREADS: u32 = 256;
-/// Upper bound of blocks per launch (the kernels loop with a grid stride).
-const MAX_BLOCKS: usize = 16_384;
 
-/// The kernels of `rl_kernels.cu`, loaded on one GPU.
-struct Kernels {
-    fov_mask: CudaFunction,
-    complex_multiply: CudaFunction,
-    init_estimate: CudaFunction,
-    ratio: CudaFunction,
-    tv_denominator: CudaFunction,
-    rl_update: CudaFunction,
-    accel_dots: CudaFunction,
-    accel_step: CudaFunction,
-}
-
-impl Kernels {
-    fn load(gpu: &Gpu) -> Result<Kernels> {
-        let module = gpu
-            .ctx
-            .load_module(super::compile_ptx("RL", KERNELS, gpu.compute_capability)?)
-            .map_err(|e| gpu_error("loading the RL kernels", e))?;
-        let f = |name: &str| {
-            module
-                .load_function(name)
-                .map_err(|e| gpu_error(&format!("kernel {name}"), e))
-        };
-        Ok(Kernels {
-            fov_mask: f("fov_mask")?,
-            complex_multiply: f("complex_multiply")?,
-            init_estimate: f("init_estimate")?,
-            ratio: f("ratio")?,
-            tv_denominator: f("tv_denominator")?,
-            rl_update: f("rl_update")?,
-            accel_dots: f("accel_dots")?,
-            accel_step: f("accel_step")?,
-        })
-    }
-}
-
-fn launch_config(n: usize) -> LaunchConfig {
-    let blocks = n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS) as u32;
-    LaunchConfig {
-        grid_dim: (blocks, 1, 1),
-        block_dim: (THREADS, 1, 1),
-        shared_mem_bytes: 0,
-    }
-}
-
-/// Launches kernel `$f` over `$n` elements with the given argument variables (device pointers
-/// as u64, sizes as i64/i32, scalars as f32), which must match its C signature in order and
-/// type.
-macro_rules! launch {
-    ($gpu:expr, $k:expr, $n:expr; $($arg:ident),*) => {{
-        let mut b = $gpu.stream.launch_builder(&$k);
-        $( b.arg(&$arg); )*
-        // SAFETY: the arguments match the kernel's parameters (see rl_kernels.cu) and every
-        // pointer is a live buffer of at least the length the kernel indexes.
-        unsafe { b.launch(launch_config($n)) }
-            .map(|_| ())
-            .map_err(|e| gpu_error(concat!("kernel launch: ", stringify!($k)), e))
-    }};
-}
-
-/// Device pointer of a buffer, for a kernel argument (null for none).
-fn ptr<T>(gpu: &Gpu, s: Option<&CudaSlice<T>>) -> u64 {
-    // Event tracking is off (one stream), so the guard returned with the pointer does nothing.
-    s.map_or(0, |s| s.device_ptr(&gpu.stream).0)
-}
+kernels!("RL", KERNELS; fov_mask, complex_multiply, init_estimate, ratio, tv_denominator,
+    rl_update, accel_dots, accel_step);
 
 /// The problem as `deconv::rl` prepared it.
 pub struct RlProblem<'a> {
@@ -159,14 +93,7 @@ pub fn deconvolve(
     let (m0, m1, m2) = p.observed.dim();
     let n = grid.0 * grid.1 * grid.2;
     let needed = footprint(grid, m0 * m1 * m2, opts, p.non_circulant).memory;
-    let (free, _) = gpu.memory()?;
-    if needed > free {
-        return Err(Error::Device(format!(
-            "this deconvolution needs about {} MiB of GPU memory but {} MiB are free",
-            needed >> 20,
-            free >> 20
-        )));
-    }
+    gpu.check_free_memory(needed, "this deconvolution")?;
     let k = Kernels::load(gpu)?;
     let stream = &gpu.stream;
     let alloc = |len: usize| {
@@ -332,20 +259,7 @@ mod tests {
     /// sm_80 and every one the engine loads must be in the PTX.
     #[test]
     fn kernels_compile_with_nvrtc() {
-        super::super::assert_compiles_for_sm80(
-            "RL",
-            KERNELS,
-            &[
-                "fov_mask",
-                "complex_multiply",
-                "init_estimate",
-                "ratio",
-                "tv_denominator",
-                "rl_update",
-                "accel_dots",
-                "accel_step",
-            ],
-        );
+        super::super::assert_compiles_for_sm80("RL", KERNELS, KERNEL_NAMES);
     }
 
     /// The memory estimate and the bandwidth floor's byte count, for the benchmark's grid.

@@ -9,7 +9,7 @@
 //! and Hᵀ its adjoint (through the conjugate OTF).
 
 use super::tv::tv_denominator;
-use crate::device::{self, Device, DeviceRequest};
+use crate::device::{cpu_device, gpu_device, open_gpu, Device, DeviceRequest, GpuSlot};
 use crate::fft::{next_fast_even_len, next_fast_len, OtfConvolver};
 use crate::image::{check_finite, check_min_size, work_buffer};
 use crate::progress::{check_cancel, Progress, SubProgress};
@@ -166,51 +166,6 @@ pub fn richardson_lucy(
         device: gpu_device(&gpu).unwrap_or_else(cpu_device),
         warnings,
     })
-}
-
-/// The GPU RL runs on, when the request and the machine allow one (the `cuda` feature).
-#[cfg(feature = "cuda")]
-type GpuSlot = Option<crate::cuda::Gpu>;
-#[cfg(not(feature = "cuda"))]
-type GpuSlot = Option<std::convert::Infallible>;
-
-/// Opens the GPU for `request`, or None with the reason pushed to `warnings` when one was
-/// wanted but cannot be used.
-fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> GpuSlot {
-    if request == DeviceRequest::Cpu {
-        return None;
-    }
-    let (gpu, reason) = device::select_gpu(request, &device::cuda_status());
-    warnings.extend(reason);
-    #[cfg(feature = "cuda")]
-    if let Some(g) = gpu {
-        match crate::cuda::Gpu::open(g.ordinal) {
-            Ok(gpu) => return Some(gpu),
-            Err(e) => warnings.push(format!("{e}; running on the CPU")),
-        }
-    }
-    #[cfg(not(feature = "cuda"))]
-    let _ = gpu;
-    None
-}
-
-#[cfg(feature = "cuda")]
-fn gpu_device(gpu: &GpuSlot) -> Option<Device> {
-    gpu.as_ref().map(|g| Device::Cuda {
-        ordinal: g.ordinal,
-        name: g.name.clone(),
-    })
-}
-
-#[cfg(not(feature = "cuda"))]
-fn gpu_device(_: &GpuSlot) -> Option<Device> {
-    None
-}
-
-fn cpu_device() -> Device {
-    Device::Cpu {
-        threads: rayon::current_num_threads(),
-    }
 }
 
 fn validate(image: &Volume, psf: &Psf, opts: &RlOptions) -> Result<()> {

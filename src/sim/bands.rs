@@ -22,14 +22,25 @@ pub struct Bands {
 /// Panics unless there are at least 3 frames, one per phase.
 pub fn separate(frames: &[&[f32]], phases_rad: &[f64]) -> Bands {
     assert!(frames.len() >= 3 && frames.len() == phases_rad.len());
+    separate_weighted(frames, &separation_weights(phases_rad))
+}
+
+/// The weights of bands 0 and +1 for frames taken at pattern phases `phases_rad`, one per
+/// frame: band b = Σ_p weights[b][p]·frame_p (rows of the pseudo-inverse, in f32).
+pub fn separation_weights(phases_rad: &[f64]) -> [Vec<Complex32>; 2] {
     let w = pseudo_inverse(phases_rad);
-    let n = frames[0].len();
     let weights = |b: usize| -> Vec<Complex32> {
         w[b].iter()
             .map(|c| Complex32::new(c.re as f32, c.im as f32))
             .collect()
     };
-    let (w0, w1) = (weights(0), weights(1));
+    [weights(0), weights(1)]
+}
+
+/// Bands 0 and +1 of `frames` (one per weight) with [`separation_weights`].
+pub fn separate_weighted(frames: &[&[f32]], [w0, w1]: &[Vec<Complex32>; 2]) -> Bands {
+    assert!(frames.len() == w0.len() && frames.len() == w1.len());
+    let n = frames[0].len();
     let (mut zero, mut plus) = (vec![Complex32::default(); n], vec![Complex32::default(); n]);
     const CHUNK: usize = 4096;
     zero.par_chunks_mut(CHUNK)
@@ -37,7 +48,7 @@ pub fn separate(frames: &[&[f32]], phases_rad: &[f64]) -> Bands {
         .enumerate()
         .for_each(|(c, (z, p))| {
             let start = c * CHUNK;
-            for (f, (&a, &b)) in frames.iter().zip(w0.iter().zip(&w1)) {
+            for (f, (&a, &b)) in frames.iter().zip(w0.iter().zip(w1)) {
                 let f = &f[start..start + z.len()];
                 for ((zv, pv), &v) in z.iter_mut().zip(p.iter_mut()).zip(f) {
                     *zv += a * v;

@@ -17,6 +17,11 @@
 //! - [`otf`]: the OTF model; [`simulator`]: simulated raw data with known parameters;
 //! - [`estimate`]: k₀, phase and modulation per direction; [`reconstruct`](mod@reconstruct):
 //!   the Wiener filter; [`bands`]: band separation and shifts; [`fft2`]: complex 2D FFT.
+//!
+//! Devices: the Wiener filter of every plane runs on an NVIDIA GPU (`cuda::sim`, the `cuda`
+//! feature) when [`SimOptions::device`] allows and one is usable, else on the CPU, with the
+//! same filters and the same result up to float rounding; a GPU failure finishes the stack on
+//! the CPU. Pattern estimation always runs on the CPU.
 
 pub mod bands;
 pub mod estimate;
@@ -29,12 +34,13 @@ pub use estimate::{AngleParams, ParamFlags};
 pub use otf::{Otf, SimOptics};
 pub use simulator::{simulate_sim, PatternTruth, SimAcquisition, SimData};
 
+use crate::device::{self, Device, DeviceRequest};
 use crate::image::{check_finite, check_min_size};
 use crate::progress::check_cancel;
 use crate::{invalid, Error, Progress, Result, Volume, VoxelSize};
 use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
-use reconstruct::{wiener_sim, WienerSettings};
+use reconstruct::{wiener_sim_with, WienerFilters, WienerSettings};
 
 /// Order of the frames in a raw SIM stack (fastest-varying index first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +99,8 @@ pub struct SimOptions {
     pub taper_px: usize,
     /// Modulation used when an estimate is outside 0.4–1.1 (default 0.7).
     pub default_modulation: f64,
+    /// Where the Wiener filter runs (default auto: the GPU when there is a usable one).
+    pub device: DeviceRequest,
 }
 
 impl Default for SimOptions {
@@ -111,6 +119,7 @@ impl Default for SimOptions {
             background: 0.0,
             taper_px: 12,
             default_modulation: 0.7,
+            device: DeviceRequest::Auto,
         }
     }
 }
@@ -133,8 +142,27 @@ pub struct SimResult {
     /// The parameters used for each output plane (all equal to `params` unless
     /// [`SimOptions::estimate_per_plane`]).
     pub plane_params: Vec<Vec<AngleParams>>,
-    /// Warnings for the log (low modulation, implausible k₀, uneven angles…).
+    /// Warnings for the log (low modulation, implausible k₀, uneven angles…; why the GPU was
+    /// not used when `cuda` was asked for, or why it failed). With `auto`, the lack of a usable
+    /// GPU is only logged.
     pub warnings: Vec<String>,
+    /// The device that reconstructed the planes (the CPU when a GPU failed on the way).
+    pub device: Device,
+}
+
+impl SimResult {
+    /// "CUDA device 0 (NVIDIA H100)" or "the CPU (16 threads)", for the log.
+    pub fn device_text(&self) -> String {
+        device_text(&self.device)
+    }
+}
+
+/// "CUDA device 0 (NVIDIA H100)" or "the CPU (16 threads)".
+fn device_text(device: &Device) -> String {
+    match device {
+        Device::Cuda { ordinal, name } => format!("CUDA device {ordinal} ({name})"),
+        Device::Cpu { threads } => format!("the CPU ({threads} threads)"),
+    }
 }
 
 /// Where the frames of one plane are in the raw stack.
@@ -238,6 +266,17 @@ pub fn reconstruct(
         apodization_cutoff: opts.apodization_cutoff,
         apodization_bend: opts.apodization_bend,
     };
+    let (mut device_warnings, mut no_gpu) = (Vec::new(), Vec::new());
+    let mut planes = Planes::new(opts, (ny, nx), settings, &mut no_gpu);
+    if opts.device == DeviceRequest::Auto {
+        no_gpu.iter().for_each(|w| progress.log(w));
+    } else {
+        for w in no_gpu {
+            progress.log(&format!("Warning: {w}"));
+            device_warnings.push(w);
+        }
+    }
+    progress.log(&format!("SIM on {}", device_text(&planes.device())));
     let out_shape = (nplanes, 2 * ny, 2 * nx);
     let (mut sim, mut wf, mut wwf) = (zeros(out_shape), zeros(out_shape), zeros(out_shape));
     let mut plane_params = Vec::with_capacity(nplanes);
@@ -277,16 +316,14 @@ pub fn reconstruct(
             .iter()
             .map(|a| a.iter().map(|f| f.as_slice()).collect())
             .collect();
-        let r = wiener_sim(&refs, (ny, nx), optics, &otf, &used, &settings);
-        for (dst, src) in [
-            (&mut sim, r.sim),
-            (&mut wf, r.widefield),
-            (&mut wwf, r.wiener_widefield),
-        ] {
-            dst.index_axis_mut(Axis(0), plane)
-                .as_slice_mut()
+        let out = [&mut sim, &mut wf, &mut wwf].map(|v| {
+            v.index_axis_mut(Axis(0), plane)
+                .into_slice()
                 .expect("standard layout")
-                .copy_from_slice(&src);
+        });
+        if let Some(w) = planes.run(&refs, &used, (optics, &otf), out, plane) {
+            progress.log(&format!("Warning: {w}"));
+            device_warnings.push(w);
         }
         plane_params.push(used);
         progress.fraction(0.1 + 0.9 * (plane + 1) as f32 / nplanes as f32);
@@ -294,6 +331,7 @@ pub fn reconstruct(
     for w in &warnings {
         progress.log(w);
     }
+    warnings.extend(device_warnings);
     let half = optics.pixel_size_um() / 2.0;
     let voxel = VoxelSize {
         z: raw.voxel.z,
@@ -308,7 +346,132 @@ pub fn reconstruct(
         params,
         plane_params,
         warnings,
+        device: planes.device(),
     })
+}
+
+/// Runs the Wiener filter of each plane: on the GPU while it works (the `cuda` feature and a
+/// usable GPU), on the CPU otherwise. The filters are computed (on the host) for the first
+/// plane and again only when the pattern parameters change.
+struct Planes {
+    raw: (usize, usize),
+    phases: usize,
+    settings: WienerSettings,
+    /// The parameters the filters were computed for, and the filters.
+    filters: Option<(Vec<AngleParams>, WienerFilters)>,
+    #[cfg(feature = "cuda")]
+    gpu: Option<crate::cuda::sim::SimGpu>,
+    /// Whether the GPU holds the current filters.
+    #[cfg(feature = "cuda")]
+    gpu_filters: bool,
+}
+
+impl Planes {
+    /// Opens the GPU that `opts.device` asks for and prepares it for frames of `raw` pixels,
+    /// or pushes to `why_not` why the CPU will run instead.
+    fn new(
+        opts: &SimOptions,
+        raw: (usize, usize),
+        settings: WienerSettings,
+        why_not: &mut Vec<String>,
+    ) -> Planes {
+        let gpu = device::open_gpu(opts.device, why_not);
+        #[cfg(feature = "cuda")]
+        let gpu = gpu.and_then(|g| {
+            let ordinal = g.ordinal;
+            crate::cuda::sim::SimGpu::new(g, raw, opts.angles, opts.phases)
+                .map_err(|e| {
+                    why_not.push(format!(
+                        "SIM cannot run on CUDA device {ordinal} ({e}); running on the CPU"
+                    ))
+                })
+                .ok()
+        });
+        #[cfg(not(feature = "cuda"))]
+        let _ = gpu;
+        Planes {
+            raw,
+            phases: opts.phases,
+            settings,
+            filters: None,
+            #[cfg(feature = "cuda")]
+            gpu,
+            #[cfg(feature = "cuda")]
+            gpu_filters: false,
+        }
+    }
+
+    /// The device the planes run on now.
+    fn device(&self) -> Device {
+        #[cfg(feature = "cuda")]
+        if let Some(g) = &self.gpu {
+            return g.device();
+        }
+        device::cpu_device()
+    }
+
+    /// Reconstructs plane `plane` (0-based) from `frames` with pattern `params` into `out`
+    /// (SIM, widefield, Wiener-filtered widefield). Returns a warning when the GPU failed: this
+    /// plane and the rest are then computed on the CPU.
+    fn run(
+        &mut self,
+        frames: &[Vec<&[f32]>],
+        params: &[AngleParams],
+        (optics, otf): (&SimOptics, &Otf),
+        out: [&mut [f32]; 3],
+        plane: usize,
+    ) -> Option<String> {
+        if self.filters.as_ref().is_none_or(|(p, _)| p != params) {
+            let f = WienerFilters::new(self.raw, self.phases, optics, otf, params, &self.settings);
+            self.filters = Some((params.to_vec(), f));
+            #[cfg(feature = "cuda")]
+            {
+                self.gpu_filters = false;
+            }
+        }
+        let filters = &self.filters.as_ref().expect("just set").1;
+        #[cfg(feature = "cuda")]
+        let (out, warning) = match self.gpu.as_mut() {
+            None => (out, None),
+            Some(g) => {
+                let set = if self.gpu_filters {
+                    Ok(())
+                } else {
+                    g.set_filters(filters)
+                };
+                let [a, b, c] = out;
+                match set.and_then(|()| g.reconstruct(frames, [&mut *a, &mut *b, &mut *c])) {
+                    Ok(()) => {
+                        self.gpu_filters = true;
+                        return None;
+                    }
+                    Err(e) => {
+                        let warning = format!(
+                            "SIM on {} failed ({e}); plane {} and the rest are computed on the \
+                             CPU",
+                            device_text(&g.device()),
+                            plane + 1
+                        );
+                        self.gpu = None;
+                        ([a, b, c], Some(warning))
+                    }
+                }
+            }
+        };
+        #[cfg(not(feature = "cuda"))]
+        let warning = {
+            let _ = plane;
+            None
+        };
+        let r = wiener_sim_with(frames, filters);
+        for (dst, src) in out
+            .into_iter()
+            .zip([r.sim, r.widefield, r.wiener_widefield])
+        {
+            dst.copy_from_slice(&src);
+        }
+        warning
+    }
 }
 
 /// A zero-filled array backed by huge pages (see [`crate::image::work_buffer`]).

@@ -13,7 +13,7 @@
 //! The result is the real part of the inverse FFT, clipped at 0, on pixels half the raw size.
 //! Intensities keep the scale of one raw frame (photons, background removed).
 
-use super::bands::{equidistant_phases, separate, zero_pad};
+use super::bands::{equidistant_phases, separate_weighted, separation_weights, zero_pad};
 use super::estimate::AngleParams;
 use super::fft2::Fft2;
 use super::otf::{apodization, Otf, SimOptics};
@@ -41,24 +41,148 @@ pub struct Reconstruction {
     pub wiener_widefield: Vec<f32>,
 }
 
-/// Adds 2·Re(f(r)·e^{−2πi(kx·x + ky·y)}) (k in cycles per pixel) to the real part of `sum`:
-/// the band f shifted down by k plus its conjugate mirror, in real space.
-fn shift_add_real(sum: &mut [Complex32], f: &[Complex32], nx: usize, k_per_px: [f64; 2]) {
-    use rustfft::num_complex::Complex64;
-    use std::f64::consts::PI;
-    let ex: Vec<Complex32> = (0..nx)
-        .map(|x| {
-            let e = Complex64::from_polar(1.0, -2.0 * PI * k_per_px[0] * x as f64);
-            Complex32::new(e.re as f32, e.im as f32)
-        })
-        .collect();
+/// Keeps intensities when a spectrum is zero-padded into 4× as many pixels.
+pub(crate) const UPSCALE: f32 = 4.0;
+
+/// What the Wiener filter of one plane needs besides its frames: everything that depends on
+/// the pattern, the OTF and the settings only. Computed on the host, once per set of pattern
+/// parameters, and used as it is by the CPU ([`wiener_sim_with`]) and the GPU
+/// (`cuda::sim`), so that both compute the same thing.
+pub struct WienerFilters {
+    /// Raw grid (ny, nx); the output grid is (2ny, 2nx).
+    pub raw: (usize, usize),
+    /// Phases (frames) per direction.
+    pub phases: usize,
+    /// The OTF H on the raw grid: weights band +1 before it is zero-padded (raw grid, FFT
+    /// order).
+    pub h_coarse: Vec<f32>,
+    /// The OTF H on the 2× grid: weights band 0.
+    pub h_fine: Vec<f32>,
+    /// A(k) / (Σ_{a,b} |H_{a,b}(k)|² + w²) on the 2× grid: the SIM Wiener filter with its
+    /// apodisation, applied to the numerator Σ H*·D̃.
+    pub sim: Vec<f32>,
+    /// H·A_wf / (H² + w²) on the 2× grid: the widefield Wiener filter, apodised at k_c.
+    pub widefield: Vec<f32>,
+    /// Number of directions as a float (band 0 is counted once per direction).
+    pub angles: f32,
+    /// 2× grid rows and columns of the raw grid's Nyquist frequencies (even sizes only),
+    /// dropped from the widefield spectra so that they are Hermitian.
+    pub nyquist: (Option<usize>, Option<usize>),
+    /// One per direction.
+    pub directions: Vec<DirectionFilter>,
+}
+
+/// The per-direction part of [`WienerFilters`].
+pub struct DirectionFilter {
+    /// Band separation weights ([`separation_weights`] at the estimated phases): bands 0 and
+    /// +1, one weight per phase.
+    pub weights: [Vec<Complex32>; 2],
+    /// Factor of band +1 when it is zero-padded: 4 (the 2× grid) × 2/m.
+    pub scale: f32,
+    /// e^{−2πi·kx·x} for every column x of the 2× grid (k₀ in cycles per fine pixel).
+    pub ramp_x: Vec<Complex32>,
+    /// e^{−2πi·ky·y} for every row y of the 2× grid.
+    pub ramp_y: Vec<Complex32>,
+}
+
+impl WienerFilters {
+    /// The filters for frames of `raw` = (ny, nx) pixels, `phases` per direction, pattern
+    /// `params` (one per direction).
+    pub fn new(
+        raw: (usize, usize),
+        phases: usize,
+        optics: &SimOptics,
+        otf: &Otf,
+        params: &[AngleParams],
+        settings: &WienerSettings,
+    ) -> WienerFilters {
+        let (ny, nx) = raw;
+        let (fy, fx) = (2 * ny, 2 * nx);
+        let p_fine = optics.pixel_size_um() / 2.0;
+        let h_fine = otf.grid(fy, fx, p_fine, [0.0, 0.0]);
+        let h_coarse = otf.grid(ny, nx, optics.pixel_size_um(), [0.0, 0.0]);
+        let ramp = |n: usize, k: f64| -> Vec<Complex32> {
+            use rustfft::num_complex::Complex64;
+            use std::f64::consts::PI;
+            (0..n)
+                .map(|x| {
+                    let e = Complex64::from_polar(1.0, -2.0 * PI * k * x as f64);
+                    Complex32::new(e.re as f32, e.im as f32)
+                })
+                .collect()
+        };
+        // Denominator: Σ over directions of |H(k + k₀)|² + |H(k − k₀)|² (the second the mirror
+        // image of the first), plus |H(k)|² once per direction for band 0.
+        let mut den: Vec<f32> = crate::image::work_buffer(fy * fx);
+        let mut directions = Vec::with_capacity(params.len());
+        for par in params {
+            let k = par.k0_per_um;
+            let h_plus = otf.grid(fy, fx, p_fine, [-k[0], -k[1]]);
+            den.par_chunks_mut(fx).enumerate().for_each(|(j, drow)| {
+                let jm = if j == 0 { 0 } else { fy - j };
+                for (i, d) in drow.iter_mut().enumerate() {
+                    let (hp, hm) = (
+                        h_plus[j * fx + i],
+                        h_plus[jm * fx + if i == 0 { 0 } else { fx - i }],
+                    );
+                    *d += hp * hp + hm * hm;
+                }
+            });
+            directions.push(DirectionFilter {
+                weights: separation_weights(&equidistant_phases(
+                    phases,
+                    par.phase_at_origin((ny, nx)),
+                )),
+                scale: UPSCALE * (2.0 / par.modulation_used as f32),
+                ramp_x: ramp(fx, k[0] * p_fine),
+                ramp_y: ramp(fy, k[1] * p_fine),
+            });
+        }
+        let angles = params.len() as f32;
+        let kc = optics.cutoff_per_um();
+        let w2 = (settings.wiener * settings.wiener) as f32;
+        let apo = apodization(
+            fy,
+            fx,
+            p_fine,
+            settings.apodization_cutoff * kc,
+            settings.apodization_bend,
+        );
+        let mut sim = apo;
+        sim.par_iter_mut()
+            .zip(den.par_iter().zip(&h_fine))
+            .for_each(|(a, (&d, &h))| *a /= d + angles * h * h + w2);
+        let mut widefield = apodization(fy, fx, p_fine, kc, settings.apodization_bend);
+        widefield
+            .par_iter_mut()
+            .zip(&h_fine)
+            .for_each(|(a, &h)| *a = h * *a / (h * h + w2));
+        WienerFilters {
+            raw,
+            phases,
+            h_coarse,
+            h_fine,
+            sim,
+            widefield,
+            angles,
+            nyquist: (
+                (ny % 2 == 0).then_some(fy - ny / 2),
+                (nx % 2 == 0).then_some(fx - nx / 2),
+            ),
+            directions,
+        }
+    }
+}
+
+/// Adds 2·Re(f(r)·ramp_y(y)·ramp_x(x)) to the real part of `sum`: the band f shifted down by
+/// k₀ (the ramps' frequency) plus its conjugate mirror, in real space.
+fn shift_add_real(sum: &mut [Complex32], f: &[Complex32], d: &DirectionFilter) {
+    let nx = d.ramp_x.len();
     sum.par_chunks_mut(nx)
         .zip(f.par_chunks(nx))
-        .enumerate()
-        .for_each(|(y, (srow, frow))| {
-            let e = Complex64::from_polar(1.0, -2.0 * PI * k_per_px[1] * y as f64);
-            let ey = Complex32::new(e.re as f32, e.im as f32);
-            for ((s, v), e) in srow.iter_mut().zip(frow).zip(&ex) {
+        .zip(&d.ramp_y)
+        .for_each(|((srow, frow), &ey)| {
+            for ((s, v), e) in srow.iter_mut().zip(frow).zip(&d.ramp_x) {
                 s.re += 2.0 * (v * (ey * e)).re;
             }
         });
@@ -74,85 +198,55 @@ pub fn wiener_sim(
     params: &[AngleParams],
     settings: &WienerSettings,
 ) -> Reconstruction {
+    let phases = frames.first().map_or(0, |f| f.len());
+    let filters = WienerFilters::new((ny, nx), phases, optics, otf, params, settings);
+    wiener_sim_with(frames, &filters)
+}
+
+/// [`wiener_sim`] with filters already computed (they depend on the pattern only, so a stack
+/// whose planes share one pattern computes them once).
+pub fn wiener_sim_with(frames: &[Vec<&[f32]>], filters: &WienerFilters) -> Reconstruction {
+    let (ny, nx) = filters.raw;
     let (fy, fx) = (2 * ny, 2 * nx);
     let coarse = Fft2::new(ny, nx);
     let fine = Fft2::new(fy, fx);
-    let p_fine = optics.pixel_size_um() / 2.0;
-    let upscale = 4.0; // keeps intensities when zero-padding into 4× as many pixels
-    let mut num: Vec<Complex32> = crate::image::work_buffer(fy * fx);
-    let mut den: Vec<f32> = crate::image::work_buffer(fy * fx);
     let mut zero_sum = vec![Complex32::default(); ny * nx];
-    let h0 = otf.grid(fy, fx, p_fine, [0.0, 0.0]);
 
     // Bands ±1 of every direction enter the numerator as H*·D̃ (shifted band times the shifted
     // conjugate OTF). The OTF weight is applied before the shift, where it is H(k) on the raw
     // grid, and the shifted bands are summed in real space: band +1 shifted is b(r)·e^{−2πik₀·r}
     // on the 2× grid, band −1 its complex conjugate, so each direction adds 2·Re(·). One
     // forward FFT of the sum then serves every direction.
-    let h_coarse = otf.grid(ny, nx, optics.pixel_size_um(), [0.0, 0.0]);
     let mut shifted_sum: Vec<Complex32> = crate::image::work_buffer(fy * fx);
-    for (a, par) in params.iter().enumerate() {
-        let bands = separate(
-            &frames[a],
-            &equidistant_phases(frames[a].len(), par.phase_at_origin((ny, nx))),
-        );
+    for (angle_frames, dir) in frames.iter().zip(&filters.directions) {
+        let bands = separate_weighted(angle_frames, &dir.weights);
         zero_sum
             .par_iter_mut()
             .zip(&bands.zero)
             .for_each(|(s, v)| *s += v);
-        let scale = 2.0 / par.modulation_used as f32;
         let mut spec = bands.plus;
         coarse.forward(&mut spec);
         spec.par_iter_mut()
-            .zip(&h_coarse)
+            .zip(&filters.h_coarse)
             .for_each(|(v, &h)| *v *= h);
-        let mut f = zero_pad(&spec, (ny, nx), (fy, fx), upscale * scale);
+        let mut f = zero_pad(&spec, (ny, nx), (fy, fx), dir.scale);
         fine.inverse(&mut f);
-        let k = par.k0_per_um;
-        shift_add_real(&mut shifted_sum, &f, fx, [k[0] * p_fine, k[1] * p_fine]);
-        // Denominator: |H(k + k₀)|² + |H(k − k₀)|², the second the mirror image of the first.
-        let h_plus = otf.grid(fy, fx, p_fine, [-k[0], -k[1]]);
-        den.par_chunks_mut(fx).enumerate().for_each(|(j, drow)| {
-            let jm = if j == 0 { 0 } else { fy - j };
-            for (i, d) in drow.iter_mut().enumerate() {
-                let (hp, hm) = (
-                    h_plus[j * fx + i],
-                    h_plus[jm * fx + if i == 0 { 0 } else { fx - i }],
-                );
-                *d += hp * hp + hm * hm;
-            }
-        });
+        shift_add_real(&mut shifted_sum, &f, dir);
     }
     fine.forward(&mut shifted_sum);
-    num.par_iter_mut()
-        .zip(&shifted_sum)
-        .for_each(|(n, v)| *n += v);
-    drop(shifted_sum);
-    // Band 0 of all directions: summed, weighted by H, counted once per direction.
+    // Band 0 of all directions: summed, weighted by H, counted once per direction (in the
+    // filter's denominator); then the Wiener filter with its apodisation.
     let mut spec0 = zero_sum;
     coarse.forward(&mut spec0);
-    let wf_spec = zero_pad(&spec0, (ny, nx), (fy, fx), upscale);
-    let angles = params.len() as f32;
+    let wf_spec = zero_pad(&spec0, (ny, nx), (fy, fx), UPSCALE);
+    let mut num = shifted_sum;
     num.par_iter_mut()
-        .zip(den.par_iter_mut())
-        .zip(wf_spec.par_iter().zip(&h0))
-        .for_each(|((n, d), (v, &h))| {
+        .zip(wf_spec.par_iter().zip(&filters.h_fine))
+        .zip(&filters.sim)
+        .for_each(|((n, (v, &h)), &w)| {
             *n += v * h;
-            *d += angles * h * h;
+            *n *= w;
         });
-
-    let kc = optics.cutoff_per_um();
-    let w2 = (settings.wiener * settings.wiener) as f32;
-    let apo = apodization(
-        fy,
-        fx,
-        p_fine,
-        settings.apodization_cutoff * kc,
-        settings.apodization_bend,
-    );
-    num.par_iter_mut()
-        .zip(den.par_iter().zip(&apo))
-        .for_each(|(n, (&d, &ap))| *n *= ap / (d + w2));
     fine.inverse(&mut num);
     let sim = num.iter().map(|v| v.re.max(0.0)).collect();
 
@@ -160,24 +254,21 @@ pub fn wiener_sim(
     // WF + i·WWF gives WF as the real part and WWF as the imaginary part. For that the spectra
     // must be Hermitian, so the raw grid's Nyquist row and column (beyond the OTF cutoff: noise
     // only), which the zero padding puts on the negative side alone, are dropped.
-    let apo_wf = apodization(fy, fx, p_fine, kc, settings.apodization_bend);
-    let (nyq_y, nyq_x) = (
-        (ny % 2 == 0).then_some(fy - ny / 2),
-        (nx % 2 == 0).then_some(fx - nx / 2),
-    );
+    let (nyq_y, nyq_x) = filters.nyquist;
+    let angles = filters.angles;
     let mut packed = wf_spec;
     packed
         .par_chunks_mut(fx)
-        .zip(h0.par_chunks(fx).zip(apo_wf.par_chunks(fx)))
+        .zip(filters.widefield.par_chunks(fx))
         .enumerate()
-        .for_each(|(j, (row, (h_row, ap_row)))| {
+        .for_each(|(j, (row, g_row))| {
             if Some(j) == nyq_y {
                 row.fill(Complex32::default());
                 return;
             }
-            for (v, (&h, &ap)) in row.iter_mut().zip(h_row.iter().zip(ap_row)) {
+            for (v, &g) in row.iter_mut().zip(g_row) {
                 let wf = *v / angles;
-                *v = wf + Complex32::i() * (wf * (h * ap / (h * h + w2)));
+                *v = wf + Complex32::i() * (wf * g);
             }
             if let Some(x) = nyq_x {
                 row[x] = Complex32::default();

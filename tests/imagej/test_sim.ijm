@@ -3,7 +3,7 @@
 // 257.35 nm, directions 12°, 72°, 132°, modulation 0.8): outputs, calibration, the parameter
 // table against the truth, the Fourier view, resolution against the widefield image, and a
 // time-lapse hyperstack.
-// expect-output: Fluorecon SIM: computing on the CPU
+// expect-output: Fluorecon SIM: computed on the CPU
 // expect-output: Fluorecon: SIM reconstruction of "raw.tif"
 // expect-output: Warning: CUDA:0 was requested
 setBatchMode(true);

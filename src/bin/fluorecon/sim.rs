@@ -4,7 +4,7 @@
 use crate::terminal::{install_ctrlc, CliProgress};
 use clap::{Args, ValueEnum};
 use fluorecon::io::tiff::{read_tiff, write_tiff, Hyperstack};
-use fluorecon::progress::{check_cancel, Progress};
+use fluorecon::progress::check_cancel;
 use fluorecon::sim::{
     reconstruct, simulate_sim, AngleParams, FrameOrder, Otf, SimAcquisition, SimOptics, SimOptions,
 };
@@ -180,13 +180,12 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         measured_otf,
         background: a.background,
         taper_px: a.taper,
+        device: a.compute.device,
         ..SimOptions::default()
     };
 
     let cancel = install_ctrlc();
     let mut bar = CliProgress::new(cancel);
-    let device = fluorecon::device::select_cpu_only_logged(a.compute.device, &mut bar);
-    bar.log(&format!("SIM on the {device}"));
     let nc = input.channels;
     let (nx, ny) = (input.width, input.height);
     let mut outputs: Option<[Hyperstack; 3]> = None;
@@ -194,6 +193,7 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         "channel,plane,angle,k0_x [px],k0_y [px],k0 [1/um],angle [deg],line spacing [nm],\
          phase [rad],modulation,modulation used,peak ratio,flags\n",
     );
+    let mut ran_on = String::new();
     for c in 0..nc {
         check_cancel(&mut bar)?;
         if nc > 1 {
@@ -216,6 +216,7 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         let raw = Volume::new(raw, input.voxel);
         let res = reconstruct(&raw, &optics, &opts, &mut bar)?;
         let planes = res.planes;
+        ran_on = res.device_text();
         // Keep a time axis: a plain stack of frames along t stays along t.
         let (slices, times) = if input.slices == 1 && time_points == 1 && input.frames > 1 {
             (1, planes)
@@ -264,7 +265,8 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         write_text(p, &csv)?;
     }
     eprintln!(
-        "fluorecon: SIM reconstruction of {} ({frames} frames × {nc} channel(s)) → {} in {:.2} s",
+        "fluorecon: SIM reconstruction of {} ({frames} frames × {nc} channel(s)) on {ran_on} → {} \
+         in {:.2} s",
         a.input.display(),
         a.output.display(),
         start.elapsed().as_secs_f64()

@@ -85,8 +85,9 @@ public final class Native {
      * @param background     camera background subtracted from the raw counts
      * @param taperPx        cosine edge taper width (raw pixels)
      * @param fourier        also return the Fourier view of the reference plane
-     * @param device         "auto", "cpu" or "cuda[:N]" (SIM runs on the CPU; a CUDA request
-     *                       is logged with the reason)
+     * @param device         "auto", "cpu" or "cuda[:N]" (the Wiener reconstruction on the GPU in
+     *                       the CUDA build; a CUDA request that cannot be honoured is logged
+     *                       with the reason)
      * @return {float[] sim, float[] widefield, float[] wienerWidefield} (each planes × 2ny × 2nx,
      *         time slowest), double[] parameters ({@link #SIM_PARAM_FIELDS} per direction: k0 x, k0 y
      *         [px], k0 x, k0 y [1/µm], direction [deg], line spacing [nm], phase [rad], modulation,

@@ -31,8 +31,10 @@ import java.util.Locale;
  * {@code apodization_cutoff} 2, {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
  * {@code otf} ([None: model OTF] or the title of an open bead image), {@code background} 0 (counts),
  * {@code edge_taper} 12 (px), {@code widefield}, {@code wiener_widefield}, {@code fourier_view},
- * {@code results_table}, {@code device} auto|cpu|cuda (SIM runs on the CPU; a CUDA request is
- * logged with the reason). Checkboxes are off in macros unless named.
+ * {@code results_table}, {@code device} auto|cpu|cuda (in the CUDA build the Wiener
+ * reconstruction runs on the GPU, pattern estimation on the CPU; a CUDA request that cannot be
+ * honoured is logged with the reason, and the log names the device that ran). Checkboxes are
+ * off in macros unless named.
  */
 public class SimReconstructPlugIn extends FluoreconCommand {
     static final String[] ORDERS = {"PAZ", "PZA", "ZAP"};
