@@ -34,6 +34,12 @@ const OB: usize = 6;
 const XB: usize = 4;
 /// Flat positions per forward tile.
 const QB: usize = 16 * XB;
+/// The other tile shape, for output channel counts that are multiples of 8 but not of 6
+/// (16, 32, 64, 128: the U-Net's): 8 channels × 3 vectors, the same 24 accumulators, and no
+/// partial last tile (32 channels as 6 + 6 + 6 + 6 + 6 + 2 spent a sixth of its time on the
+/// last tile's loads).
+const OB8: usize = 8;
+const XB3: usize = 3;
 /// Forward tiles per parallel task.
 const TILES_PER_TASK: usize = 16;
 /// Input channels per kernel-gradient tile (× 9 taps = 27 accumulators of 16 output
@@ -257,14 +263,14 @@ pub(super) fn gradient_layouts(
     )
 }
 
-/// The weights (o, c, 3, 3) in tiles of [`OB`] output channels: `[tile][ci][tap][OB]`, the
-/// last tile zero-filled to OB. With `flip`, the input gradient's kernel instead: weights
+/// The weights (o, c, 3, 3) in tiles of `ob` output channels: `[tile][ci][tap][ob]`, the
+/// last tile zero-filled to ob. With `flip`, the input gradient's kernel instead: weights
 /// (o, c, 3, 3) read as (c, o, 3, 3) flipped in both axes, i.e. out channel ci takes
 /// w[oc, ci, 2 − dy, 2 − dx] from in channel oc.
-fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize, usize) {
+fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool, ob: usize) -> (Vec<f32>, usize, usize) {
     let (outs, ins) = if flip { (c, o) } else { (o, c) };
-    let tiles = outs.div_ceil(OB);
-    let mut packed = vec![0f32; tiles * ins * 9 * OB];
+    let tiles = outs.div_ceil(ob);
+    let mut packed = vec![0f32; tiles * ins * 9 * ob];
     for out in 0..outs {
         for inp in 0..ins {
             for t in 0..9 {
@@ -273,40 +279,41 @@ fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize,
                 } else {
                     wt[(out * c + inp) * 9 + t]
                 };
-                packed[((out / OB * ins + inp) * 9 + t) * OB + out % OB] = v;
+                packed[((out / ob * ins + inp) * 9 + t) * ob + out % ob] = v;
             }
         }
     }
     (packed, outs, ins)
 }
 
-/// One forward tile: the sums over `cin` input channels and 9 taps for NO ≤ OB output
-/// channels at XB vectors of flat positions starting at `inp` (input channel 0's plane,
-/// already offset to the tile's first position), written to `tile[i][..]`.
+/// One forward tile: the sums over `cin` input channels and 9 taps for NO ≤ ob output
+/// channels at XBN vectors of flat positions starting at `inp` (input channel 0's plane,
+/// already offset to the tile's first position), written to `tile[i][..16·XBN]`; the
+/// weights of the tile's channels are `ob` apart.
 ///
 /// # Safety
 /// AVX-512F must be available; `inp` must be readable at every q + tap offset of the tile
-/// in each of the `cin` planes `ps` apart; `wts` must hold cin·9·OB floats.
+/// in each of the `cin` planes `ps` apart; `wts` must hold cin·9·ob floats.
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_tile<const NO: usize>(
+unsafe fn forward_tile<const NO: usize, const XBN: usize>(
     inp: *const f32,
     ps: usize,
     cin: usize,
     offs: &[usize; 9],
-    wts: *const f32,
-    tile: &mut [[f32; QB]; OB],
+    (wts, ob): (*const f32, usize),
+    tile: &mut [[f32; QB]; OB8],
 ) {
-    let mut acc = [[_mm512_setzero_ps(); XB]; NO];
+    let mut acc = [[_mm512_setzero_ps(); XBN]; NO];
     for ci in 0..cin {
         let plane = inp.add(ci * ps);
-        let wc = wts.add(ci * 9 * OB);
+        let wc = wts.add(ci * 9 * ob);
         for (t, &off) in offs.iter().enumerate() {
             let p = plane.add(off);
-            let mut v = [_mm512_setzero_ps(); XB];
+            let mut v = [_mm512_setzero_ps(); XBN];
             for (j, vj) in v.iter_mut().enumerate() {
                 *vj = _mm512_loadu_ps(p.add(16 * j));
             }
-            let wv = wc.add(t * OB);
+            let wv = wc.add(t * ob);
             for (i, acc_i) in acc.iter_mut().enumerate() {
                 let b = _mm512_set1_ps(*wv.add(i));
                 for (a, &vj) in acc_i.iter_mut().zip(&v) {
@@ -333,11 +340,17 @@ pub(super) fn convolve(
     flip: bool,
     epi: Epilogue,
 ) -> Vec<f32> {
-    let (packed, outs, ins) = pack_weights(wt, o, c, flip);
+    let outs = if flip { c } else { o };
+    let (ob, qb) = if outs % OB8 == 0 && outs % OB != 0 {
+        (OB8, 16 * XB3)
+    } else {
+        (OB, QB)
+    };
+    let (packed, outs, ins) = pack_weights(wt, o, c, flip, ob);
     debug_assert_eq!(ins, x.c);
     let (n, h, w, wp, ps) = (x.n(), x.h, x.w, x.wp, x.ps);
     let q_len = h * wp;
-    let tiles_per_image = q_len.div_ceil(QB);
+    let tiles_per_image = q_len.div_ceil(qb);
     let tasks_per_image = tiles_per_image.div_ceil(TILES_PER_TASK);
     let offs: [usize; 9] = std::array::from_fn(|t| (t / 3) * wp + t % 3);
     let mut out: Vec<f32> = Vec::with_capacity(n * outs * h * w);
@@ -350,33 +363,35 @@ pub(super) fn convolve(
             task % tasks_per_image * TILES_PER_TASK,
         );
         let img = &x.data[b * ins * ps..(b + 1) * ins * ps];
-        let mut tile = [[0f32; QB]; OB];
+        let mut tile = [[0f32; QB]; OB8];
         for t in first..(first + TILES_PER_TASK).min(tiles_per_image) {
-            let q0 = t * QB;
-            for ot in 0..outs.div_ceil(OB) {
-                let no = (outs - ot * OB).min(OB);
+            let q0 = t * qb;
+            for ot in 0..outs.div_ceil(ob) {
+                let no = (outs - ot * ob).min(ob);
                 let (inp, wts) = (
                     img.as_ptr().wrapping_add(q0),
-                    packed.as_ptr().wrapping_add(ot * ins * 9 * OB),
+                    (packed.as_ptr().wrapping_add(ot * ins * 9 * ob), ob),
                 );
-                // SAFETY: the tile reads q0 + tap offset + 0..QB < h·wp + QB + 2·wp + 2 ≤ ps
-                // floats into each plane of this image; the weights tile holds ins·9·OB.
+                let tile = &mut tile;
+                // SAFETY: the tile reads q0 + tap offset + 0..qb < h·wp + QB + 2·wp + 2 ≤ ps
+                // floats into each plane of this image; the weights tile holds ins·9·ob.
                 unsafe {
-                    match no {
-                        6 => forward_tile::<6>(inp, ps, ins, &offs, wts, &mut tile),
-                        5 => forward_tile::<5>(inp, ps, ins, &offs, wts, &mut tile),
-                        4 => forward_tile::<4>(inp, ps, ins, &offs, wts, &mut tile),
-                        3 => forward_tile::<3>(inp, ps, ins, &offs, wts, &mut tile),
-                        2 => forward_tile::<2>(inp, ps, ins, &offs, wts, &mut tile),
-                        _ => forward_tile::<1>(inp, ps, ins, &offs, wts, &mut tile),
+                    match (ob, no) {
+                        (OB8, _) => forward_tile::<OB8, XB3>(inp, ps, ins, &offs, wts, tile),
+                        (_, 6) => forward_tile::<6, XB>(inp, ps, ins, &offs, wts, tile),
+                        (_, 5) => forward_tile::<5, XB>(inp, ps, ins, &offs, wts, tile),
+                        (_, 4) => forward_tile::<4, XB>(inp, ps, ins, &offs, wts, tile),
+                        (_, 3) => forward_tile::<3, XB>(inp, ps, ins, &offs, wts, tile),
+                        (_, 2) => forward_tile::<2, XB>(inp, ps, ins, &offs, wts, tile),
+                        _ => forward_tile::<1, XB>(inp, ps, ins, &offs, wts, tile),
                     }
                 }
                 // The tile's valid pixels (x < w, y < h) into the output, with the epilogue.
                 for (i, row) in tile.iter().enumerate().take(no) {
-                    let oc = ot * OB + i;
+                    let oc = ot * ob + i;
                     let bias = epi.bias.map_or(0.0, |b| b[oc]);
                     let mut q = q0;
-                    let end = (q0 + QB).min(q_len);
+                    let end = (q0 + qb).min(q_len);
                     while q < end {
                         let (y, xx) = (q / wp, q % wp);
                         let run = (wp - xx).min(end - q);
