@@ -563,53 +563,50 @@ impl CustomOp2 for Conv2dKernelGrad {
         }
         let k = self.kernel;
         let ckx = c * k;
-        // One sum per worker (rayon's fold) in (dy, o, ci, dx) order, blocks accumulated into
-        // it by the products themselves, the sums added at the end.
-        let dwr = blocks(n, h, w, ckx, self.pad)
-            .into_par_iter()
-            .fold(
-                || vec![0f32; k * o * ckx],
-                |mut dw, (b, y0, y1)| {
-                    let p = (y1 - y0) * w;
-                    let img = &x[b * c * h * w..(b + 1) * c * h * w];
-                    with_im2col(img, c, h, w, k, self.pad, y0, y1, |cols, cols_rs| {
-                        for dy in 0..k {
-                            // SAFETY: dst (o × ckx) += lhs, the (o × p) block of g (row
-                            // stride h·w), times rhs, the transpose of the im2col matrix
-                            // shifted by dy rows (p × ckx): all in bounds.
-                            unsafe {
-                                gemm(
-                                    o,
-                                    ckx,
-                                    p,
-                                    dw.as_mut_ptr().add(dy * o * ckx),
-                                    1,
-                                    ckx as isize,
-                                    true,
-                                    g.as_ptr().add(b * o * h * w + y0 * w),
-                                    1,
-                                    (h * w) as isize,
-                                    cols.add(dy * w),
-                                    cols_rs as isize,
-                                    1,
-                                    1.0,
-                                    1.0,
-                                    false,
-                                    false,
-                                    false,
-                                    Parallelism::None,
-                                );
-                            }
+        // One sum per run (see `ordered_fold`) in (dy, o, ci, dx) order, blocks accumulated
+        // into it by the products themselves, the sums added at the end.
+        let blocks = blocks(n, h, w, ckx, self.pad);
+        let dwr = super::ordered_fold(
+            blocks.len(),
+            super::GRADIENT_RUNS,
+            || vec![0f32; k * o * ckx],
+            |dw, i| {
+                let (b, y0, y1) = blocks[i];
+                let p = (y1 - y0) * w;
+                let img = &x[b * c * h * w..(b + 1) * c * h * w];
+                with_im2col(img, c, h, w, k, self.pad, y0, y1, |cols, cols_rs| {
+                    for dy in 0..k {
+                        // SAFETY: dst (o × ckx) += lhs, the (o × p) block of g (row stride
+                        // h·w), times rhs, the transpose of the im2col matrix shifted by dy
+                        // rows (p × ckx): all in bounds.
+                        unsafe {
+                            gemm(
+                                o,
+                                ckx,
+                                p,
+                                dw.as_mut_ptr().add(dy * o * ckx),
+                                1,
+                                ckx as isize,
+                                true,
+                                g.as_ptr().add(b * o * h * w + y0 * w),
+                                1,
+                                (h * w) as isize,
+                                cols.add(dy * w),
+                                cols_rs as isize,
+                                1,
+                                1.0,
+                                1.0,
+                                false,
+                                false,
+                                false,
+                                Parallelism::None,
+                            );
                         }
-                    });
-                    dw
-                },
-            )
-            .reduce_with(|mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            })
-            .unwrap_or_else(|| vec![0f32; k * o * ckx]);
+                    }
+                });
+            },
+            |a, b| a.iter_mut().zip(&b).for_each(|(a, b)| *a += b),
+        );
         let mut dw = vec![0f32; o * c * k * k];
         for oc in 0..o {
             for ci in 0..c {

@@ -203,47 +203,41 @@ pub(super) fn gradient_layouts(
             std::ptr::write_bytes(plane.add((h + 1) * wp + 1), 0, ps - (h + 1) * wp - 1);
         }
     });
-    let sums = (0..n * h)
-        .into_par_iter()
-        .fold(
-            || (vec![0f64; o], vec![0f32; o16 * w]),
-            |(mut sums, mut rows), by| {
-                let (b, y) = (by / h, by % h);
-                // Every channel's row, masked, into `rows` (o16 × w, padding channels zero)
-                // and into the padded planes with its right pad and the next row's left pad.
-                for oc in 0..o {
-                    let at = ((b * o + oc) * h + y) * w;
-                    let row = &mut rows[oc * w..(oc + 1) * w];
-                    match mask {
-                        Some(m) => super::relu_mask::mask_row(row, &g[at..at + w], &m[at..at + w]),
-                        None => row.copy_from_slice(&g[at..at + w]),
-                    }
-                    sums[oc] += super::batch_norm_cpu::sum(row);
-                    // SAFETY: padded row y + 1 of plane (b, oc) from column 1, and the two
-                    // pads after it, written by this row only.
-                    unsafe {
-                        let dst = pp.0.add((b * o + oc) * ps + (y + 1) * wp + 1);
-                        std::ptr::copy_nonoverlapping(row.as_ptr(), dst, w);
-                        std::ptr::write_bytes(dst.add(w), 0, 2);
-                    }
+    let sums = super::ordered_fold(
+        n * h,
+        super::GRADIENT_RUNS,
+        || (vec![0f64; o], vec![0f32; o16 * w]),
+        |(sums, rows), by| {
+            let (b, y) = (by / h, by % h);
+            // Every channel's row, masked, into `rows` (o16 × w, padding channels zero)
+            // and into the padded planes with its right pad and the next row's left pad.
+            for oc in 0..o {
+                let at = ((b * o + oc) * h + y) * w;
+                let row = &mut rows[oc * w..(oc + 1) * w];
+                match mask {
+                    Some(m) => super::relu_mask::mask_row(row, &g[at..at + w], &m[at..at + w]),
+                    None => row.copy_from_slice(&g[at..at + w]),
                 }
-                // SAFETY: pixels (b, y, ..) of the channels-last copy, this row's only.
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(lp.0.add(by * w * o16), w * o16) };
-                for (xx, px) in dst.chunks_exact_mut(o16).enumerate() {
-                    for (oc, d) in px.iter_mut().enumerate() {
-                        *d = rows[oc * w + xx];
-                    }
+                sums[oc] += super::batch_norm_cpu::sum(row);
+                // SAFETY: padded row y + 1 of plane (b, oc) from column 1, and the two
+                // pads after it, written by this row only.
+                unsafe {
+                    let dst = pp.0.add((b * o + oc) * ps + (y + 1) * wp + 1);
+                    std::ptr::copy_nonoverlapping(row.as_ptr(), dst, w);
+                    std::ptr::write_bytes(dst.add(w), 0, 2);
                 }
-                (sums, rows)
-            },
-        )
-        .map(|(sums, _)| sums)
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0f64; o]);
+            }
+            // SAFETY: pixels (b, y, ..) of the channels-last copy, this row's only.
+            let dst = unsafe { std::slice::from_raw_parts_mut(lp.0.add(by * w * o16), w * o16) };
+            for (xx, px) in dst.chunks_exact_mut(o16).enumerate() {
+                for (oc, d) in px.iter_mut().enumerate() {
+                    *d = rows[oc * w + xx];
+                }
+            }
+        },
+        |(a, _), (b, _)| a.iter_mut().zip(&b).for_each(|(a, b)| *a += b),
+    )
+    .0;
     // SAFETY: every float of every plane and of the channels-last copy was written above.
     unsafe {
         planes.set_len(n * o * ps);
@@ -488,49 +482,38 @@ pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
     let tasks_per_image = h.div_ceil(rows);
     let offs: [isize; 9] =
         std::array::from_fn(|t| ((t / 3) as isize - 1) * wp as isize + (t % 3) as isize - 1);
-    // Sums per thread in [oc block][ci][tap][16 channels] order.
-    let total = (0..n * tasks_per_image)
-        .into_par_iter()
-        .fold(
-            || vec![0f32; o16 * c * 9],
-            |mut dw, task| {
-                let (b, y0) = (task / tasks_per_image, task % tasks_per_image * rows);
-                let nrows = rows.min(h - y0);
-                let xi = &x.data[b * c * ps..(b + 1) * c * ps];
-                let gi = &g.data[(b * h + y0) * w * o16..];
-                for ob in 0..o16 / 16 {
-                    for ct in 0..c.div_ceil(CB) {
-                        let nc = (c - ct * CB).min(CB);
-                        let gp = gi[ob * 16..].as_ptr();
-                        // Pixel (y0, 0) of channel ct·CB in the padded planes.
-                        let xp = xi[ct * CB * ps + (y0 + 1) * wp + 1..].as_ptr();
-                        let out = dw[(ob * c + ct * CB) * 9 * 16..].as_mut_ptr();
-                        // SAFETY: the tile reads nrows·w pixels of 16 floats of the gradient of
-                        // image b, and x within the padded planes (offsets ±(wp + 1) around
-                        // pixels inside the image); it adds to nc·9·16 floats of `dw`.
-                        unsafe {
-                            match nc {
-                                3 => {
-                                    kernel_grad_tile::<3>(gp, o16, xp, ps, &offs, nrows, w, wp, out)
-                                }
-                                2 => {
-                                    kernel_grad_tile::<2>(gp, o16, xp, ps, &offs, nrows, w, wp, out)
-                                }
-                                _ => {
-                                    kernel_grad_tile::<1>(gp, o16, xp, ps, &offs, nrows, w, wp, out)
-                                }
-                            }
+    // Sums per run in [oc block][ci][tap][16 channels] order.
+    let total = super::ordered_fold(
+        n * tasks_per_image,
+        super::GRADIENT_RUNS,
+        || vec![0f32; o16 * c * 9],
+        |dw, task| {
+            let (b, y0) = (task / tasks_per_image, task % tasks_per_image * rows);
+            let nrows = rows.min(h - y0);
+            let xi = &x.data[b * c * ps..(b + 1) * c * ps];
+            let gi = &g.data[(b * h + y0) * w * o16..];
+            for ob in 0..o16 / 16 {
+                for ct in 0..c.div_ceil(CB) {
+                    let nc = (c - ct * CB).min(CB);
+                    let gp = gi[ob * 16..].as_ptr();
+                    // Pixel (y0, 0) of channel ct·CB in the padded planes.
+                    let xp = xi[ct * CB * ps + (y0 + 1) * wp + 1..].as_ptr();
+                    let out = dw[(ob * c + ct * CB) * 9 * 16..].as_mut_ptr();
+                    // SAFETY: the tile reads nrows·w pixels of 16 floats of the gradient of
+                    // image b, and x within the padded planes (offsets ±(wp + 1) around
+                    // pixels inside the image); it adds to nc·9·16 floats of `dw`.
+                    unsafe {
+                        match nc {
+                            3 => kernel_grad_tile::<3>(gp, o16, xp, ps, &offs, nrows, w, wp, out),
+                            2 => kernel_grad_tile::<2>(gp, o16, xp, ps, &offs, nrows, w, wp, out),
+                            _ => kernel_grad_tile::<1>(gp, o16, xp, ps, &offs, nrows, w, wp, out),
                         }
                     }
                 }
-                dw
-            },
-        )
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
-        })
-        .unwrap_or_else(|| vec![0f32; o16 * c * 9]);
+            }
+        },
+        |a, b| a.iter_mut().zip(&b).for_each(|(a, b)| *a += b),
+    );
     let mut dw = vec![0f32; o * c * 9];
     for oc in 0..o {
         for ci in 0..c {

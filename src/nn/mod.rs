@@ -42,6 +42,42 @@ pub(crate) struct SendPtr(pub *mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// Parallel runs folded in a fixed order: items 0..n split into at most `runs` contiguous
+/// runs (fewer when n is smaller), each folded in item order into its own accumulator from
+/// `init`, then the accumulators combined in run order by `add`. Unlike rayon's `fold` /
+/// `reduce`, whose split points follow the work stealing, the float sums come out the same
+/// on every run and for any number of threads: seeded training is reproducible bit for bit.
+pub(crate) fn ordered_fold<A: Send>(
+    n: usize,
+    runs: usize,
+    init: impl Fn() -> A + Sync,
+    f: impl Fn(&mut A, usize) + Sync,
+    add: impl Fn(&mut A, A),
+) -> A {
+    use rayon::prelude::*;
+    let k = runs.clamp(1, n.max(1));
+    let parts: Vec<A> = (0..k)
+        .into_par_iter()
+        .map(|j| {
+            let mut acc = init();
+            for i in j * n / k..(j + 1) * n / k {
+                f(&mut acc, i);
+            }
+            acc
+        })
+        .collect();
+    let mut parts = parts.into_iter();
+    let mut total = parts.next().unwrap_or_else(&init);
+    for p in parts {
+        add(&mut total, p);
+    }
+    total
+}
+
+/// Runs of [`ordered_fold`] for the weight-gradient sums: enough for 16 threads, few enough
+/// that the per-run sums stay small next to the work.
+pub(crate) const GRADIENT_RUNS: usize = 32;
+
 /// The f32 values of a contiguous CPU storage: what the CPU custom ops of this module
 /// (convolution, pooling, batch norm) read.
 pub(crate) fn cpu_slice<'a>(
