@@ -563,14 +563,15 @@ impl CustomOp2 for Conv2dKernelGrad {
         }
         let k = self.kernel;
         let ckx = c * k;
-        // One sum per run (see `ordered_fold`) in (dy, o, ci, dx) order, blocks accumulated
+        // One sum per run (see `ordered_sum`) in (dy, o, ci, dx) order, blocks accumulated
         // into it by the products themselves, the sums added at the end.
         let blocks = blocks(n, h, w, ckx, self.pad);
-        let dwr = super::ordered_fold(
+        let dwr = super::ordered_sum(
             blocks.len(),
             super::GRADIENT_RUNS,
-            || vec![0f32; k * o * ckx],
-            |dw, i| {
+            k * o * ckx,
+            || (),
+            |dw: &mut [f32], _, i| {
                 let (b, y0, y1) = blocks[i];
                 let p = (y1 - y0) * w;
                 let img = &x[b * c * h * w..(b + 1) * c * h * w];
@@ -605,7 +606,6 @@ impl CustomOp2 for Conv2dKernelGrad {
                     }
                 });
             },
-            |a, b| a.iter_mut().zip(&b).for_each(|(a, b)| *a += b),
         );
         let mut dw = vec![0f32; o * c * k * k];
         for oc in 0..o {

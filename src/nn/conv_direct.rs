@@ -203,11 +203,12 @@ pub(super) fn gradient_layouts(
             std::ptr::write_bytes(plane.add((h + 1) * wp + 1), 0, ps - (h + 1) * wp - 1);
         }
     });
-    let sums = super::ordered_fold(
+    let sums = super::ordered_sum(
         n * h,
         super::GRADIENT_RUNS,
-        || (vec![0f64; o], vec![0f32; o16 * w]),
-        |(sums, rows), by| {
+        o,
+        || vec![0f32; o16 * w],
+        |sums: &mut [f64], rows, by| {
             let (b, y) = (by / h, by % h);
             // Every channel's row, masked, into `rows` (o16 × w, padding channels zero)
             // and into the padded planes with its right pad and the next row's left pad.
@@ -235,9 +236,7 @@ pub(super) fn gradient_layouts(
                 }
             }
         },
-        |(a, _), (b, _)| a.iter_mut().zip(&b).for_each(|(a, b)| *a += b),
-    )
-    .0;
+    );
     // SAFETY: every float of every plane and of the channels-last copy was written above.
     unsafe {
         planes.set_len(n * o * ps);
@@ -483,11 +482,12 @@ pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
     let offs: [isize; 9] =
         std::array::from_fn(|t| ((t / 3) as isize - 1) * wp as isize + (t % 3) as isize - 1);
     // Sums per run in [oc block][ci][tap][16 channels] order.
-    let total = super::ordered_fold(
+    let total = super::ordered_sum(
         n * tasks_per_image,
         super::GRADIENT_RUNS,
-        || vec![0f32; o16 * c * 9],
-        |dw, task| {
+        o16 * c * 9,
+        || (),
+        |dw: &mut [f32], _, task| {
             let (b, y0) = (task / tasks_per_image, task % tasks_per_image * rows);
             let nrows = rows.min(h - y0);
             let xi = &x.data[b * c * ps..(b + 1) * c * ps];
@@ -512,7 +512,6 @@ pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
                 }
             }
         },
-        |a, b| a.iter_mut().zip(&b).for_each(|(a, b)| *a += b),
     );
     let mut dw = vec![0f32; o * c * 9];
     for oc in 0..o {

@@ -42,41 +42,49 @@ pub(crate) struct SendPtr(pub *mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-/// Parallel runs folded in a fixed order: items 0..n split into at most `runs` contiguous
-/// runs (fewer when n is smaller), each folded in item order into its own accumulator from
-/// `init`, then the accumulators combined in run order by `add`. Unlike rayon's `fold` /
-/// `reduce`, whose split points follow the work stealing, the float sums come out the same
-/// on every run and for any number of threads: seeded training is reproducible bit for bit.
-pub(crate) fn ordered_fold<A: Send>(
+/// A sum of per-item contributions computed in parallel in a fixed order: items 0..n split
+/// into at most `runs` contiguous runs (fewer when n is smaller); each run adds its items in
+/// order into its own zeroed accumulator of `len` values (with a scratch value from
+/// `scratch` for its own use), then the runs' accumulators are added in run order, element
+/// ranges in parallel. Unlike rayon's `fold` / `reduce`, whose split points follow the work
+/// stealing, the float sums come out the same on every run and for any number of threads:
+/// seeded training is reproducible bit for bit.
+pub(crate) fn ordered_sum<T, S>(
     n: usize,
     runs: usize,
-    init: impl Fn() -> A + Sync,
-    f: impl Fn(&mut A, usize) + Sync,
-    add: impl Fn(&mut A, A),
-) -> A {
+    len: usize,
+    scratch: impl Fn() -> S + Sync,
+    f: impl Fn(&mut [T], &mut S, usize) + Sync,
+) -> Vec<T>
+where
+    T: Copy + Default + std::ops::AddAssign + Send + Sync,
+{
     use rayon::prelude::*;
     let k = runs.clamp(1, n.max(1));
-    let parts: Vec<A> = (0..k)
+    let parts: Vec<Vec<T>> = (0..k)
         .into_par_iter()
         .map(|j| {
-            let mut acc = init();
+            let (mut acc, mut s) = (vec![T::default(); len], scratch());
             for i in j * n / k..(j + 1) * n / k {
-                f(&mut acc, i);
+                f(&mut acc, &mut s, i);
             }
             acc
         })
         .collect();
-    let mut parts = parts.into_iter();
-    let mut total = parts.next().unwrap_or_else(&init);
-    for p in parts {
-        add(&mut total, p);
-    }
+    let mut total = vec![T::default(); len];
+    total.par_chunks_mut(4096).enumerate().for_each(|(c, out)| {
+        for p in &parts {
+            for (o, &v) in out.iter_mut().zip(&p[c * 4096..]) {
+                *o += v;
+            }
+        }
+    });
     total
 }
 
-/// Runs of [`ordered_fold`] for the weight-gradient sums: enough for 16 threads, few enough
+/// Runs of [`ordered_sum`] for the weight-gradient sums: enough for 16 threads, few enough
 /// that the per-run sums stay small next to the work.
-pub(crate) const GRADIENT_RUNS: usize = 32;
+pub(crate) const GRADIENT_RUNS: usize = 16;
 
 /// The f32 values of a contiguous CPU storage: what the CPU custom ops of this module
 /// (convolution, pooling, batch norm) read.
