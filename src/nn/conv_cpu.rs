@@ -388,26 +388,10 @@ fn direct_backward(
     mask: Option<&Tensor>,
     saved: &SavedInput,
 ) -> Result<(Option<Tensor>, Tensor, Tensor)> {
-    use super::conv_direct::{convolve, gradient_layouts, kernel_grad, Padded};
+    use super::conv_direct::{backward, Padded};
     let (n, c, h, w) = x.dims4()?;
     let (o, _, k, _) = weight.dims4()?;
     let dev = x.device();
-    let (gp, gt, sums) = with_cpu(grad, |g| match mask {
-        Some(m) => with_cpu(m, |m| Ok(gradient_layouts(g, Some(m), n, o, h, w))),
-        None => Ok(gradient_layouts(g, None, n, o, h, w)),
-    })?;
-    let grad_x = if x.track_op() {
-        let none = Epilogue {
-            bias: None,
-            relu: false,
-        };
-        let gx = with_cpu(&weight.contiguous()?, |wt| {
-            Ok(convolve(&gp, wt, o, c, true, none))
-        })?;
-        Some(Tensor::from_vec(gx, (n, c, h, w), dev)?)
-    } else {
-        None
-    };
     let saved = saved
         .padded
         .lock()
@@ -417,7 +401,17 @@ fn direct_backward(
         Some(xp) => xp,
         None => with_cpu(x, |xv| Ok(Padded::new(xv, n, c, h, w)))?,
     };
-    let gw = kernel_grad(&xp, &gt, o);
+    let need_input = x.track_op();
+    let (gx, gw, sums) = with_cpu(grad, |g| {
+        with_cpu(&weight.contiguous()?, |wt| match mask {
+            Some(m) => with_cpu(m, |m| Ok(backward(g, Some(m), wt, &xp, o, need_input))),
+            None => Ok(backward(g, None, wt, &xp, o, need_input)),
+        })
+    })?;
+    let grad_x = match gx {
+        Some(gx) => Some(Tensor::from_vec(gx, (n, c, h, w), dev)?),
+        None => None,
+    };
     Ok((
         grad_x,
         Tensor::from_vec(gw, (o, c, k, k), dev)?,

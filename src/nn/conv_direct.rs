@@ -178,7 +178,7 @@ fn padded_plane(
 /// there is a mask, in both layouts the backward pass reads — padded planes (for the input
 /// gradient) and channels-last (for the kernel gradient) — and its sum per channel (the
 /// bias gradient), in one pass over it, one image row of every channel at a time.
-pub(super) fn gradient_layouts(
+fn gradient_layouts(
     g: &[f32],
     mask: Option<&[f32]>,
     n: usize,
@@ -251,6 +251,29 @@ pub(super) fn gradient_layouts(
         ChannelsLast { data: last, o16 },
         sums.into_iter().map(|v| v as f32).collect(),
     )
+}
+
+/// The backward pass of a convolution through this module, from ∂L/∂out `g` (n, o, h, w),
+/// zeroed where `mask` ≤ 0 (the ReLU's output) when there is a mask, the weights `wt`
+/// (o, c, 3, 3) and the padded input `xp`: ∂L/∂x when `need_input`, ∂L/∂weight and the
+/// per-channel sums of the (masked) gradient, the bias gradient.
+pub(super) fn backward(
+    g: &[f32],
+    mask: Option<&[f32]>,
+    wt: &[f32],
+    xp: &Padded,
+    o: usize,
+    need_input: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (n, c, h, w) = (xp.n(), xp.c, xp.h, xp.w);
+    let (gp, gt, sums) = gradient_layouts(g, mask, n, o, h, w);
+    let none = Epilogue {
+        bias: None,
+        relu: false,
+    };
+    let gx = need_input.then(|| convolve(&gp, wt, o, c, true, none));
+    drop(gp);
+    (gx, kernel_grad(xp, &gt, o), sums)
 }
 
 /// `dst[x·o16 + c] = rows[c·w + x]` for o16 (a multiple of 16) channel rows of w pixels:
@@ -528,7 +551,7 @@ unsafe fn kernel_grad_tile<const NC: usize>(
 
 /// ∂L/∂weight (o, c, 3, 3) from the padded input `x` (c channels) and the channels-last
 /// output gradient `g` (o channels) of the same images.
-pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
+fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
     let (n, c, h, w, wp, ps, o16) = (x.n(), x.c, x.h, x.w, x.wp, x.ps, g.o16);
     // Rows per task: a tile's 16 channels of the gradient over them fit in L1 (32 KB).
     let rows = (512 / w.max(1)).clamp(1, h.max(1));

@@ -19,7 +19,7 @@
 
 use super::batch_norm_cpu::{self as bn_cpu, Stats};
 use super::conv_cpu::Epilogue;
-use super::conv_direct::{convolve, gradient_layouts, kernel_grad, Padded};
+use super::conv_direct::{backward, convolve, Padded};
 use super::layers::ConvBlock;
 use super::unet::UNet;
 use super::{cpu_slice as slice, with_cpu, SendPtr};
@@ -496,18 +496,9 @@ fn layer_backward(
         }
         _ => (g, Some(&t.y)),
     };
-    let (gp, gt, sums) = gradient_layouts(gc, mask, n, o, h, w);
-    grads[s.bias..][..o].copy_from_slice(&sums);
     let wt = &p[s.weight..][..o * c * 9];
-    let dx = need_input.then(|| {
-        let none = Epilogue {
-            bias: None,
-            relu: false,
-        };
-        convolve(&gp, wt, o, c, true, none)
-    });
-    drop(gp);
-    let gw = kernel_grad(&t.xp, &gt, o);
+    let (dx, gw, sums) = backward(gc, mask, wt, &t.xp, o, need_input);
+    grads[s.bias..][..o].copy_from_slice(&sums);
     grads[s.weight..][..o * c * 9].copy_from_slice(&gw);
     dx
 }
