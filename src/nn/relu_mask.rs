@@ -30,19 +30,19 @@ pub(super) fn mask_row(dst: &mut [f32], g: &[f32], y: &[f32]) {
     let n = dst.len();
     let (g, y) = (&g[..n], &y[..n]);
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: AVX-512F is present; every access is within the n values of each slice.
-        unsafe { mask_row_avx512(dst, g, y) };
-        return;
-    }
-    for i in 0..n {
+    // SAFETY: AVX-512F is present; every access is within the n values of each slice.
+    let done = has_avx512().then(|| unsafe { mask_row_avx512(dst, g, y) });
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = None;
+    for i in done.unwrap_or(0)..n {
         dst[i] = masked(g[i], y[i]);
     }
 }
 
+/// [`mask_row`] for the whole vectors of 16; returns how many values it wrote.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn mask_row_avx512(dst: &mut [f32], g: &[f32], y: &[f32]) {
+unsafe fn mask_row_avx512(dst: &mut [f32], g: &[f32], y: &[f32]) -> usize {
     let n = dst.len();
     let zero = _mm512_setzero_ps();
     let mut i = 0;
@@ -52,9 +52,7 @@ unsafe fn mask_row_avx512(dst: &mut [f32], g: &[f32], y: &[f32]) {
         _mm512_storeu_ps(dst.as_mut_ptr().add(i), v);
         i += 16;
     }
-    for j in i..n {
-        dst[j] = masked(g[j], y[j]);
-    }
+    i
 }
 
 /// (Σ g', Σ g'·(x − m)) with g' = g masked by y when `relu`, else g; f32 lanes of 16
@@ -125,17 +123,17 @@ pub(super) fn affine_grad(d: &mut [f32], x: &[f32], g: &[f32], y: &[f32], a: Aff
     let n = d.len();
     let (x, g, y) = (&x[..n], &g[..n], &y[..n]);
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: AVX-512F is present; every access is within the n values of each slice.
-        unsafe { affine_grad_avx512(d, x, g, y, a, relu) };
-        return;
-    }
-    for i in 0..n {
+    // SAFETY: AVX-512F is present; every access is within the n values of each slice.
+    let done = has_avx512().then(|| unsafe { affine_grad_avx512(d, x, g, y, a, relu) });
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = None;
+    for i in done.unwrap_or(0)..n {
         let gv = if relu { masked(g[i], y[i]) } else { g[i] };
         d[i] = a.k * gv - a.shift - a.kx * x[i];
     }
 }
 
+/// [`affine_grad`] for the whole vectors of 16; returns how many values it wrote.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn affine_grad_avx512(
@@ -145,7 +143,7 @@ unsafe fn affine_grad_avx512(
     y: &[f32],
     a: Affine,
     relu: bool,
-) {
+) -> usize {
     let n = d.len();
     let zero = _mm512_setzero_ps();
     let (kv, sv, kxv) = (
@@ -166,10 +164,7 @@ unsafe fn affine_grad_avx512(
         _mm512_storeu_ps(d.as_mut_ptr().add(i), _mm512_fmsub_ps(kv, gv, rest));
         i += 16;
     }
-    for j in i..n {
-        let gv = if relu { masked(g[j], y[j]) } else { g[j] };
-        d[j] = a.k * gv - a.shift - a.kx * x[j];
-    }
+    i
 }
 
 #[cfg(test)]
