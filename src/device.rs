@@ -37,6 +37,17 @@ pub enum Device {
     Cuda { ordinal: usize, name: String },
 }
 
+impl Device {
+    /// "CUDA device 0 (NVIDIA H100)" or "the CPU (16 threads)": the device that ran a job, in
+    /// the log's sentences.
+    pub fn ran_on(&self) -> String {
+        match self {
+            Device::Cuda { ordinal, name } => format!("CUDA device {ordinal} ({name})"),
+            Device::Cpu { threads } => format!("the CPU ({threads} threads)"),
+        }
+    }
+}
+
 impl std::fmt::Display for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

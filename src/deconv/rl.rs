@@ -130,9 +130,7 @@ pub fn richardson_lucy(
         progress.log(&format!("Warning: {w}"));
     }
     match gpu_device(&gpu) {
-        Some(Device::Cuda { ordinal, name }) => {
-            progress.log(&format!("RL on CUDA device {ordinal} ({name})"))
-        }
+        Some(d @ Device::Cuda { .. }) => progress.log(&format!("RL on {}", d.ran_on())),
         _ => progress.log(&format!("Richardson–Lucy on {}", cpu_device())),
     }
 

@@ -153,15 +153,7 @@ pub struct SimResult {
 impl SimResult {
     /// "CUDA device 0 (NVIDIA H100)" or "the CPU (16 threads)", for the log.
     pub fn device_text(&self) -> String {
-        device_text(&self.device)
-    }
-}
-
-/// "CUDA device 0 (NVIDIA H100)" or "the CPU (16 threads)".
-fn device_text(device: &Device) -> String {
-    match device {
-        Device::Cuda { ordinal, name } => format!("CUDA device {ordinal} ({name})"),
-        Device::Cpu { threads } => format!("the CPU ({threads} threads)"),
+        self.device.ran_on()
     }
 }
 
@@ -276,7 +268,7 @@ pub fn reconstruct(
             device_warnings.push(w);
         }
     }
-    progress.log(&format!("SIM on {}", device_text(&planes.device())));
+    progress.log(&format!("SIM on {}", planes.device().ran_on()));
     let out_shape = (nplanes, 2 * ny, 2 * nx);
     let (mut sim, mut wf, mut wwf) = (zeros(out_shape), zeros(out_shape), zeros(out_shape));
     let mut plane_params = Vec::with_capacity(nplanes);
@@ -449,7 +441,7 @@ impl Planes {
                         let warning = format!(
                             "SIM on {} failed ({e}); plane {} and the rest are computed on the \
                              CPU",
-                            device_text(&g.device()),
+                            g.device().ran_on(),
                             plane + 1
                         );
                         self.gpu = None;
