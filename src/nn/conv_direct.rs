@@ -273,7 +273,12 @@ pub(super) fn backward(
     };
     let gx = need_input.then(|| convolve(&gp, wt, o, c, true, none));
     drop(gp);
-    (gx, kernel_grad(xp, &gt, o), sums)
+    let gw = if super::winograd::available(c, h, w) {
+        super::winograd::kernel_grad(xp, &gt, o)
+    } else {
+        kernel_grad(xp, &gt, o)
+    };
+    (gx, gw, sums)
 }
 
 /// `dst[x·o16 + c] = rows[c·w + x]` for o16 (a multiple of 16) channel rows of w pixels:
@@ -356,27 +361,30 @@ fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool, ob: usize) -> (Vec<f
     (packed, outs, ins)
 }
 
-/// One forward tile: the sums over `cin` input channels and 9 taps for NO ≤ ob output
+/// One forward tile: the sums over `cin` input channels and TAPS taps for NO ≤ ob output
 /// channels at XBN vectors of flat positions starting at `inp` (input channel 0's plane,
-/// already offset to the tile's first position), written to `tile[i][..16·XBN]`; the
-/// weights of the tile's channels are `ob` apart.
+/// already offset to the tile's first position), written to `out + i·stride` (16·XBN
+/// floats for output channel i); the weights (`[ci][tap][ob]`) of the tile's channels are
+/// `ob` apart. TAPS = 9 is the 3×3 convolution; TAPS = 1 with offset 0 is a plain matrix
+/// product, the inner step of [`super::winograd`].
 ///
 /// # Safety
 /// AVX-512F must be available; `inp` must be readable at every q + tap offset of the tile
-/// in each of the `cin` planes `ps` apart; `wts` must hold cin·9·ob floats.
+/// in each of the `cin` planes `ps` apart; `wts` must hold cin·TAPS·ob floats; `out` must
+/// be writable at i·stride + 0..16·XBN for i < NO.
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_tile<const NO: usize, const XBN: usize>(
+pub(super) unsafe fn forward_tile<const NO: usize, const XBN: usize, const TAPS: usize>(
     inp: *const f32,
     ps: usize,
     cin: usize,
-    offs: &[usize; 9],
+    offs: &[usize; TAPS],
     (wts, ob): (*const f32, usize),
-    tile: &mut [[f32; QB]; OB8],
+    (out, stride): (*mut f32, usize),
 ) {
     let mut acc = [[_mm512_setzero_ps(); XBN]; NO];
     for ci in 0..cin {
         let plane = inp.add(ci * ps);
-        let wc = wts.add(ci * 9 * ob);
+        let wc = wts.add(ci * TAPS * ob);
         for (t, &off) in offs.iter().enumerate() {
             let p = plane.add(off);
             let mut v = [_mm512_setzero_ps(); XBN];
@@ -394,7 +402,7 @@ unsafe fn forward_tile<const NO: usize, const XBN: usize>(
     }
     for (i, acc_i) in acc.iter().enumerate() {
         for (j, a) in acc_i.iter().enumerate() {
-            _mm512_storeu_ps(tile[i].as_mut_ptr().add(16 * j), *a);
+            _mm512_storeu_ps(out.add(i * stride + 16 * j), *a);
         }
     }
 }
@@ -410,6 +418,9 @@ pub(super) fn convolve(
     flip: bool,
     epi: Epilogue,
 ) -> Vec<f32> {
+    if super::winograd::available(if flip { o } else { c }, x.h, x.w) {
+        return super::winograd::convolve(x, wt, o, c, flip, epi);
+    }
     let outs = if flip { c } else { o };
     let (ob, qb) = if outs % OB8 == 0 && outs % OB != 0 {
         (OB8, 16 * XB3)
@@ -442,18 +453,19 @@ pub(super) fn convolve(
                     img.as_ptr().wrapping_add(q0),
                     (packed.as_ptr().wrapping_add(ot * ins * 9 * ob), ob),
                 );
-                let tile = &mut tile;
+                let tile_out = (tile.as_mut_ptr().cast::<f32>(), QB);
                 // SAFETY: the tile reads q0 + tap offset + 0..qb < h·wp + QB + 2·wp + 2 ≤ ps
-                // floats into each plane of this image; the weights tile holds ins·9·ob.
+                // floats into each plane of this image; the weights tile holds ins·9·ob; it
+                // writes qb ≤ QB floats of rows i < no ≤ OB8 of `tile`.
                 unsafe {
                     match (ob, no) {
-                        (OB8, _) => forward_tile::<OB8, XB3>(inp, ps, ins, &offs, wts, tile),
-                        (_, 6) => forward_tile::<6, XB>(inp, ps, ins, &offs, wts, tile),
-                        (_, 5) => forward_tile::<5, XB>(inp, ps, ins, &offs, wts, tile),
-                        (_, 4) => forward_tile::<4, XB>(inp, ps, ins, &offs, wts, tile),
-                        (_, 3) => forward_tile::<3, XB>(inp, ps, ins, &offs, wts, tile),
-                        (_, 2) => forward_tile::<2, XB>(inp, ps, ins, &offs, wts, tile),
-                        _ => forward_tile::<1, XB>(inp, ps, ins, &offs, wts, tile),
+                        (OB8, _) => forward_tile::<OB8, XB3, 9>(inp, ps, ins, &offs, wts, tile_out),
+                        (_, 6) => forward_tile::<6, XB, 9>(inp, ps, ins, &offs, wts, tile_out),
+                        (_, 5) => forward_tile::<5, XB, 9>(inp, ps, ins, &offs, wts, tile_out),
+                        (_, 4) => forward_tile::<4, XB, 9>(inp, ps, ins, &offs, wts, tile_out),
+                        (_, 3) => forward_tile::<3, XB, 9>(inp, ps, ins, &offs, wts, tile_out),
+                        (_, 2) => forward_tile::<2, XB, 9>(inp, ps, ins, &offs, wts, tile_out),
+                        _ => forward_tile::<1, XB, 9>(inp, ps, ins, &offs, wts, tile_out),
                     }
                 }
                 // The tile's valid pixels (x < w, y < h) into the output, with the epilogue.

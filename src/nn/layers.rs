@@ -340,12 +340,12 @@ pub fn mean_all(x: &Tensor) -> Result<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::nn::device;
 
     /// Naive same-padded 2D convolution (cross-correlation, as in every CNN library) in f64.
-    fn reference(
+    pub(in crate::nn) fn reference(
         x: &[f32],
         (n, c, h, w): (usize, usize, usize, usize),
         k: &[f32],

@@ -23,6 +23,8 @@ pub mod train;
 pub mod unet;
 #[cfg(target_arch = "x86_64")]
 mod unet_train_cpu;
+#[cfg(target_arch = "x86_64")]
+mod winograd;
 
 pub use model_file::{load_model, save_model, Model, ModelInfo};
 pub use normalize::Normalization;
