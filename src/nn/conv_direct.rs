@@ -17,6 +17,10 @@
 //! over chunks of the padded planes sized for the L2 cache.
 //!
 //! Layouts are channels-first (n, c, h, w), stride 1, zero padding 1 ("same").
+//!
+//! Where [`super::winograd::available`] (even image sizes, ≥ 4 input channels), the
+//! forward convolution and the kernel gradient run instead by Winograd's F(2×2, 3×3) over
+//! the same padded planes, with this module's register tiles for its matrix products.
 
 // The AVX-512 intrinsics are stable since Rust 1.89, which the `gemm` crate's AVX-512
 // kernels need as well; the declared rust-version is older only for clippy's sake.

@@ -73,9 +73,19 @@ where
             acc
         })
         .collect();
+    add_in_order(&parts, len)
+}
+
+/// The element-wise sum of `parts` (each ≥ `len` values) added in order, element ranges in
+/// parallel: the last step of [`ordered_sum`].
+pub(crate) fn add_in_order<T>(parts: &[Vec<T>], len: usize) -> Vec<T>
+where
+    T: Copy + Default + std::ops::AddAssign + Send + Sync,
+{
+    use rayon::prelude::*;
     let mut total = vec![T::default(); len];
     total.par_chunks_mut(4096).enumerate().for_each(|(c, out)| {
-        for p in &parts {
+        for p in parts {
             for (o, &v) in out.iter_mut().zip(&p[c * 4096..]) {
                 *o += v;
             }

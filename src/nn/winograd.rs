@@ -54,6 +54,15 @@ const MIN_IN: usize = 4;
 /// output channels = 24 accumulators).
 const KC: usize = 12;
 
+/// Strides (between channels, between positions ξ) of the transformed inputs of a chunk
+/// with c channels, `[ξ][channel][slot]`: the matrix product for one ξ reads the channels'
+/// rows TT floats (6 cache lines) apart. (Channel-major, 16·TT = 6 KB apart, put every
+/// row of a product in the same few L1 sets and ran it at a third of the speed for 192
+/// channels.)
+fn v_strides(c: usize) -> (usize, usize) {
+    (TT, c * TT)
+}
+
 /// Whether this path serves a 3×3 convolution with `ins` input channels of h × w images
 /// (the caller has checked AVX-512F): whole 2×2 tiles, enough channels, and
 /// `FLUORECON_DIRECT_CONV` unset (then the direct path runs, for comparison).
@@ -169,8 +178,8 @@ fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize,
 }
 
 /// V = Bᵀ·d·B of the 4×4 input patch d of tiles g0..g0 + len in every channel of the
-/// padded images `x`: `v[(ci·16 + ξ)·TT + slot]`, slot = tile − g0 (one channel's 16 rows
-/// together, so that the stores of a channel stay within 6 KB). Vectorised over 16
+/// padded images `x`: `v[ξ·xs + ci·cs + slot]` with (cs, xs) = [`v_strides`], slot = tile −
+/// g0. Vectorised over 16
 /// tiles of a row: the patch columns 2tx … 2tx + 3 are the even and odd floats of two
 /// loads each.
 ///
@@ -179,6 +188,7 @@ fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize,
 #[target_feature(enable = "avx512f")]
 unsafe fn input_transform(x: &Padded, tiles: Tiles, g0: usize, len: usize, v: &mut [f32]) {
     let (c, wp, ps) = (x.c, x.wp, x.ps);
+    let (cs, xs) = v_strides(c);
     assert!(v.len() >= 16 * c * TT && len <= TT);
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
@@ -232,7 +242,7 @@ unsafe fn input_transform(x: &Padded, tiles: Tiles, g0: usize, len: usize, v: &m
                     // Bᵀ· down the column.
                     let col_v = [sub(t0, t2), add(t1, t2), sub(t2, t1), sub(t1, t3)];
                     for (i, cv) in col_v.into_iter().enumerate() {
-                        let at = (ci * 16 + 4 * i + j) * TT + s0 + k;
+                        let at = (4 * i + j) * xs + ci * cs + s0 + k;
                         _mm512_mask_storeu_ps(vp.add(at), mask, cv);
                     }
                 }
@@ -325,27 +335,31 @@ unsafe fn output_transform(
 }
 
 thread_local! {
-    /// Per-thread buffers of the transformed tiles, kept between calls: allocating and
-    /// zeroing them per chunk cost as much as the transforms.
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
-        std::cell::RefCell::new((Vec::new(), Vec::new()))
-    };
+    /// Per-thread buffers of the transformed tiles (and kernel-gradient sums), kept between
+    /// calls: allocating and zeroing them per chunk cost as much as the transforms.
+    static SCRATCH: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `f` with this thread's two scratch buffers of `a` and `b` floats. Their contents are
+/// `f` with K of this thread's scratch buffers, of `sizes` floats. Their contents are
 /// whatever the last call left: the callers write before they read, except for the lanes
-/// past a chunk's last tile, whose results are discarded.
-fn with_scratch<R>(a: usize, b: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
+/// past a chunk's last tile, whose results are discarded. Each starts on a 64-byte
+/// boundary, the vectors' size, so that no vector load or store of a row (a multiple of 16
+/// floats) straddles two cache lines.
+fn with_scratch<const K: usize, R>(sizes: [usize; K], f: impl FnOnce([&mut [f32]; K]) -> R) -> R {
     SCRATCH.with(|s| {
         let mut s = s.borrow_mut();
-        let (va, vb) = &mut *s;
-        if va.len() < a {
-            va.resize(a, 0.0);
+        if s.len() < K {
+            s.resize(K, Vec::new());
         }
-        if vb.len() < b {
-            vb.resize(b, 0.0);
-        }
-        f(&mut va[..a], &mut vb[..b])
+        let mut bufs = s.iter_mut();
+        f(std::array::from_fn(|i| {
+            let (v, n) = (bufs.next().expect("K buffers"), sizes[i]);
+            if v.len() < n + 16 {
+                v.resize(n + 16, 0.0);
+            }
+            let at = v.as_ptr().align_offset(64).min(16);
+            &mut v[at..at + n]
+        }))
     })
 }
 
@@ -373,9 +387,10 @@ pub(super) fn convolve(
     (0..tiles.total.div_ceil(TT))
         .into_par_iter()
         .for_each(|chunk| {
-            with_scratch(16 * ins * TT, 16 * OB * TT, |v, m| {
+            with_scratch([16 * ins * TT, 16 * OB * TT], |[v, m]| {
                 let (g0, len) = (chunk * TT, TT.min(tiles.total - chunk * TT));
                 let groups = len.div_ceil(16 * XB);
+                let (cs, xs) = v_strides(ins);
                 // SAFETY: AVX-512F was checked above; `v` holds 16·ins·TT floats.
                 unsafe { input_transform(x, tiles, g0, len, v) };
                 for ot in 0..outs.div_ceil(OB) {
@@ -383,38 +398,22 @@ pub(super) fn convolve(
                     for xi in 0..16 {
                         let wts = (packed[(ot * 16 + xi) * ins * OB..].as_ptr(), OB);
                         for grp in 0..groups {
-                            let inp = v[xi * TT + grp * 16 * XB..].as_ptr();
+                            let inp = v[xi * xs + grp * 16 * XB..].as_ptr();
                             let dst = (m[xi * OB * TT + grp * 16 * XB..].as_mut_ptr(), TT);
-                            // SAFETY: the product reads 16·XB slots of `ins` rows 16·TT apart in
+                            // SAFETY: the product reads 16·XB slots of `ins` rows `cs` apart in
                             // `v` (slots < groups·48 ≤ TT; those past `len` hold stale values
                             // whose results are not written out) and ins·OB weights; it writes
                             // rows i < no of 48 floats, TT apart, in `m`.
                             unsafe {
                                 match no {
-                                    8 => {
-                                        forward_tile::<8, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    7 => {
-                                        forward_tile::<7, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    6 => {
-                                        forward_tile::<6, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    5 => {
-                                        forward_tile::<5, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    4 => {
-                                        forward_tile::<4, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    3 => {
-                                        forward_tile::<3, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    2 => {
-                                        forward_tile::<2, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
-                                    _ => {
-                                        forward_tile::<1, XB, 1>(inp, 16 * TT, ins, &[0], wts, dst)
-                                    }
+                                    8 => forward_tile::<8, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    7 => forward_tile::<7, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    6 => forward_tile::<6, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    5 => forward_tile::<5, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    4 => forward_tile::<4, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    3 => forward_tile::<3, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    2 => forward_tile::<2, XB, 1>(inp, cs, ins, &[0], wts, dst),
+                                    _ => forward_tile::<1, XB, 1>(inp, cs, ins, &[0], wts, dst),
                                 }
                             }
                         }
@@ -494,7 +493,7 @@ unsafe fn grad_transform(
 }
 
 /// One kernel-gradient register tile: 16·NV output channels (`mg`, slots `o16` apart) ×
-/// NC input channels (`v`, rows 16·TT apart) summed over slots 0..len, added to
+/// NC input channels (`v`, rows `cs` apart) summed over slots 0..len, added to
 /// `du[ci·o16 + oc]`.
 ///
 /// # Safety
@@ -503,7 +502,7 @@ unsafe fn grad_transform(
 unsafe fn kernel_grad_tile<const NV: usize, const NC: usize>(
     mg: *const f32,
     o16: usize,
-    v: *const f32,
+    (v, cs): (*const f32, usize),
     len: usize,
     du: *mut f32,
 ) {
@@ -511,7 +510,7 @@ unsafe fn kernel_grad_tile<const NV: usize, const NC: usize>(
     for s in 0..len {
         let gv: [__m512; NV] = std::array::from_fn(|q| _mm512_loadu_ps(mg.add(s * o16 + 16 * q)));
         for j in 0..NC {
-            let b = _mm512_set1_ps(*v.add(j * 16 * TT + s));
+            let b = _mm512_set1_ps(*v.add(j * cs + s));
             for (acc_q, &g) in acc.iter_mut().zip(&gv) {
                 acc_q[j] = _mm512_fmadd_ps(g, b, acc_q[j]);
             }
@@ -540,6 +539,7 @@ unsafe fn kernel_grad_chunk(
     len: usize,
 ) {
     assert!(v.len() >= 16 * c * TT && mg.len() >= 16 * TT * o16 && du.len() >= 16 * c * o16);
+    let (cs, xs) = v_strides(c);
     for xi in 0..16 {
         let mut ob = 0;
         while ob < o16 {
@@ -547,7 +547,7 @@ unsafe fn kernel_grad_chunk(
             let mut ci = 0;
             while ci < c {
                 let g = mg.as_ptr().add(xi * TT * o16 + ob);
-                let vv = v.as_ptr().add((ci * 16 + xi) * TT);
+                let vv = v.as_ptr().add(xi * xs + ci * cs);
                 let d = du.as_mut_ptr().add((xi * c + ci) * o16 + ob);
                 let nc = match c - ci {
                     r if r >= KC => KC,
@@ -556,14 +556,14 @@ unsafe fn kernel_grad_chunk(
                     _ => 1,
                 };
                 match (two, nc) {
-                    (true, KC) => kernel_grad_tile::<2, KC>(g, o16, vv, len, d),
-                    (true, 8) => kernel_grad_tile::<2, 8>(g, o16, vv, len, d),
-                    (true, 4) => kernel_grad_tile::<2, 4>(g, o16, vv, len, d),
-                    (true, _) => kernel_grad_tile::<2, 1>(g, o16, vv, len, d),
-                    (false, KC) => kernel_grad_tile::<1, KC>(g, o16, vv, len, d),
-                    (false, 8) => kernel_grad_tile::<1, 8>(g, o16, vv, len, d),
-                    (false, 4) => kernel_grad_tile::<1, 4>(g, o16, vv, len, d),
-                    (false, _) => kernel_grad_tile::<1, 1>(g, o16, vv, len, d),
+                    (true, KC) => kernel_grad_tile::<2, KC>(g, o16, (vv, cs), len, d),
+                    (true, 8) => kernel_grad_tile::<2, 8>(g, o16, (vv, cs), len, d),
+                    (true, 4) => kernel_grad_tile::<2, 4>(g, o16, (vv, cs), len, d),
+                    (true, _) => kernel_grad_tile::<2, 1>(g, o16, (vv, cs), len, d),
+                    (false, KC) => kernel_grad_tile::<1, KC>(g, o16, (vv, cs), len, d),
+                    (false, 8) => kernel_grad_tile::<1, 8>(g, o16, (vv, cs), len, d),
+                    (false, 4) => kernel_grad_tile::<1, 4>(g, o16, (vv, cs), len, d),
+                    (false, _) => kernel_grad_tile::<1, 1>(g, o16, (vv, cs), len, d),
                 }
                 ci += nc;
             }
@@ -574,37 +574,44 @@ unsafe fn kernel_grad_chunk(
 
 /// ∂L/∂weight (o, c, 3, 3) from the padded input `x` (c channels) and the channels-last
 /// output gradient `g` (o channels) of the same images; as the direct path's kernel
-/// gradient, by Winograd's F(2×2, 3×3). The per-chunk sums are added in a fixed order
-/// ([`super::ordered_sum`]). Needs AVX-512F and [`available`].
+/// gradient, by Winograd's F(2×2, 3×3). As in [`super::ordered_sum`], the chunks are
+/// summed in a fixed number of runs, each in order into its own accumulator (here a
+/// per-thread buffer of the 16 transformed sums, turned into kernel gradients at the end of
+/// the run), and the runs added in order: the result does not depend on the thread count.
+/// Needs AVX-512F and [`available`].
 pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
     let (n, c, h, w, o16) = (x.n(), x.c, x.h, x.w, g.o16);
     assert!(h % 2 == 0 && w % 2 == 0 && std::arch::is_x86_feature_detected!("avx512f"));
     let tiles = Tiles::new(n, h, w);
-    let du = super::ordered_sum(
-        tiles.total.div_ceil(TT),
-        super::GRADIENT_RUNS,
-        16 * c * o16,
-        || (),
-        |du: &mut [f32], _, chunk| {
-            let (g0, len) = (chunk * TT, TT.min(tiles.total - chunk * TT));
-            with_scratch(16 * c * TT, 16 * TT * o16, |v, mg| {
-                // SAFETY: AVX-512F was checked above; the buffers have the sizes asked for.
-                unsafe {
-                    input_transform(x, tiles, g0, len, v);
-                    grad_transform(g, tiles, (g0, len), (h, w), mg);
-                    kernel_grad_chunk(v, mg, du, c, o16, len);
+    let chunks = tiles.total.div_ceil(TT);
+    let runs = super::GRADIENT_RUNS.clamp(1, chunks.max(1));
+    let parts: Vec<Vec<f32>> = (0..runs)
+        .into_par_iter()
+        .map(|j| {
+            with_scratch([16 * c * TT, 16 * TT * o16, 16 * c * o16], |[v, mg, du]| {
+                du.fill(0.0);
+                for chunk in j * chunks / runs..(j + 1) * chunks / runs {
+                    let (g0, len) = (chunk * TT, TT.min(tiles.total - chunk * TT));
+                    // SAFETY: AVX-512F was checked above; the buffers have the sizes asked
+                    // for.
+                    unsafe {
+                        input_transform(x, tiles, g0, len, v);
+                        grad_transform(g, tiles, (g0, len), (h, w), mg);
+                        kernel_grad_chunk(v, mg, du, c, o16, len);
+                    }
                 }
+                let mut dw = vec![0f32; o * c * 9];
+                for oc in 0..o {
+                    for ci in 0..c {
+                        let u: [f32; 16] = std::array::from_fn(|xi| du[(xi * c + ci) * o16 + oc]);
+                        dw[(oc * c + ci) * 9..][..9].copy_from_slice(&transform_kernel_grad(&u));
+                    }
+                }
+                dw
             })
-        },
-    );
-    let mut dw = vec![0f32; o * c * 9];
-    for oc in 0..o {
-        for ci in 0..c {
-            let u: [f32; 16] = std::array::from_fn(|xi| du[(xi * c + ci) * o16 + oc]);
-            dw[(oc * c + ci) * 9..][..9].copy_from_slice(&transform_kernel_grad(&u));
-        }
-    }
-    dw
+        })
+        .collect();
+    super::add_in_order(&parts, o * c * 9)
 }
 
 #[cfg(test)]
