@@ -179,9 +179,8 @@ fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize,
 
 /// V = Bᵀ·d·B of the 4×4 input patch d of tiles g0..g0 + len in every channel of the
 /// padded images `x`: `v[ξ·xs + ci·cs + slot]` with (cs, xs) = [`v_strides`], slot = tile −
-/// g0. Vectorised over 16
-/// tiles of a row: the patch columns 2tx … 2tx + 3 are the even and odd floats of two
-/// loads each.
+/// g0. Vectorised over 16 tiles of a row: the patch columns 2tx … 2tx + 3 are the even and
+/// odd floats of two loads each.
 ///
 /// # Safety
 /// AVX-512F must be available; `v` must hold 16·c·TT floats; len ≤ TT.
@@ -223,8 +222,9 @@ unsafe fn input_transform(x: &Padded, tiles: Tiles, g0: usize, len: usize, v: &m
                 let nv = (run - k).min(16);
                 let mask: __mmask16 = (((1u32 << nv) - 1) & 0xffff) as u16;
                 let col = 2 * (tx0 + k);
-                // The reads reach column col + 33 of row 2ty + 3 ≤ h + 1: inside the plane,
-                // whose slack after row h + 1 is more than 33 floats.
+                // The reads reach 34 floats from column col ≤ w − 2 of row 2ty + 3 ≤ h + 1,
+                // i.e. at most 30 floats past that row: inside the plane, whose slack after
+                // row h + 1 is at least 80 floats. Lanes past the run are not stored.
                 let t: [[__m512; 4]; 4] = std::array::from_fn(|r| {
                     let p = plane.add(r * wp + col);
                     let (a0, a1) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
