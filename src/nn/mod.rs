@@ -162,6 +162,14 @@ impl Drop for FreedMemoryReuse {
     fn drop(&mut self) {
         let mut n = REUSE_GUARDS.lock().unwrap_or_else(|e| e.into_inner());
         *n -= 1;
+        // The per-thread scratch buffers of the Winograd convolution (a few MB per thread)
+        // go back too: the thread pool outlives the training or prediction (in Fiji, the
+        // whole session).
+        #[cfg(target_arch = "x86_64")]
+        if *n == 0 {
+            rayon::broadcast(|_| winograd::release_scratch());
+            winograd::release_scratch();
+        }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if *n == 0 {
             // SAFETY: back to glibc's default thresholds, then free memory is returned.

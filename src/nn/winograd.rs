@@ -340,6 +340,17 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Frees this thread's scratch buffers (the next use allocates them again).
+pub(super) fn release_scratch() {
+    SCRATCH.with(|s| *s.borrow_mut() = Vec::new());
+}
+
+/// Floats held in this thread's scratch buffers.
+#[cfg(test)]
+fn scratch_floats() -> usize {
+    SCRATCH.with(|s| s.borrow().iter().map(Vec::capacity).sum())
+}
+
 /// `f` with K of this thread's scratch buffers, of `sizes` floats. Their contents are
 /// whatever the last call left: the callers write before they read, except for the lanes
 /// past a chunk's last tile, whose results are discarded. Each starts on a 64-byte
@@ -653,6 +664,52 @@ mod tests {
             eprintln!("no AVX-512: this path is not used here");
         }
         ok
+    }
+
+    /// The scratch buffers are held between calls and freed, on every thread of the pool,
+    /// when the last memory-reuse guard (training, prediction) goes.
+    #[test]
+    fn scratch_is_released_with_the_last_guard() {
+        if !avx512() {
+            return;
+        }
+        // A pool of its own, so that other tests' convolutions do not refill the buffers
+        // looked at here; the guard's drop frees the buffers of the pool it runs in.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let held = || {
+                rayon::broadcast(|_| super::scratch_floats())
+                    .into_iter()
+                    .sum::<usize>()
+            };
+            let guard = super::super::reuse_freed_memory();
+            let (n, c, o, h, w) = (1, 8, 8, 8, 8);
+            let xp = Padded::new(&values(n * c * h * w, 5), n, c, h, w);
+            let plain = Epilogue {
+                bias: None,
+                relu: false,
+            };
+            let wt = values(o * c * 9, 6);
+            // One chunk: each thread convolves on its own, so that every thread holds
+            // buffers.
+            rayon::broadcast(|_| super::convolve(&xp, &wt, o, c, false, plain));
+            let each = rayon::broadcast(|_| super::scratch_floats());
+            assert!(
+                each.iter().all(|&f| f >= 16 * c * super::TT),
+                "held {each:?} floats"
+            );
+            drop(guard);
+            // Other tests may hold guards meanwhile: the buffers go with the last one.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while held() > 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                drop(super::super::reuse_freed_memory());
+            }
+            assert_eq!(held(), 0);
+        });
     }
 
     /// Shapes: several chunks with a partial last one, tile rows shorter than a vector and
