@@ -342,22 +342,30 @@ fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
-/// The weights (o, c, 3, 3) in tiles of `ob` output channels: `[tile][ci][tap][ob]`, the
-/// last tile zero-filled to ob. With `flip`, the input gradient's kernel instead: weights
-/// (o, c, 3, 3) read as (c, o, 3, 3) flipped in both axes, i.e. out channel ci takes
-/// w[oc, ci, 2 − dy, 2 − dx] from in channel oc.
+/// The 3×3 kernel (taps row-major) from input channel `inp` to output channel `out` of the
+/// weights `wt` (o, c, 3, 3) — or, with `flip`, of the input gradient's kernel: the weights
+/// read as (c, o, 3, 3) flipped in both axes, i.e. out channel ci takes w[oc, ci, 2 − dy,
+/// 2 − dx] from in channel oc.
+pub(super) fn kernel_taps(wt: &[f32], c: usize, flip: bool, out: usize, inp: usize) -> [f32; 9] {
+    std::array::from_fn(|t| {
+        if flip {
+            wt[(inp * c + out) * 9 + 8 - t]
+        } else {
+            wt[(out * c + inp) * 9 + t]
+        }
+    })
+}
+
+/// The weights (o, c, 3, 3) — or, with `flip`, the input gradient's kernel (see
+/// [`kernel_taps`]) — in tiles of `ob` output channels: `[tile][ci][tap][ob]`, the last tile
+/// zero-filled to ob; with the output and input counts.
 fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool, ob: usize) -> (Vec<f32>, usize, usize) {
     let (outs, ins) = if flip { (c, o) } else { (o, c) };
     let tiles = outs.div_ceil(ob);
     let mut packed = vec![0f32; tiles * ins * 9 * ob];
     for out in 0..outs {
         for inp in 0..ins {
-            for t in 0..9 {
-                let v = if flip {
-                    wt[(inp * c + out) * 9 + 8 - t]
-                } else {
-                    wt[(out * c + inp) * 9 + t]
-                };
+            for (t, v) in kernel_taps(wt, c, flip, out, inp).into_iter().enumerate() {
                 packed[((out / ob * ins + inp) * 9 + t) * ob + out % ob] = v;
             }
         }

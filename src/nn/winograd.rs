@@ -36,7 +36,7 @@
 #![allow(clippy::incompatible_msrv)]
 
 use super::conv_cpu::Epilogue;
-use super::conv_direct::{forward_tile, ChannelsLast, Padded};
+use super::conv_direct::{forward_tile, kernel_taps, ChannelsLast, Padded};
 use super::SendPtr;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
@@ -155,20 +155,14 @@ fn transform_kernel_grad(du: &[f32; 16]) -> [f32; 9] {
 }
 
 /// The transformed kernels of `wt` (o, c, 3, 3) — or, with `flip`, of the input gradient's
-/// kernel (out channel ci takes w[oc, ci, 2 − dy, 2 − dx] from in channel oc) — as
-/// `[out tile][ξ][in][OB]`, the last tile zero-filled; with the output and input counts.
+/// kernel (see [`kernel_taps`]) — as `[out tile][ξ][in][OB]`, the last tile zero-filled;
+/// with the output and input counts.
 fn pack_weights(wt: &[f32], o: usize, c: usize, flip: bool) -> (Vec<f32>, usize, usize) {
     let (outs, ins) = if flip { (c, o) } else { (o, c) };
     let mut packed = vec![0f32; outs.div_ceil(OB) * 16 * ins * OB];
     for out in 0..outs {
         for inp in 0..ins {
-            let k: [f32; 9] = std::array::from_fn(|t| {
-                if flip {
-                    wt[(inp * c + out) * 9 + 8 - t]
-                } else {
-                    wt[(out * c + inp) * 9 + t]
-                }
-            });
+            let k = kernel_taps(wt, c, flip, out, inp);
             for (xi, u) in transform_kernel(&k).into_iter().enumerate() {
                 packed[((out / OB * 16 + xi) * ins + inp) * OB + out % OB] = u;
             }
