@@ -61,19 +61,30 @@ pub(crate) fn ordered_sum<T, S>(
 where
     T: Copy + Default + std::ops::AddAssign + Send + Sync,
 {
+    let parts = in_runs(n, runs, |items| {
+        let (mut acc, mut s) = (vec![T::default(); len], scratch());
+        for i in items {
+            f(&mut acc, &mut s, i);
+        }
+        acc
+    });
+    add_in_order(&parts, len)
+}
+
+/// Items 0..n split into at most `runs` contiguous runs (fewer when n is smaller), the
+/// split depending on n and `runs` only: `run(items)` for each run, in parallel, the
+/// results in run order. The first step of [`ordered_sum`].
+pub(crate) fn in_runs<R: Send>(
+    n: usize,
+    runs: usize,
+    run: impl Fn(std::ops::Range<usize>) -> R + Sync,
+) -> Vec<R> {
     use rayon::prelude::*;
     let k = runs.clamp(1, n.max(1));
-    let parts: Vec<Vec<T>> = (0..k)
+    (0..k)
         .into_par_iter()
-        .map(|j| {
-            let (mut acc, mut s) = (vec![T::default(); len], scratch());
-            for i in j * n / k..(j + 1) * n / k {
-                f(&mut acc, &mut s, i);
-            }
-            acc
-        })
-        .collect();
-    add_in_order(&parts, len)
+        .map(|j| run(j * n / k..(j + 1) * n / k))
+        .collect()
 }
 
 /// The element-wise sum of `parts` (each ≥ `len` values) added in order, element ranges in

@@ -589,33 +589,29 @@ pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
     assert!(h % 2 == 0 && w % 2 == 0 && std::arch::is_x86_feature_detected!("avx512f"));
     let tiles = Tiles::new(n, h, w);
     let chunks = tiles.total.div_ceil(TT);
-    let runs = super::GRADIENT_RUNS.clamp(1, chunks.max(1));
-    let parts: Vec<Vec<f32>> = (0..runs)
-        .into_par_iter()
-        .map(|j| {
-            with_scratch([16 * c * TT, 16 * TT * o16, 16 * c * o16], |[v, mg, du]| {
-                du.fill(0.0);
-                for chunk in j * chunks / runs..(j + 1) * chunks / runs {
-                    let (g0, len) = (chunk * TT, TT.min(tiles.total - chunk * TT));
-                    // SAFETY: AVX-512F was checked above; the buffers have the sizes asked
-                    // for.
-                    unsafe {
-                        input_transform(x, tiles, g0, len, v);
-                        grad_transform(g, tiles, (g0, len), (h, w), mg);
-                        kernel_grad_chunk(v, mg, du, c, o16, len);
-                    }
+    let parts = super::in_runs(chunks, super::GRADIENT_RUNS, |run| {
+        with_scratch([16 * c * TT, 16 * TT * o16, 16 * c * o16], |[v, mg, du]| {
+            du.fill(0.0);
+            for chunk in run {
+                let (g0, len) = (chunk * TT, TT.min(tiles.total - chunk * TT));
+                // SAFETY: AVX-512F was checked above; the buffers have the sizes asked
+                // for.
+                unsafe {
+                    input_transform(x, tiles, g0, len, v);
+                    grad_transform(g, tiles, (g0, len), (h, w), mg);
+                    kernel_grad_chunk(v, mg, du, c, o16, len);
                 }
-                let mut dw = vec![0f32; o * c * 9];
-                for oc in 0..o {
-                    for ci in 0..c {
-                        let u: [f32; 16] = std::array::from_fn(|xi| du[(xi * c + ci) * o16 + oc]);
-                        dw[(oc * c + ci) * 9..][..9].copy_from_slice(&transform_kernel_grad(&u));
-                    }
+            }
+            let mut dw = vec![0f32; o * c * 9];
+            for oc in 0..o {
+                for ci in 0..c {
+                    let u: [f32; 16] = std::array::from_fn(|xi| du[(xi * c + ci) * o16 + oc]);
+                    dw[(oc * c + ci) * 9..][..9].copy_from_slice(&transform_kernel_grad(&u));
                 }
-                dw
-            })
+            }
+            dw
         })
-        .collect();
+    });
     super::add_in_order(&parts, o * c * 9)
 }
 
