@@ -620,17 +620,11 @@ mod tests {
     use super::super::conv_cpu::Epilogue;
     use super::super::conv_direct::{ChannelsLast, Padded};
 
-    /// Seeded values in [−1, 1) (xorshift).
+    /// Seeded values in [−1, 1).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
     }
 
     /// The same-padded 3×3 cross-correlation in float64: (n, o, h, w).
