@@ -175,11 +175,10 @@ impl Drop for FreedMemoryReuse {
         *n -= 1;
         // The per-thread scratch buffers of the Winograd convolution (a few MB per thread)
         // go back too: the thread pool outlives the training or prediction (in Fiji, the
-        // whole session).
+        // whole session). Only pool threads run the convolution's chunks.
         #[cfg(target_arch = "x86_64")]
         if *n == 0 {
             rayon::broadcast(|_| winograd::release_scratch());
-            winograd::release_scratch();
         }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if *n == 0 {
