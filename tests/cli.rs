@@ -3,40 +3,11 @@
 
 use fluorecon::io::tiff::{read_tiff, write_tiff, Hyperstack};
 use fluorecon::VoxelSize;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-/// A fresh temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("fluorecon-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self, f: &str) -> String {
-        self.0.join(f).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The CLI cargo built, or the one in $FLUORECON_CLI (scripts/gpu-tests.sh runs these tests as
-/// prebuilt binaries on another machine, where cargo's path does not exist).
-fn fluorecon(args: &[&str]) -> Output {
-    let cli =
-        std::env::var_os("FLUORECON_CLI").unwrap_or_else(|| env!("CARGO_BIN_EXE_fluorecon").into());
-    Command::new(cli)
-        .args(args)
-        .output()
-        .expect("the fluorecon binary runs")
-}
+mod common;
+use common::{fluorecon, TempDir};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

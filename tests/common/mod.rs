@@ -28,9 +28,13 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs the `fluorecon` binary built for these tests.
+/// Runs the `fluorecon` binary built for these tests, or the one in $FLUORECON_CLI
+/// (scripts/gpu-tests.sh runs the tests as prebuilt binaries on another machine, where
+/// cargo's path does not exist).
 pub fn fluorecon(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fluorecon"))
+    let cli =
+        std::env::var_os("FLUORECON_CLI").unwrap_or_else(|| env!("CARGO_BIN_EXE_fluorecon").into());
+    Command::new(cli)
         .args(args)
         .output()
         .expect("the fluorecon binary runs")
@@ -81,5 +85,15 @@ pub fn gpu_here(test: &str) -> bool {
             eprintln!("{test}: skipped ({reason})");
             false
         }
+    }
+}
+
+/// A progress that keeps every log line (device choices, warnings, fallbacks).
+#[derive(Default)]
+pub struct Log(pub Vec<String>);
+
+impl fluorecon::Progress for Log {
+    fn log(&mut self, line: &str) {
+        self.0.push(line.to_string());
     }
 }
