@@ -173,11 +173,15 @@ fn fast_conv(x: &Tensor) -> bool {
 /// candle 0.9's CPU convolution: it takes a contiguous (n, c, h, w) input for a
 /// channels-last one when c = h = w (its layout test cannot tell them apart) and returns
 /// garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
-/// the convolution a strided view that it copies correctly.
+/// the convolution a strided view that it copies correctly. Only on the CPU: candle's CUDA
+/// convolution reads a strided kernel as if it were contiguous.
 pub fn conv2d_same(x: &Tensor, weight: &Tensor, pad: usize) -> Result<Tensor> {
     if fast_conv(x) {
         // Ours: im2col + gemm forward and backward (candle's backward is much slower).
         return super::conv_cpu::conv2d_same_fast(x, weight);
+    }
+    if !x.device().is_cpu() {
+        return super::gpu_ops::conv2d_same(x, weight, pad);
     }
     let (_, c, h, w) = x.dims4()?;
     if c == h && h == w && x.is_contiguous() {
@@ -258,7 +262,7 @@ pub fn max_pool(x: &Tensor, dims: usize) -> Result<Tensor> {
         if super::pool_cpu::supported(x) {
             super::pool_cpu::max_pool2(x)
         } else {
-            x.max_pool2d(2)
+            super::gpu_ops::max_pool2(x)
         }
     };
     if dims == 2 {

@@ -13,6 +13,7 @@ pub mod batch_norm_cpu;
 pub mod conv_cpu;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
+mod gpu_ops;
 pub mod layers;
 pub mod model_file;
 pub mod normalize;
