@@ -14,7 +14,10 @@
 #      examples/fit_gpu_bench: MLE spot fits/s on the GPU and the CPU (7×7, 9×9, 11×11 windows);
 #      examples/sim_gpu_bench: SIM Wiener reconstruction per plane on the GPU and the CPU
 #      (512×512 and 1024×1024 raw frames, 3 × 3 per plane);
-#      examples/nn_speed on the GPU (candle's CUDA device) when it takes a device;
+#      examples/nn_gpu_bench: U-Net 2048² prediction, N2V training steps/s and Deep-STORM
+#      frames/s on the GPU and the CPU, and bench/unet_gpu_bench.py the same U-Net in PyTorch
+#      on the same GPU (when PyTorch with CUDA is there); Deep-STORM and MLE localization
+#      through the CLI on both devices;
 #   6. prints a summary, and exits non-zero when any step failed.
 #
 # Usage:
@@ -26,8 +29,9 @@
 # Environment: CUDA_LIBS=dir1:dir2 adds folders searched first for the CUDA libraries;
 # BENCH_SHAPE (default 64x256x256), BENCH_PSF (default 63,63,31), BENCH_ITERATIONS (default 50) for the
 # CLI runs; RL_BENCH_SHAPE (default 64x512x512), RL_BENCH_ITERATIONS (default 100) for rl_gpu_bench;
-# FIT_BENCH_SPOTS (default 1000000) for fit_gpu_bench; SIM_BENCH_PLANES (default 6) and
-# SIM_BENCH_SIZES (default 512,1024) for sim_gpu_bench;
+# FIT_BENCH_SPOTS (default 1000000) for fit_gpu_bench; SIM_BENCH_PLANES (default 12) and
+# SIM_BENCH_SIZES (default 512,1024) for sim_gpu_bench; NN_BENCH_SIZE (default 2048) for nn_gpu_bench and
+# bench/unet_gpu_bench.py; SMLM_BENCH_FRAMES (default 2000) for the localization runs;
 # OUT (default target-cuda/gpu-results) receives the logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -66,7 +70,7 @@ for l in sys.stdin:
   rm -rf "$PKG"; mkdir -p "$PKG/tests"
   cp target-cuda/release/fluorecon target-cuda/release/examples/rl_speed \
     target-cuda/release/examples/rl_gpu_bench target-cuda/release/examples/fit_gpu_bench \
-    target-cuda/release/examples/sim_gpu_bench "$PKG/"
+    target-cuda/release/examples/sim_gpu_bench target-cuda/release/examples/nn_gpu_bench "$PKG/"
   for t in "${TESTS[@]}"; do cp "$t" "$PKG/tests/"; done
   if [ "$MODE" = package ]; then
     echo "GPU test binaries in $PKG; run: scripts/gpu-tests.sh --prebuilt $PKG"; exit 0
@@ -119,7 +123,7 @@ for t in "$PKG"/tests/*; do
   name=test-$(basename "$t") # cargo's hash tells the library's unit tests from the binary's
   # integration tests find the CLI through CARGO_BIN_EXE_fluorecon at build time; the prebuilt
   # binary is handed over the same way at run time
-  step "$name" env FLUORECON_CLI="$CLI" "$t"
+  step "$name" env FLUORECON_CLI="$CLI" "$t" --show-output
 done
 
 # -- 3. the CLI runs RL on the GPU and says so ----------------------------------------------------
@@ -169,7 +173,25 @@ bench() {
   echo "BENCH  rl_speed (engine only, no I/O, 64×256×256, device auto): $("$PKG/rl_speed" "$n")"
   "$PKG/rl_gpu_bench" "${RL_BENCH_ITERATIONS:-100}" "${RL_BENCH_SHAPE:-64x512x512}" 31 63 3
   "$PKG/fit_gpu_bench" "${FIT_BENCH_SPOTS:-1000000}" 100000
-  "$PKG/sim_gpu_bench" "${SIM_BENCH_PLANES:-6}" "${SIM_BENCH_SIZES:-512,1024}"
+  "$PKG/sim_gpu_bench" "${SIM_BENCH_PLANES:-12}" "${SIM_BENCH_SIZES:-512,1024}"
+  "$PKG/nn_gpu_bench" "${NN_BENCH_SIZE:-2048}" 10 512
+  # the same U-Net in PyTorch on the same GPU, where PyTorch with CUDA is installed
+  if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    python3 "$ROOT/bench/unet_gpu_bench.py" --size "${NN_BENCH_SIZE:-2048}" --reps 10
+  else echo "BENCH  PyTorch with CUDA not installed here: no side-by-side U-Net run"; fi
+  # Deep-STORM and MLE localization end to end (CLI: TIFF read, network/fits, CSV write)
+  "$CLI" simulate-smlm --preset high-density --frames "${SMLM_BENCH_FRAMES:-2000}" --seed 4 \
+    -o "$data/smlm" >/dev/null || return 1
+  for dev in cpu cuda; do
+    for cmd in "deepstorm localize" localize; do
+      local t0=$EPOCHREALTIME
+      # shellcheck disable=SC2086
+      "$CLI" $cmd "$data/smlm/stack.tif" --offset 100 --e-per-adu 45 --em-gain 300 \
+        --device "$dev" -o "$data/smlm/$dev.csv" 2>&1 | grep -iE 'cuda|cpu|localiz' | tail -3
+      awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="${SMLM_BENCH_FRAMES:-2000}" -v d="$dev" -v c="$cmd" \
+        'BEGIN { printf "BENCH  %s, %d frames 64×64 (CLI wall time incl. I/O), --device %s: %.2f s (%.0f frames/s)\n", c, n, d, b - a, n / (b - a) }'
+    done
+  done
 }
 step bench bench
 

@@ -9,9 +9,8 @@
 //! windows (a fit on the edge of a rejection rule may fall either way).
 
 mod common;
-use common::gpu_here;
+use common::{gpu_here, Log};
 use fluorecon::device::DeviceRequest;
-use fluorecon::progress::Progress;
 use fluorecon::smlm::simulate::{simulate_smlm, SmlmSimOptions};
 use fluorecon::smlm::{localize_stack, LocalizeOptions};
 
@@ -84,16 +83,6 @@ fn compare_fits() {
             compared as f64 >= 0.9 * count as f64,
             "{method:?} w={w}: {compared}"
         );
-    }
-}
-
-/// Collects the log.
-#[derive(Default)]
-struct Log(Vec<String>);
-
-impl Progress for Log {
-    fn log(&mut self, m: &str) {
-        self.0.push(m.into())
     }
 }
 
