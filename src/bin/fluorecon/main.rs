@@ -4,17 +4,11 @@
 //!
 //! Exit codes: 0 success, 1 error (message on stderr), 2 usage error, 130 cancelled.
 
-#[path = "fluorecon/commands.rs"]
 mod commands;
-#[path = "fluorecon/deepstorm.rs"]
 mod deepstorm;
-#[path = "fluorecon/denoise.rs"]
 mod denoise;
-#[path = "fluorecon/sim.rs"]
 mod sim;
-#[path = "fluorecon/smlm.rs"]
 mod smlm;
-#[path = "fluorecon/terminal.rs"]
 mod terminal;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
