@@ -1,11 +1,12 @@
 //! The subcommands: each reads its inputs, calls the library and writes TIFFs.
 
+use crate::psf::{check_odd, model_name};
 use crate::terminal::{install_ctrlc, CliProgress};
-use crate::{DeconvolveArgs, PsfArgs, SimulateArgs};
+use crate::{DeconvolveArgs, SimulateArgs};
 use fluorecon::deconv::{richardson_lucy, RlOptions};
 use fluorecon::io::tiff::{read_tiff, write_tiff, write_tiff_with_progress, Hyperstack};
 use fluorecon::progress::{check_cancel, SubProgress};
-use fluorecon::psf::{suggested_shape, Psf, PsfModel, PsfParams};
+use fluorecon::psf::{Psf, PsfModel, PsfParams};
 use fluorecon::{invalid, simulate, Progress, Result, Volume};
 use std::path::Path;
 use std::time::Instant;
@@ -242,69 +243,6 @@ fn deconvolution_psf(
     Psf::for_image(&params, input.stack_shape())
 }
 
-fn model_name(m: PsfModel) -> &'static str {
-    match m {
-        PsfModel::BornWolf => "Born & Wolf",
-        PsfModel::Gaussian => "Gaussian",
-    }
-}
-
-/// `fluorecon psf`.
-pub fn psf(a: &PsfArgs) -> Result<()> {
-    let o = &a.optics;
-    let nz_given = a.size.map(|(_, _, nz)| nz);
-    let z_step = match (a.z_step, nz_given) {
-        (Some(z), _) => z,
-        (None, Some(1)) => o.pixel_size, // not used for a 2D PSF
-        (None, _) => {
-            return invalid!("--z-step NM is needed for a 3D PSF (or give --size NX,NY,1 for 2D)")
-        }
-    };
-    let params = PsfParams {
-        model: a.model.into(),
-        na: o.na,
-        wavelength_nm: o.wavelength,
-        immersion_index: o.immersion,
-        pixel_size_nm: o.pixel_size,
-        z_step_nm: z_step,
-    };
-    let shape = match a.size {
-        Some((nx, ny, nz)) => {
-            check_odd(nx, ny, nz)?;
-            (nz, ny, nx)
-        }
-        None => default_psf_shape(&params),
-    };
-    let psf = Psf::generate(&params, shape)?;
-    let volume = Volume::new(psf.data, Psf::voxel_size(&params));
-    write_tiff(&a.output, &Hyperstack::from_volume(&volume))?;
-    let (nz, ny, nx) = shape;
-    eprintln!(
-        "fluorecon: wrote a {} PSF of {nx}×{ny}×{nz} pixels (x×y×z; pixel {} nm, z step {} nm) → {}",
-        model_name(params.model),
-        o.pixel_size,
-        z_step,
-        a.output.display()
-    );
-    Ok(())
-}
-
-fn check_odd(nx: usize, ny: usize, nz: usize) -> Result<()> {
-    if nx % 2 == 0 || ny % 2 == 0 || nz % 2 == 0 {
-        return invalid!(
-            "the PSF size must be odd along every axis (its peak sits in the centre pixel), \
-             e.g. 65,65,33; got {nx},{ny},{nz}"
-        );
-    }
-    Ok(())
-}
-
-/// The PSF size when none is given: the library's suggestion for a 17-plane stack of a
-/// large field (33 planes for Born & Wolf).
-fn default_psf_shape(p: &PsfParams) -> (usize, usize, usize) {
-    suggested_shape(p, (17, 1025, 1025))
-}
-
 /// `fluorecon simulate`.
 pub fn simulate(a: &SimulateArgs) -> Result<()> {
     let params = PsfParams {
@@ -359,10 +297,4 @@ pub fn simulate(a: &SimulateArgs) -> Result<()> {
         a.output.display()
     );
     Ok(())
-}
-
-/// `fluorecon info`.
-pub fn info() {
-    print!("{}", fluorecon::info_text());
-    println!("threads: {}", rayon::current_num_threads());
 }

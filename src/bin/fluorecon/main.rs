@@ -7,6 +7,8 @@
 mod commands;
 mod deepstorm;
 mod denoise;
+mod info;
+mod psf;
 mod sim;
 mod smlm;
 mod terminal;
@@ -14,7 +16,6 @@ mod terminal;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fluorecon::deconv::Boundary;
 use fluorecon::device::DeviceRequest;
-use fluorecon::psf::PsfModel;
 use fluorecon::{invalid, Error, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,7 +44,7 @@ enum Command {
     /// (Richardson–Lucy, optionally with total-variation regularisation)
     Deconvolve(DeconvolveArgs),
     /// Write a model PSF as a 32-bit TIFF calibrated in µm
-    Psf(PsfArgs),
+    Psf(psf::PsfArgs),
     /// Simulate a widefield acquisition with known ground truth (truth.tif, blurred.tif,
     /// psf.tif) for tests, sample data and benchmarks
     Simulate(SimulateArgs),
@@ -93,7 +94,7 @@ pub struct DeconvolveArgs {
 
     /// Compute a model PSF instead of using a measured one
     #[arg(long, value_enum, value_name = "MODEL")]
-    pub psf_model: Option<ModelArg>,
+    pub psf_model: Option<psf::ModelArg>,
 
     /// Numerical aperture of the objective (with --psf-model), e.g. 1.4
     #[arg(long, value_name = "NA")]
@@ -156,50 +157,6 @@ pub struct DeviceChoice {
 }
 
 #[derive(Args, Debug)]
-pub struct OpticsArgs {
-    /// Numerical aperture of the objective
-    #[arg(long, value_name = "NA")]
-    pub na: f64,
-
-    /// Emission wavelength, nm
-    #[arg(long, value_name = "NM")]
-    pub wavelength: f64,
-
-    /// Refractive index of the immersion medium: 1.518 oil, 1.33 water, 1.0 air
-    #[arg(long, value_name = "N", default_value_t = 1.518)]
-    pub immersion: f64,
-
-    /// Lateral pixel size in the sample, nm
-    #[arg(long, value_name = "NM")]
-    pub pixel_size: f64,
-}
-
-#[derive(Args, Debug)]
-#[command(after_help = "Example:\n  \
-    fluorecon psf --model born-wolf --na 1.4 --wavelength 520 --pixel-size 65 --z-step 200 \
-    -o psf.tif")]
-pub struct PsfArgs {
-    /// PSF model
-    #[arg(long, value_enum, value_name = "MODEL")]
-    pub model: ModelArg,
-
-    #[command(flatten)]
-    pub optics: OpticsArgs,
-
-    /// Distance between z planes, nm (not needed for a 2D PSF, --size NX,NY,1)
-    #[arg(long, value_name = "NM")]
-    pub z_step: Option<f64>,
-
-    /// PSF size in pixels, odd along every axis [default: large enough for the model]
-    #[arg(long, value_name = "NX,NY,NZ", value_parser = parse_size)]
-    pub size: Option<(usize, usize, usize)>,
-
-    /// Output TIFF (32-bit, sum 1, calibrated in µm)
-    #[arg(short, long, value_name = "PSF.tif")]
-    pub output: PathBuf,
-}
-
-#[derive(Args, Debug)]
 #[command(after_help = "Example:\n  fluorecon simulate --shape 32x256x256 -o sample/")]
 pub struct SimulateArgs {
     /// Image size NZxNYxNX in pixels, e.g. 32x128x128 (NYxNX for a 2D image)
@@ -245,24 +202,6 @@ pub struct SimulateArgs {
     /// Output folder (created if needed)
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
-}
-
-/// PSF models on the command line.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelArg {
-    /// Scalar Born & Wolf widefield model
-    BornWolf,
-    /// Gaussian approximation (faster, less accurate out of focus)
-    Gaussian,
-}
-
-impl From<ModelArg> for PsfModel {
-    fn from(m: ModelArg) -> PsfModel {
-        match m {
-            ModelArg::BornWolf => PsfModel::BornWolf,
-            ModelArg::Gaussian => PsfModel::Gaussian,
-        }
-    }
 }
 
 /// Boundary models on the command line.
@@ -364,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Deconvolve(a) => commands::deconvolve(&a),
-        Command::Psf(a) => commands::psf(&a),
+        Command::Psf(a) => psf::psf(&a),
         Command::Simulate(a) => commands::simulate(&a),
         Command::Sim(a) => sim::sim(&a),
         Command::SimulateSim(a) => sim::simulate_sim_cmd(&a),
@@ -375,7 +314,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::N2v(c) => denoise::n2v(&c),
         Command::Care(c) => denoise::care(&c),
         Command::Info => {
-            commands::info();
+            info::info();
             Ok(())
         }
     }
