@@ -91,7 +91,7 @@ public class DeepStormPlugIn extends FluoreconCommand {
         ResultsTable rt = Localizations.toTable(locs);
         rt.show(Localizations.TABLE);
         if (density != null) {
-            ImagePlus out = new ImagePlus(DeconvolvePlugIn.withoutExtension(imp.getTitle()) + "-DeepSTORM",
+            ImagePlus out = new ImagePlus(Dialogs.withoutExtension(imp.getTitle()) + "-DeepSTORM",
                     new FloatProcessor(w * up, h * up, density));
             Calibration oc = out.getCalibration();
             oc.pixelWidth = cam.pixelNm / up;

@@ -41,7 +41,7 @@ public class DenoiseN2vPlugIn extends FluoreconCommand {
         } finally {
             progress.done();
         }
-        ImagePlus result = Hyperstacks.createLike(imp, DeconvolvePlugIn.withoutExtension(imp.getTitle()) + "-N2V",
+        ImagePlus result = Hyperstacks.createLike(imp, Dialogs.withoutExtension(imp.getTitle()) + "-N2V",
                 volumes);
         Denoising.logTime("Noise2Void", imp, result, start);
         result.show();

@@ -65,7 +65,7 @@ public class RestorePlugIn extends FluoreconCommand {
         } finally {
             progress.done();
         }
-        String base = DeconvolvePlugIn.withoutExtension(imp.getTitle());
+        String base = Dialogs.withoutExtension(imp.getTitle());
         ImagePlus result = Hyperstacks.createLike(imp, base + "-restored", restored);
         Denoising.logTime("restored", imp, result, start);
         result.show();
