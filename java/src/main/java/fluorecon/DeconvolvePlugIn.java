@@ -10,9 +10,10 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Deconvolve (Richardson-Lucy)…: deconvolves every (channel, frame) z-stack
- * of the current image with a measured PSF (an open image) or a model PSF, into a new 32-bit image
- * "&lt;title&gt;-RL&lt;iterations&gt;" with the input's dimensions and calibration.
+ * Plugins › Fluorecon › Deconvolution › Deconvolve (Richardson-Lucy)…: deconvolves every (channel,
+ * frame) z-stack of the current image with a measured PSF (an open image) or a model PSF, into a
+ * new 32-bit image "&lt;title&gt;-RL&lt;iterations&gt;" with the input's dimensions and
+ * calibration.
  *
  * <p>Macro keys and defaults: {@code psf} (an image title, {@code [[Model: Born & Wolf]]} or
  * {@code [[Model: Gaussian]]}; the single-bracket forms are accepted too; default Born &amp; Wolf),

@@ -4,9 +4,9 @@ import ij.ImagePlus;
 import ij.gui.GenericDialog;
 
 /**
- * {@code Plugins › Fluorecon › Denoise (Noise2Void)…}: one click. Trains Noise2Void on the open
- * image or stack (each channel and frame on its own) and denoises it; the loss per epoch is
- * plotted as training goes. The result "&lt;title&gt;-N2V" keeps dimensions and calibration.
+ * {@code Plugins › Fluorecon › Denoising › Denoise (Noise2Void)…}: one click. Trains Noise2Void on
+ * the open image or stack (each channel and frame on its own) and denoises it; the loss per epoch
+ * is plotted as training goes. The result "&lt;title&gt;-N2V" keeps dimensions and calibration.
  */
 public class DenoiseN2vPlugIn extends FluoreconCommand {
     @Override

@@ -9,8 +9,8 @@ import ij.measure.Calibration;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Generate PSF…: computes a model PSF (Born &amp; Wolf or Gaussian) as a new
- * 32-bit image calibrated in µm, e.g. "PSF BW NA1.40 520nm".
+ * Plugins › Fluorecon › Deconvolution › Generate PSF…: computes a model PSF (Born &amp; Wolf or
+ * Gaussian) as a new 32-bit image calibrated in µm, e.g. "PSF BW NA1.40 520nm".
  *
  * <p>Macro keys: {@code model} ({@code [Born & Wolf]} or {@code Gaussian}), {@code na},
  * {@code wavelength} (nm), {@code immersion}, {@code pixel_size} (nm), {@code z_step} (nm),

@@ -16,12 +16,12 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › SIM Reconstruction…: 2D Wiener SIM with automatic estimation of the
- * illumination pattern (k0, phase, modulation per direction), fairSIM-style. The current image holds
- * the raw frames: per channel, its z (and t) planes are time points (slowest), each z × angles ×
- * phases frames in the chosen order (PAZ: phase fastest, then angle, then z). Outputs new images:
- * "&lt;title&gt;-SIM" (2× the pixels, calibration halved), optionally the widefield sum and a
- * Wiener-filtered widefield on the same grid, a results table "SIM parameters" and a Fourier view
+ * Plugins › Fluorecon › SIM › SIM Reconstruction…: 2D Wiener SIM with automatic estimation of the
+ * illumination pattern (k0, phase, modulation per direction), fairSIM-style. The current image
+ * holds the raw frames: per channel, its z (and t) planes are time points (slowest), each z ×
+ * angles × phases frames in the chosen order (PAZ: phase fastest, then angle, then z). Outputs new
+ * images: "&lt;title&gt;-SIM" (2× the pixels, calibration halved), optionally the widefield sum and
+ * a Wiener-filtered widefield on the same grid, a results table "SIM parameters" and a Fourier view
  * with the detected pattern peaks marked.
  *
  * <p>Macro keys and defaults: {@code na} 1.2, {@code wavelength} 525 (emission, nm),
