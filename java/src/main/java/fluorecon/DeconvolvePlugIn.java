@@ -6,14 +6,14 @@ import ij.Prefs;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Deconvolve (Richardson-Lucy)…: deconvolves every (channel, frame) z-stack
- * of the current image with a measured PSF (an open image) or a model PSF, into a new 32-bit image
- * "&lt;title&gt;-RL&lt;iterations&gt;" with the input's dimensions and calibration.
+ * Plugins › Fluorecon › Deconvolution › Deconvolve (Richardson-Lucy)…: deconvolves every (channel,
+ * frame) z-stack of the current image with a measured PSF (an open image) or a model PSF, into a
+ * new 32-bit image "&lt;title&gt;-RL&lt;iterations&gt;" with the input's dimensions and
+ * calibration.
  *
  * <p>Macro keys and defaults: {@code psf} (an image title, {@code [[Model: Born & Wolf]]} or
  * {@code [[Model: Gaussian]]}; the single-bracket forms are accepted too; default Born &amp; Wolf),
@@ -38,7 +38,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
             throw new FluoreconException("There is no image to deconvolve: open one first.");
         }
         Hyperstacks.checkSupported(imp, "The image");
-        List<ImagePlus> psfImages = otherImages(imp);
+        List<ImagePlus> psfImages = Dialogs.otherImages(imp);
         Settings settings = showDialog(imp, psfImages);
         if (settings == null) {
             return;
@@ -64,11 +64,6 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         result.show();
     }
 
-    /** @return the title without a file extension ("cells.ome.tif" → "cells"; "cells 1.5x" unchanged) */
-    static String withoutExtension(String title) {
-        return title.replaceFirst("(?i)(\\.ome)?\\.[a-z][a-z0-9]{0,4}$", "");
-    }
-
     /** Runs the engine on every (channel, frame) volume; the input is only read. */
     private static ImagePlus deconvolve(ImagePlus imp, Psf psf, Settings s) throws FluoreconException {
         int nc = imp.getNChannels();
@@ -91,7 +86,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         } finally {
             progress.done();
         }
-        return Hyperstacks.createLike(imp, withoutExtension(imp.getTitle()) + "-RL" + s.iterations, volumes);
+        return Hyperstacks.createLike(imp, Dialogs.withoutExtension(imp.getTitle()) + "-RL" + s.iterations, volumes);
     }
 
     /** Reads the PSF image, or computes the model PSF sized for {@code imp}. */
@@ -135,21 +130,6 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         }
     }
 
-    /** @return every open image but {@code imp}, in window order */
-    static List<ImagePlus> otherImages(ImagePlus imp) {
-        List<ImagePlus> images = new ArrayList<ImagePlus>();
-        int[] ids = WindowManager.getIDList();
-        if (ids != null) {
-            for (int id : ids) {
-                ImagePlus other = WindowManager.getImage(id);
-                if (other != null && other.getID() != imp.getID()) {
-                    images.add(other);
-                }
-            }
-        }
-        return images;
-    }
-
     /** @return the checked settings, or null when the dialog was cancelled */
     private static Settings showDialog(ImagePlus imp, List<ImagePlus> psfImages) throws FluoreconException {
         boolean macro = calledWithOptions();
@@ -163,7 +143,8 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         double[] calibrated = Units.voxelSizeNm(imp.getCalibration());
 
         GenericDialog gd = new GenericDialog("Deconvolve (Richardson-Lucy)");
-        gd.addChoice("PSF", psfChoices, indexOf(psfChoices, s.psfChoice) >= 0 ? s.psfChoice : MODEL_BORN_WOLF);
+        gd.addChoice("PSF", psfChoices,
+                Dialogs.indexOf(psfChoices, s.psfChoice) >= 0 ? s.psfChoice : MODEL_BORN_WOLF);
         s.optics.addFields(gd);
         if (calibrated == null) {
             gd.addMessage("The image is not calibrated in nm or µm:");
@@ -201,9 +182,9 @@ public class DeconvolvePlugIn extends FluoreconCommand {
             throw new FluoreconException("A field of the Deconvolve dialog is not a number.");
         }
 
-        int psfIndex = indexOf(psfChoices, psfChoice);
+        int psfIndex = Dialogs.indexOf(psfChoices, psfChoice);
         if (psfIndex < 0) { // a macro's "psf=[Model: Gaussian]" arrives without the inner brackets
-            psfIndex = indexOf(psfChoices, "[" + psfChoice + "]");
+            psfIndex = Dialogs.indexOf(psfChoices, "[" + psfChoice + "]");
         }
         if (psfIndex < 0) {
             throw new FluoreconException("PSF \"" + psfChoice + "\" is neither an open image (other than the one"
@@ -223,7 +204,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
 
     /** @return the index of a choice a macro gave, checked because GenericDialog passes unknown ones on */
     private static int choiceIndex(String[] items, String value, String key) throws FluoreconException {
-        int index = indexOf(items, value);
+        int index = Dialogs.indexOf(items, value);
         if (index < 0) {
             StringBuilder valid = new StringBuilder();
             for (String item : items) {
@@ -232,15 +213,6 @@ public class DeconvolvePlugIn extends FluoreconCommand {
             throw new FluoreconException("Unknown " + key + " \"" + value + "\": use one of " + valid + ".");
         }
         return index;
-    }
-
-    static int indexOf(String[] items, String item) {
-        for (int i = 0; i < items.length; i++) {
-            if (items[i].equals(item)) {
-                return i;
-            }
-        }
-        return -1;
     }
 
     /** The dialog's values; lengths in nm. */
@@ -253,8 +225,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         /** True when the image is not calibrated in lengths and the dialog asked for the voxel size. */
         boolean voxelFromDialog;
         /** {x, y, z} voxel size in nm. */
-        double[] voxelNm = {GeneratePsfPlugIn.DEFAULT_PIXEL_SIZE_NM, GeneratePsfPlugIn.DEFAULT_PIXEL_SIZE_NM,
-            GeneratePsfPlugIn.DEFAULT_Z_STEP_NM};
+        double[] voxelNm = {Optics.DEFAULT_PIXEL_SIZE_NM, Optics.DEFAULT_PIXEL_SIZE_NM, Optics.DEFAULT_Z_STEP_NM};
         int iterations = DEFAULT_ITERATIONS;
         double regularization;
         boolean acceleration;

@@ -11,9 +11,10 @@ import ij.process.FloatProcessor;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Deep-STORM…: localizes molecules in dense frames, where spots overlap, with a
- * Deep-STORM network (Nehme et al. 2018). Shows the super-resolved image (the sum of the frames' density
- * maps, molecules per fine pixel) and the table "Localizations" with ThunderSTORM's columns.
+ * Plugins › Fluorecon › Localization › Deep-STORM…: localizes molecules in dense frames, where
+ * spots overlap, with a Deep-STORM network (Nehme et al. 2018). Shows the super-resolved image (the
+ * sum of the frames' density maps, molecules per fine pixel) and the table "Localizations" with
+ * ThunderSTORM's columns.
  *
  * <p>Macro keys and defaults: {@code model} (a model folder; empty = the model bundled with Fluorecon,
  * trained for an EMCCD with 100 nm pixels), {@code pixel_size} (nm; from the calibration when in nm or µm,
@@ -91,7 +92,7 @@ public class DeepStormPlugIn extends FluoreconCommand {
         ResultsTable rt = Localizations.toTable(locs);
         rt.show(Localizations.TABLE);
         if (density != null) {
-            ImagePlus out = new ImagePlus(DeconvolvePlugIn.withoutExtension(imp.getTitle()) + "-DeepSTORM",
+            ImagePlus out = new ImagePlus(Dialogs.withoutExtension(imp.getTitle()) + "-DeepSTORM",
                     new FloatProcessor(w * up, h * up, density));
             Calibration oc = out.getCalibration();
             oc.pixelWidth = cam.pixelNm / up;

@@ -4,9 +4,9 @@ import ij.ImagePlus;
 import ij.gui.GenericDialog;
 
 /**
- * {@code Plugins › Fluorecon › Denoise (Noise2Void)…}: one click. Trains Noise2Void on the open
- * image or stack (each channel and frame on its own) and denoises it; the loss per epoch is
- * plotted as training goes. The result "&lt;title&gt;-N2V" keeps dimensions and calibration.
+ * {@code Plugins › Fluorecon › Denoising › Denoise (Noise2Void)…}: one click. Trains Noise2Void on
+ * the open image or stack (each channel and frame on its own) and denoises it; the loss per epoch
+ * is plotted as training goes. The result "&lt;title&gt;-N2V" keeps dimensions and calibration.
  */
 public class DenoiseN2vPlugIn extends FluoreconCommand {
     @Override
@@ -41,7 +41,7 @@ public class DenoiseN2vPlugIn extends FluoreconCommand {
         } finally {
             progress.done();
         }
-        ImagePlus result = Hyperstacks.createLike(imp, DeconvolvePlugIn.withoutExtension(imp.getTitle()) + "-N2V",
+        ImagePlus result = Hyperstacks.createLike(imp, Dialogs.withoutExtension(imp.getTitle()) + "-N2V",
                 volumes);
         Denoising.logTime("Noise2Void", imp, result, start);
         result.show();

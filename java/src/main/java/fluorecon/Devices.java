@@ -22,7 +22,7 @@ final class Devices {
     /** @return the choice remembered under {@code prefsKey}, or {@code auto} when none (or an unknown one) is */
     static String remembered(String prefsKey) {
         String d = Prefs.get(prefsKey, CHOICES[0]);
-        return DeconvolvePlugIn.indexOf(CHOICES, d) < 0 ? CHOICES[0] : d;
+        return Dialogs.indexOf(CHOICES, d) < 0 ? CHOICES[0] : d;
     }
 
     /** Adds the choice, starting from the remembered one (from {@code auto} when a macro runs the command). */
@@ -47,7 +47,7 @@ final class Devices {
      *         choice on as it is)
      */
     static String check(String device) throws FluoreconException {
-        if (DeconvolvePlugIn.indexOf(CHOICES, device) < 0) {
+        if (Dialogs.indexOf(CHOICES, device) < 0) {
             throw new FluoreconException("Unknown device \"" + device + "\": use auto, cpu or cuda.");
         }
         return device;

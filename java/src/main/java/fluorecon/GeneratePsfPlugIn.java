@@ -9,8 +9,8 @@ import ij.measure.Calibration;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Generate PSF…: computes a model PSF (Born &amp; Wolf or Gaussian) as a new
- * 32-bit image calibrated in µm, e.g. "PSF BW NA1.40 520nm".
+ * Plugins › Fluorecon › Deconvolution › Generate PSF…: computes a model PSF (Born &amp; Wolf or
+ * Gaussian) as a new 32-bit image calibrated in µm, e.g. "PSF BW NA1.40 520nm".
  *
  * <p>Macro keys: {@code model} ({@code [Born & Wolf]} or {@code Gaussian}), {@code na},
  * {@code wavelength} (nm), {@code immersion}, {@code pixel_size} (nm), {@code z_step} (nm),
@@ -19,8 +19,6 @@ import java.util.Locale;
  * open, its pixel size and z step (and depth 1 when it is 2D).
  */
 public class GeneratePsfPlugIn extends FluoreconCommand {
-    static final double DEFAULT_PIXEL_SIZE_NM = 100;
-    static final double DEFAULT_Z_STEP_NM = 200;
     static final int DEFAULT_WIDTH = 65;
     static final int DEFAULT_HEIGHT = 65;
     static final int DEFAULT_DEPTH = 33;
@@ -32,9 +30,9 @@ public class GeneratePsfPlugIn extends FluoreconCommand {
         boolean macro = calledWithOptions();
         Optics optics = macro ? Optics.defaults() : Optics.remembered();
         PsfModel model = macro ? PsfModel.BORN_WOLF : rememberedModel();
-        double pixelSizeNm = macro ? DEFAULT_PIXEL_SIZE_NM
-                : Prefs.get(PREFIX + "pixel_size", DEFAULT_PIXEL_SIZE_NM);
-        double zStepNm = macro ? DEFAULT_Z_STEP_NM : Prefs.get(PREFIX + "z_step", DEFAULT_Z_STEP_NM);
+        double pixelSizeNm = macro ? Optics.DEFAULT_PIXEL_SIZE_NM
+                : Prefs.get(PREFIX + "pixel_size", Optics.DEFAULT_PIXEL_SIZE_NM);
+        double zStepNm = macro ? Optics.DEFAULT_Z_STEP_NM : Prefs.get(PREFIX + "z_step", Optics.DEFAULT_Z_STEP_NM);
         double width = macro ? DEFAULT_WIDTH : Prefs.get(PREFIX + "width", DEFAULT_WIDTH);
         double height = macro ? DEFAULT_HEIGHT : Prefs.get(PREFIX + "height", DEFAULT_HEIGHT);
         double depth = macro ? DEFAULT_DEPTH : Prefs.get(PREFIX + "depth", DEFAULT_DEPTH);

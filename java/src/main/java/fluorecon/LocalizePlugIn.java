@@ -9,9 +9,9 @@ import ij.measure.ResultsTable;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Localize Molecules…: finds and fits single molecules in every frame of the
- * current stack of raw camera frames (SMLM: PALM, STORM, PAINT) and shows them in the table
- * "Localizations" with ThunderSTORM's columns (optionally also saved as CSV).
+ * Plugins › Fluorecon › Localization › Localize Molecules…: finds and fits single molecules in
+ * every frame of the current stack of raw camera frames (SMLM: PALM, STORM, PAINT) and shows them
+ * in the table "Localizations" with ThunderSTORM's columns (optionally also saved as CSV).
  *
  * <p>Camera: photons = (pixel value − offset) · photoelectrons per ADU / EM gain (EM gain 0 = none,
  * as sCMOS). Macro keys and defaults: {@code pixel_size} (nm; from the calibration when in nm or µm,

@@ -5,13 +5,18 @@ import ij.gui.GenericDialog;
 
 /**
  * The optics a PSF model needs, shared by the Deconvolve and Generate PSF dialogs: numerical
- * aperture, emission wavelength (nm) and immersion refractive index. Interactive dialogs start
+ * aperture, emission wavelength (nm) and immersion refractive index, and the default sampling
+ * (pixel size, z step) of an image without a length calibration. Interactive dialogs start
  * from the last values used (kept in ImageJ's preferences); macros from the fixed defaults.
  */
 final class Optics {
     static final double DEFAULT_NA = 1.4;
     static final double DEFAULT_WAVELENGTH_NM = 520;
     static final double DEFAULT_IMMERSION_INDEX = 1.518;
+    /** Pixel size in nm where the image gives none (it is not calibrated in lengths, or no image is open). */
+    static final double DEFAULT_PIXEL_SIZE_NM = 100;
+    /** Distance between z planes in nm where the image gives none. */
+    static final double DEFAULT_Z_STEP_NM = 200;
 
     private static final String PREFIX = "fluorecon.optics.";
 

@@ -11,7 +11,7 @@ import ij.process.FloatProcessor;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › Render Localizations…: a super-resolved image from the table
+ * Plugins › Fluorecon › Localization › Render Localizations…: a super-resolved image from the table
  * "Localizations" (or a ThunderSTORM CSV file): each localization drawn as a Gaussian with its
  * uncertainty as σ, or counted in a histogram, at a chosen magnification. Every localization inside
  * the field adds 1 to the image's sum. The new image is calibrated in nm.

@@ -6,10 +6,10 @@ import ij.Prefs;
 import ij.gui.GenericDialog;
 
 /**
- * {@code Plugins › Fluorecon › Restore with model…}: applies a model folder (Noise2Void or CARE)
- * to every channel and frame of the open image, tiled, any size. Result "&lt;title&gt;-restored"
- * (and "&lt;title&gt;-uncertainty" for probabilistic CARE models) with the input's dimensions and
- * calibration.
+ * {@code Plugins › Fluorecon › Denoising › Restore with model…}: applies a model folder (Noise2Void
+ * or CARE) to every channel and frame of the open image, tiled, any size. Result
+ * "&lt;title&gt;-restored" (and "&lt;title&gt;-uncertainty" for probabilistic CARE models) with the
+ * input's dimensions and calibration.
  *
  * <p>Macro keys: {@code model_folder}, {@code uncertainty} (off unless named), {@code tile_size} 0
  * (automatic), {@code device} auto|cpu|cuda (the networks run on the CPU in this version; a CUDA
@@ -65,7 +65,7 @@ public class RestorePlugIn extends FluoreconCommand {
         } finally {
             progress.done();
         }
-        String base = DeconvolvePlugIn.withoutExtension(imp.getTitle());
+        String base = Dialogs.withoutExtension(imp.getTitle());
         ImagePlus result = Hyperstacks.createLike(imp, base + "-restored", restored);
         Denoising.logTime("restored", imp, result, start);
         result.show();

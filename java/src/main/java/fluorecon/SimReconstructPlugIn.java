@@ -16,12 +16,12 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Plugins › Fluorecon › SIM Reconstruction…: 2D Wiener SIM with automatic estimation of the
- * illumination pattern (k0, phase, modulation per direction), fairSIM-style. The current image holds
- * the raw frames: per channel, its z (and t) planes are time points (slowest), each z × angles ×
- * phases frames in the chosen order (PAZ: phase fastest, then angle, then z). Outputs new images:
- * "&lt;title&gt;-SIM" (2× the pixels, calibration halved), optionally the widefield sum and a
- * Wiener-filtered widefield on the same grid, a results table "SIM parameters" and a Fourier view
+ * Plugins › Fluorecon › SIM › SIM Reconstruction…: 2D Wiener SIM with automatic estimation of the
+ * illumination pattern (k0, phase, modulation per direction), fairSIM-style. The current image
+ * holds the raw frames: per channel, its z (and t) planes are time points (slowest), each z ×
+ * angles × phases frames in the chosen order (PAZ: phase fastest, then angle, then z). Outputs new
+ * images: "&lt;title&gt;-SIM" (2× the pixels, calibration halved), optionally the widefield sum and
+ * a Wiener-filtered widefield on the same grid, a results table "SIM parameters" and a Fourier view
  * with the detected pattern peaks marked.
  *
  * <p>Macro keys and defaults: {@code na} 1.2, {@code wavelength} 525 (emission, nm),
@@ -51,7 +51,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             throw new FluoreconException("There is no image: open the raw SIM frames first.");
         }
         Hyperstacks.checkSupported(imp, "The SIM stack");
-        List<ImagePlus> others = DeconvolvePlugIn.otherImages(imp);
+        List<ImagePlus> others = Dialogs.otherImages(imp);
         Settings s = showDialog(imp, others);
         if (s == null) {
             return;
@@ -152,7 +152,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             outZ = 1;
             outT = planes;
         }
-        String base = DeconvolvePlugIn.withoutExtension(imp.getTitle());
+        String base = Dialogs.withoutExtension(imp.getTitle());
         out.sim = image(base + "-SIM", imp, s, nc, outZ, outT, sim);
         if (s.widefield) {
             out.widefield = image(base + "-widefield", imp, s, nc, outZ, outT, wf);
@@ -254,7 +254,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
      */
     private static ImagePlus fourierView(float[] pixels, int fx, int fy, double[] params, Settings s,
             ImagePlus input) {
-        ImagePlus view = new ImagePlus(DeconvolvePlugIn.withoutExtension(input.getTitle()) + "-SIM Fourier view",
+        ImagePlus view = new ImagePlus(Dialogs.withoutExtension(input.getTitle()) + "-SIM Fourier view",
                 new FloatProcessor(fx, fy, pixels));
         Overlay overlay = new Overlay();
         double cx = fx / 2;
@@ -317,7 +317,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addNumericField("Apodization_cutoff", s.apodizationCutoff, 2, 6, "× widefield cutoff");
         gd.addNumericField("Apodization_bend", s.apodizationBend, 2, 6, "");
         gd.addNumericField("OTF_attenuation", s.otfAttenuation, 2, 6, "(1 = ideal OTF)");
-        gd.addChoice("OTF", otfChoices, DeconvolvePlugIn.indexOf(otfChoices, s.otfChoice) >= 0 ? s.otfChoice : MODEL_OTF);
+        gd.addChoice("OTF", otfChoices, Dialogs.indexOf(otfChoices, s.otfChoice) >= 0 ? s.otfChoice : MODEL_OTF);
         gd.addNumericField("Background", s.background, decimals(s.background, 1), 8, "counts");
         gd.addNumericField("Edge_taper", s.taperPx, 0, 6, "px");
         gd.addCheckbox("Widefield", s.widefield);
@@ -371,12 +371,12 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             throw new FluoreconException("The edge taper must be a whole number of pixels, 0 or more.");
         }
         s.taperPx = (int) taper;
-        if (DeconvolvePlugIn.indexOf(ORDERS, s.order) < 0) {
+        if (Dialogs.indexOf(ORDERS, s.order) < 0) {
             throw new FluoreconException("Unknown frame order \"" + s.order + "\": use PAZ, PZA or ZAP.");
         }
-        int otfIndex = DeconvolvePlugIn.indexOf(otfChoices, otf);
+        int otfIndex = Dialogs.indexOf(otfChoices, otf);
         if (otfIndex < 0) {
-            otfIndex = DeconvolvePlugIn.indexOf(otfChoices, "[" + otf + "]");
+            otfIndex = Dialogs.indexOf(otfChoices, "[" + otf + "]");
         }
         if (otfIndex < 0) {
             throw new FluoreconException("OTF \"" + otf + "\" is neither " + MODEL_OTF
@@ -425,7 +425,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.angles = (int) Prefs.get(PREFIX + "angles", s.angles);
             s.phases = (int) Prefs.get(PREFIX + "phases", s.phases);
             s.order = Prefs.get(PREFIX + "order", s.order);
-            if (DeconvolvePlugIn.indexOf(ORDERS, s.order) < 0) {
+            if (Dialogs.indexOf(ORDERS, s.order) < 0) {
                 s.order = ORDERS[0];
             }
             s.timePoints = (int) Prefs.get(PREFIX + "time_points", s.timePoints);

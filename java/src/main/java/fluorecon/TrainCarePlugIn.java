@@ -5,8 +5,8 @@ import ij.WindowManager;
 import ij.gui.GenericDialog;
 
 /**
- * {@code Plugins › Fluorecon › Train CARE…}: trains a CARE network on a pair of open images of the
- * same field (low and high quality, same size) and saves a model folder.
+ * {@code Plugins › Fluorecon › Denoising › Train CARE…}: trains a CARE network on a pair of open
+ * images of the same field (low and high quality, same size) and saves a model folder.
  */
 public class TrainCarePlugIn extends FluoreconCommand {
     @Override

@@ -4,9 +4,9 @@ import ij.ImagePlus;
 import ij.gui.GenericDialog;
 
 /**
- * {@code Plugins › Fluorecon › Train Noise2Void…}: trains on the open image (one channel, one
- * frame; a 2D network learns from every plane) and saves a model folder (model.safetensors +
- * model.json) for {@code Restore with model…}.
+ * {@code Plugins › Fluorecon › Denoising › Train Noise2Void…}: trains on the open image (one
+ * channel, one frame; a 2D network learns from every plane) and saves a model folder
+ * (model.safetensors + model.json) for {@code Restore with model…}.
  */
 public class TrainN2vPlugIn extends FluoreconCommand {
     @Override

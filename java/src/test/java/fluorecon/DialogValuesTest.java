@@ -11,11 +11,11 @@ import org.junit.Test;
 public class DialogValuesTest {
     @Test
     public void resultTitlesDropTheFileExtensionOnly() {
-        assertEquals("cells", DeconvolvePlugIn.withoutExtension("cells.tif"));
-        assertEquals("cells", DeconvolvePlugIn.withoutExtension("cells.ome.tiff"));
-        assertEquals("C1-cells", DeconvolvePlugIn.withoutExtension("C1-cells.czi"));
-        assertEquals("cells 1.5x", DeconvolvePlugIn.withoutExtension("cells 1.5x"));
-        assertEquals("cells", DeconvolvePlugIn.withoutExtension("cells"));
+        assertEquals("cells", Dialogs.withoutExtension("cells.tif"));
+        assertEquals("cells", Dialogs.withoutExtension("cells.ome.tiff"));
+        assertEquals("C1-cells", Dialogs.withoutExtension("C1-cells.czi"));
+        assertEquals("cells 1.5x", Dialogs.withoutExtension("cells 1.5x"));
+        assertEquals("cells", Dialogs.withoutExtension("cells"));
     }
 
     @Test

@@ -4,25 +4,18 @@
 //!
 //! Exit codes: 0 success, 1 error (message on stderr), 2 usage error, 130 cancelled.
 
-#[path = "fluorecon/commands.rs"]
-mod commands;
-#[path = "fluorecon/deepstorm.rs"]
+mod deconv;
 mod deepstorm;
-#[path = "fluorecon/denoise.rs"]
 mod denoise;
-#[path = "fluorecon/sim.rs"]
+mod info;
+mod psf;
 mod sim;
-#[path = "fluorecon/smlm.rs"]
 mod smlm;
-#[path = "fluorecon/terminal.rs"]
 mod terminal;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use fluorecon::deconv::Boundary;
+use clap::{Args, Parser, Subcommand};
 use fluorecon::device::DeviceRequest;
-use fluorecon::psf::PsfModel;
 use fluorecon::{invalid, Error, Result};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
@@ -47,12 +40,12 @@ struct Cli {
 enum Command {
     /// Deconvolve every channel and time point of a TIFF z-stack or ImageJ hyperstack
     /// (Richardson–Lucy, optionally with total-variation regularisation)
-    Deconvolve(DeconvolveArgs),
+    Deconvolve(deconv::DeconvolveArgs),
     /// Write a model PSF as a 32-bit TIFF calibrated in µm
-    Psf(PsfArgs),
+    Psf(psf::PsfArgs),
     /// Simulate a widefield acquisition with known ground truth (truth.tif, blurred.tif,
     /// psf.tif) for tests, sample data and benchmarks
-    Simulate(SimulateArgs),
+    Simulate(deconv::SimulateArgs),
     /// Reconstruct 2D SIM raw data (Wiener SIM with automatic pattern estimation)
     Sim(sim::SimArgs),
     /// Simulate raw 2D SIM frames with known object and pattern (for tests and benchmarks)
@@ -77,80 +70,6 @@ enum Command {
     Info,
 }
 
-#[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  \
-    fluorecon deconvolve cells.tif --psf bead.tif -n 40 -o cells-rl.tif\n  \
-    fluorecon deconvolve cells.tif --psf-model born-wolf --na 1.4 --wavelength 520 \
-    --tv 0.002 --accelerate -o cells-rl.tif")]
-pub struct DeconvolveArgs {
-    /// Input TIFF: 8-, 16- or 32-bit z-stack or ImageJ hyperstack (every channel and frame is
-    /// deconvolved)
-    #[arg(value_name = "IN.tif")]
-    pub input: PathBuf,
-
-    /// Output TIFF: 32-bit float, same dimensions and calibration as the input
-    #[arg(short, long, value_name = "OUT.tif")]
-    pub output: PathBuf,
-
-    /// Measured PSF: a TIFF z-stack of one bead, sampled like the image (same pixel size and
-    /// z step); it is centred and normalised automatically
-    #[arg(long, value_name = "PSF.tif")]
-    pub psf: Option<PathBuf>,
-
-    /// Compute a model PSF instead of using a measured one
-    #[arg(long, value_enum, value_name = "MODEL")]
-    pub psf_model: Option<ModelArg>,
-
-    /// Numerical aperture of the objective (with --psf-model), e.g. 1.4
-    #[arg(long, value_name = "NA")]
-    pub na: Option<f64>,
-
-    /// Emission wavelength in nm (with --psf-model), e.g. 520
-    #[arg(long, value_name = "NM")]
-    pub wavelength: Option<f64>,
-
-    /// Refractive index of the immersion medium (with --psf-model): 1.518 oil, 1.33 water,
-    /// 1.0 air
-    #[arg(long, value_name = "N", default_value_t = 1.518)]
-    pub immersion: f64,
-
-    /// Lateral pixel size in the sample, nm (with --psf-model) [default: from the input's
-    /// calibration]
-    #[arg(long, value_name = "NM")]
-    pub pixel_size: Option<f64>,
-
-    /// Distance between z planes, nm (with --psf-model) [default: from the input's
-    /// calibration]
-    #[arg(long, value_name = "NM")]
-    pub z_step: Option<f64>,
-
-    /// Maximum number of Richardson–Lucy iterations
-    #[arg(short = 'n', long, value_name = "N", default_value_t = 40)]
-    pub iterations: usize,
-
-    /// Total-variation regularisation λ (0 = plain Richardson–Lucy; typical 0.001–0.01,
-    /// higher for noisier images)
-    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
-    pub tv: f32,
-
-    /// Biggs–Andrews acceleration: similar results in fewer iterations
-    #[arg(long)]
-    pub accelerate: bool,
-
-    /// Edge model: non-circulant (no ringing at the image border) or circulant (periodic,
-    /// faster, as most tools)
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = BoundaryArg::NonCirculant)]
-    pub boundary: BoundaryArg,
-
-    /// Stop early when the relative change between iterations falls below this (0 = run
-    /// all iterations), e.g. 0.001
-    #[arg(long, value_name = "T", default_value_t = 0.0)]
-    pub tolerance: f32,
-
-    #[command(flatten)]
-    pub compute: DeviceChoice,
-}
-
 /// `--device`, the same for every compute command.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct DeviceChoice {
@@ -159,132 +78,6 @@ pub struct DeviceChoice {
     /// reason and runs on the CPU
     #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = parse_device)]
     pub device: DeviceRequest,
-}
-
-#[derive(Args, Debug)]
-pub struct OpticsArgs {
-    /// Numerical aperture of the objective
-    #[arg(long, value_name = "NA")]
-    pub na: f64,
-
-    /// Emission wavelength, nm
-    #[arg(long, value_name = "NM")]
-    pub wavelength: f64,
-
-    /// Refractive index of the immersion medium: 1.518 oil, 1.33 water, 1.0 air
-    #[arg(long, value_name = "N", default_value_t = 1.518)]
-    pub immersion: f64,
-
-    /// Lateral pixel size in the sample, nm
-    #[arg(long, value_name = "NM")]
-    pub pixel_size: f64,
-}
-
-#[derive(Args, Debug)]
-#[command(after_help = "Example:\n  \
-    fluorecon psf --model born-wolf --na 1.4 --wavelength 520 --pixel-size 65 --z-step 200 \
-    -o psf.tif")]
-pub struct PsfArgs {
-    /// PSF model
-    #[arg(long, value_enum, value_name = "MODEL")]
-    pub model: ModelArg,
-
-    #[command(flatten)]
-    pub optics: OpticsArgs,
-
-    /// Distance between z planes, nm (not needed for a 2D PSF, --size NX,NY,1)
-    #[arg(long, value_name = "NM")]
-    pub z_step: Option<f64>,
-
-    /// PSF size in pixels, odd along every axis [default: large enough for the model]
-    #[arg(long, value_name = "NX,NY,NZ", value_parser = parse_size)]
-    pub size: Option<(usize, usize, usize)>,
-
-    /// Output TIFF (32-bit, sum 1, calibrated in µm)
-    #[arg(short, long, value_name = "PSF.tif")]
-    pub output: PathBuf,
-}
-
-#[derive(Args, Debug)]
-#[command(after_help = "Example:\n  fluorecon simulate --shape 32x256x256 -o sample/")]
-pub struct SimulateArgs {
-    /// Image size NZxNYxNX in pixels, e.g. 32x128x128 (NYxNX for a 2D image)
-    #[arg(long, value_name = "NZxNYxNX", value_parser = parse_shape)]
-    pub shape: (usize, usize, usize),
-
-    /// Numerical aperture of the objective
-    #[arg(long, value_name = "NA", default_value_t = 1.4)]
-    pub na: f64,
-
-    /// Emission wavelength, nm
-    #[arg(long, value_name = "NM", default_value_t = 520.0)]
-    pub wavelength: f64,
-
-    /// Refractive index of the immersion medium
-    #[arg(long, value_name = "N", default_value_t = 1.518)]
-    pub immersion: f64,
-
-    /// Lateral pixel size in the sample, nm
-    #[arg(long, value_name = "NM", default_value_t = 100.0)]
-    pub pixel_size: f64,
-
-    /// Distance between z planes, nm
-    #[arg(long, value_name = "NM", default_value_t = 200.0)]
-    pub z_step: f64,
-
-    /// Peak photon count of the brightest structures
-    #[arg(long, value_name = "PHOTONS", default_value_t = 1000.0)]
-    pub photons: f32,
-
-    /// Uniform background, photons per pixel
-    #[arg(long, value_name = "PHOTONS", default_value_t = 10.0)]
-    pub background: f32,
-
-    /// Random seed of the sample and the noise
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub seed: u64,
-
-    /// PSF size in pixels, odd along every axis [default: sized for the image]
-    #[arg(long, value_name = "NX,NY,NZ", value_parser = parse_size)]
-    pub psf_size: Option<(usize, usize, usize)>,
-
-    /// Output folder (created if needed)
-    #[arg(short, long, value_name = "DIR")]
-    pub output: PathBuf,
-}
-
-/// PSF models on the command line.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelArg {
-    /// Scalar Born & Wolf widefield model
-    BornWolf,
-    /// Gaussian approximation (faster, less accurate out of focus)
-    Gaussian,
-}
-
-impl From<ModelArg> for PsfModel {
-    fn from(m: ModelArg) -> PsfModel {
-        match m {
-            ModelArg::BornWolf => PsfModel::BornWolf,
-            ModelArg::Gaussian => PsfModel::Gaussian,
-        }
-    }
-}
-
-/// Boundary models on the command line.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BoundaryArg {
-    NonCirculant,
-    Circulant,
-}
-
-impl From<BoundaryArg> for Boundary {
-    fn from(b: BoundaryArg) -> Boundary {
-        match b {
-            BoundaryArg::NonCirculant => Boundary::NonCirculant,
-            BoundaryArg::Circulant => Boundary::Circulant,
-        }
-    }
 }
 
 /// Asks glibc to keep freed work buffers in the heap for reuse: by default it unmaps every
@@ -369,9 +162,9 @@ fn run(cli: Cli) -> Result<()> {
             .map_err(|e| Error::InvalidInput(format!("cannot start {n} threads: {e}")))?;
     }
     match cli.command {
-        Command::Deconvolve(a) => commands::deconvolve(&a),
-        Command::Psf(a) => commands::psf(&a),
-        Command::Simulate(a) => commands::simulate(&a),
+        Command::Deconvolve(a) => deconv::deconvolve(&a),
+        Command::Psf(a) => psf::psf(&a),
+        Command::Simulate(a) => deconv::simulate(&a),
         Command::Sim(a) => sim::sim(&a),
         Command::SimulateSim(a) => sim::simulate_sim_cmd(&a),
         Command::Localize(a) => smlm::localize(&a),
@@ -381,7 +174,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::N2v(c) => denoise::n2v(&c),
         Command::Care(c) => denoise::care(&c),
         Command::Info => {
-            commands::info();
+            info::info();
             Ok(())
         }
     }

@@ -1,14 +1,107 @@
-//! The subcommands: each reads its inputs, calls the library and writes TIFFs.
+//! `fluorecon deconvolve` (Richardson–Lucy on every channel and time point of a TIFF) and
+//! `fluorecon simulate` (a widefield acquisition with known ground truth).
 
+use crate::psf::{check_odd, model_name, ModelArg};
 use crate::terminal::{install_ctrlc, CliProgress};
-use crate::{DeconvolveArgs, PsfArgs, SimulateArgs};
-use fluorecon::deconv::{richardson_lucy, RlOptions};
+use crate::{parse_shape, parse_size, DeviceChoice};
+use clap::{Args, ValueEnum};
+use fluorecon::deconv::{richardson_lucy, Boundary, RlOptions};
 use fluorecon::io::tiff::{read_tiff, write_tiff, write_tiff_with_progress, Hyperstack};
 use fluorecon::progress::{check_cancel, SubProgress};
-use fluorecon::psf::{suggested_shape, Psf, PsfModel, PsfParams};
+use fluorecon::psf::{Psf, PsfModel, PsfParams};
 use fluorecon::{invalid, simulate, Progress, Result, Volume};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    fluorecon deconvolve cells.tif --psf bead.tif -n 40 -o cells-rl.tif\n  \
+    fluorecon deconvolve cells.tif --psf-model born-wolf --na 1.4 --wavelength 520 \
+    --tv 0.002 --accelerate -o cells-rl.tif")]
+pub struct DeconvolveArgs {
+    /// Input TIFF: 8-, 16- or 32-bit z-stack or ImageJ hyperstack (every channel and frame is
+    /// deconvolved)
+    #[arg(value_name = "IN.tif")]
+    pub input: PathBuf,
+
+    /// Output TIFF: 32-bit float, same dimensions and calibration as the input
+    #[arg(short, long, value_name = "OUT.tif")]
+    pub output: PathBuf,
+
+    /// Measured PSF: a TIFF z-stack of one bead, sampled like the image (same pixel size and
+    /// z step); it is centred and normalised automatically
+    #[arg(long, value_name = "PSF.tif")]
+    pub psf: Option<PathBuf>,
+
+    /// Compute a model PSF instead of using a measured one
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub psf_model: Option<ModelArg>,
+
+    /// Numerical aperture of the objective (with --psf-model), e.g. 1.4
+    #[arg(long, value_name = "NA")]
+    pub na: Option<f64>,
+
+    /// Emission wavelength in nm (with --psf-model), e.g. 520
+    #[arg(long, value_name = "NM")]
+    pub wavelength: Option<f64>,
+
+    /// Refractive index of the immersion medium (with --psf-model): 1.518 oil, 1.33 water,
+    /// 1.0 air
+    #[arg(long, value_name = "N", default_value_t = 1.518)]
+    pub immersion: f64,
+
+    /// Lateral pixel size in the sample, nm (with --psf-model) [default: from the input's
+    /// calibration]
+    #[arg(long, value_name = "NM")]
+    pub pixel_size: Option<f64>,
+
+    /// Distance between z planes, nm (with --psf-model) [default: from the input's
+    /// calibration]
+    #[arg(long, value_name = "NM")]
+    pub z_step: Option<f64>,
+
+    /// Maximum number of Richardson–Lucy iterations
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 40)]
+    pub iterations: usize,
+
+    /// Total-variation regularisation λ (0 = plain Richardson–Lucy; typical 0.001–0.01,
+    /// higher for noisier images)
+    #[arg(long, value_name = "LAMBDA", default_value_t = 0.0)]
+    pub tv: f32,
+
+    /// Biggs–Andrews acceleration: similar results in fewer iterations
+    #[arg(long)]
+    pub accelerate: bool,
+
+    /// Edge model: non-circulant (no ringing at the image border) or circulant (periodic,
+    /// faster, as most tools)
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = BoundaryArg::NonCirculant)]
+    pub boundary: BoundaryArg,
+
+    /// Stop early when the relative change between iterations falls below this (0 = run
+    /// all iterations), e.g. 0.001
+    #[arg(long, value_name = "T", default_value_t = 0.0)]
+    pub tolerance: f32,
+
+    #[command(flatten)]
+    pub compute: DeviceChoice,
+}
+
+/// Boundary models on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoundaryArg {
+    NonCirculant,
+    Circulant,
+}
+
+impl From<BoundaryArg> for Boundary {
+    fn from(b: BoundaryArg) -> Boundary {
+        match b {
+            BoundaryArg::NonCirculant => Boundary::NonCirculant,
+            BoundaryArg::Circulant => Boundary::Circulant,
+        }
+    }
+}
 
 /// `fluorecon deconvolve`.
 pub fn deconvolve(a: &DeconvolveArgs) -> Result<()> {
@@ -242,67 +335,52 @@ fn deconvolution_psf(
     Psf::for_image(&params, input.stack_shape())
 }
 
-fn model_name(m: PsfModel) -> &'static str {
-    match m {
-        PsfModel::BornWolf => "Born & Wolf",
-        PsfModel::Gaussian => "Gaussian",
-    }
-}
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  fluorecon simulate --shape 32x256x256 -o sample/")]
+pub struct SimulateArgs {
+    /// Image size NZxNYxNX in pixels, e.g. 32x128x128 (NYxNX for a 2D image)
+    #[arg(long, value_name = "NZxNYxNX", value_parser = parse_shape)]
+    pub shape: (usize, usize, usize),
 
-/// `fluorecon psf`.
-pub fn psf(a: &PsfArgs) -> Result<()> {
-    let o = &a.optics;
-    let nz_given = a.size.map(|(_, _, nz)| nz);
-    let z_step = match (a.z_step, nz_given) {
-        (Some(z), _) => z,
-        (None, Some(1)) => o.pixel_size, // not used for a 2D PSF
-        (None, _) => {
-            return invalid!("--z-step NM is needed for a 3D PSF (or give --size NX,NY,1 for 2D)")
-        }
-    };
-    let params = PsfParams {
-        model: a.model.into(),
-        na: o.na,
-        wavelength_nm: o.wavelength,
-        immersion_index: o.immersion,
-        pixel_size_nm: o.pixel_size,
-        z_step_nm: z_step,
-    };
-    let shape = match a.size {
-        Some((nx, ny, nz)) => {
-            check_odd(nx, ny, nz)?;
-            (nz, ny, nx)
-        }
-        None => default_psf_shape(&params),
-    };
-    let psf = Psf::generate(&params, shape)?;
-    let volume = Volume::new(psf.data, Psf::voxel_size(&params));
-    write_tiff(&a.output, &Hyperstack::from_volume(&volume))?;
-    let (nz, ny, nx) = shape;
-    eprintln!(
-        "fluorecon: wrote a {} PSF of {nx}×{ny}×{nz} pixels (x×y×z; pixel {} nm, z step {} nm) → {}",
-        model_name(params.model),
-        o.pixel_size,
-        z_step,
-        a.output.display()
-    );
-    Ok(())
-}
+    /// Numerical aperture of the objective
+    #[arg(long, value_name = "NA", default_value_t = 1.4)]
+    pub na: f64,
 
-fn check_odd(nx: usize, ny: usize, nz: usize) -> Result<()> {
-    if nx % 2 == 0 || ny % 2 == 0 || nz % 2 == 0 {
-        return invalid!(
-            "the PSF size must be odd along every axis (its peak sits in the centre pixel), \
-             e.g. 65,65,33; got {nx},{ny},{nz}"
-        );
-    }
-    Ok(())
-}
+    /// Emission wavelength, nm
+    #[arg(long, value_name = "NM", default_value_t = 520.0)]
+    pub wavelength: f64,
 
-/// The PSF size when none is given: the library's suggestion for a 17-plane stack of a
-/// large field (33 planes for Born & Wolf).
-fn default_psf_shape(p: &PsfParams) -> (usize, usize, usize) {
-    suggested_shape(p, (17, 1025, 1025))
+    /// Refractive index of the immersion medium
+    #[arg(long, value_name = "N", default_value_t = 1.518)]
+    pub immersion: f64,
+
+    /// Lateral pixel size in the sample, nm
+    #[arg(long, value_name = "NM", default_value_t = 100.0)]
+    pub pixel_size: f64,
+
+    /// Distance between z planes, nm
+    #[arg(long, value_name = "NM", default_value_t = 200.0)]
+    pub z_step: f64,
+
+    /// Peak photon count of the brightest structures
+    #[arg(long, value_name = "PHOTONS", default_value_t = 1000.0)]
+    pub photons: f32,
+
+    /// Uniform background, photons per pixel
+    #[arg(long, value_name = "PHOTONS", default_value_t = 10.0)]
+    pub background: f32,
+
+    /// Random seed of the sample and the noise
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+
+    /// PSF size in pixels, odd along every axis [default: sized for the image]
+    #[arg(long, value_name = "NX,NY,NZ", value_parser = parse_size)]
+    pub psf_size: Option<(usize, usize, usize)>,
+
+    /// Output folder (created if needed)
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
 }
 
 /// `fluorecon simulate`.
@@ -359,10 +437,4 @@ pub fn simulate(a: &SimulateArgs) -> Result<()> {
         a.output.display()
     );
     Ok(())
-}
-
-/// `fluorecon info`.
-pub fn info() {
-    print!("{}", fluorecon::info_text());
-    println!("threads: {}", rayon::current_num_threads());
 }
