@@ -3,8 +3,8 @@
 //! (defaults 1000000 and 100000). Prints fits/s for windows of 7×7, 9×9 and 11×11 pixels
 //! (random spots, see `smlm::fit::random_spot_windows`). GPU time includes the copies to and
 //! from the GPU; the kernel is compiled and loaded before timing (first, untimed call).
-use fluorecon::cuda::fit::SpotFitter;
 use fluorecon::smlm::fit::{fit_spot_masked, random_spot_windows};
+use fluorecon::smlm::fit_cuda::SpotFitter;
 use fluorecon::smlm::FitOptions;
 use rayon::prelude::*;
 use std::time::Instant;

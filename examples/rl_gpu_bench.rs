@@ -2,15 +2,15 @@
 //! `cargo run --release --features cuda --example rl_gpu_bench -- [iterations] [NZxNYxNX]
 //! [psf_z psf_xy] [cpu_iterations]` (defaults 100, 64x512x512, 31 63, 3).
 //!
-//! Floor = bytes one iteration must move at the least (cuda::rl::footprint: each FFT
+//! Floor = bytes one iteration must move at the least (deconv::rl_cuda::footprint: each FFT
 //! reads and writes once, the element-wise steps read and write their volumes once) ÷ the
 //! GPU's device-to-device copy bandwidth measured here. Per-iteration time = (time of N
 //! iterations − time of 1) / (N − 1), each the fastest of three runs after a warm-up run, so
 //! set-up (NVRTC, plans, OTF, copies) is left out.
-use fluorecon::cuda::rl::footprint;
-use fluorecon::cuda::Gpu;
+use fluorecon::deconv::rl_cuda::footprint;
 use fluorecon::deconv::{fft_grid, richardson_lucy, RlOptions};
 use fluorecon::device::DeviceRequest;
+use fluorecon::gpu::Gpu;
 use fluorecon::psf::Psf;
 use fluorecon::{NoProgress, Volume, VoxelSize};
 use ndarray::Array3;

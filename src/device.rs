@@ -95,7 +95,7 @@ pub fn select_gpu(
 /// The GPU a job runs on, when the request and the machine allow one (the `cuda` feature);
 /// `None` is the CPU.
 #[cfg(feature = "cuda")]
-pub(crate) type GpuSlot = Option<crate::cuda::Gpu>;
+pub(crate) type GpuSlot = Option<crate::gpu::Gpu>;
 #[cfg(not(feature = "cuda"))]
 pub(crate) type GpuSlot = Option<std::convert::Infallible>;
 
@@ -109,7 +109,7 @@ pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> Gp
     warnings.extend(reason);
     #[cfg(feature = "cuda")]
     if let Some(g) = gpu {
-        match crate::cuda::Gpu::open(g.ordinal) {
+        match crate::gpu::Gpu::open(g.ordinal) {
             Ok(gpu) => return Some(gpu),
             Err(e) => warnings.push(format!("{e}; running on the CPU")),
         }
@@ -122,7 +122,7 @@ pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> Gp
 /// The device of an opened GPU, for the result and the log.
 #[cfg(feature = "cuda")]
 pub(crate) fn gpu_device(gpu: &GpuSlot) -> Option<Device> {
-    gpu.as_ref().map(crate::cuda::Gpu::device)
+    gpu.as_ref().map(crate::gpu::Gpu::device)
 }
 
 #[cfg(not(feature = "cuda"))]

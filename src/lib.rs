@@ -9,13 +9,12 @@
 //! Conventions: arrays are (z, y, x) with x fastest; voxel sizes in µm; PSF model lengths
 //! in nm; intensities f32.
 
-#[cfg(feature = "cuda")]
-pub mod cuda;
 pub mod deconv;
 pub mod denoise;
 pub mod device;
 mod error;
 pub mod fft;
+pub mod gpu;
 pub mod image;
 pub mod io;
 pub mod nn;

@@ -24,8 +24,8 @@ fn gpu_fits_match_cpu_fits() {
 
 #[cfg(feature = "cuda")]
 fn compare_fits() {
-    use fluorecon::cuda::fit::SpotFitter;
     use fluorecon::smlm::fit::{fit_spot_masked, random_spot_windows};
+    use fluorecon::smlm::fit_cuda::SpotFitter;
     use fluorecon::smlm::{FitMethod, FitOptions};
     let fitter = SpotFitter::new(0).unwrap();
     for (method, w, seed) in [

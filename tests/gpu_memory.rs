@@ -58,7 +58,7 @@ fn out_of_gpu_memory_falls_back() {
     .unwrap();
     let (dev, _) = fluorecon::nn::select_device(DeviceRequest::Cuda(0), &mut NoProgress);
     assert!(!dev.is_cpu(), "candle could not open CUDA:0");
-    let gpu = fluorecon::cuda::Gpu::open(0).unwrap();
+    let gpu = fluorecon::gpu::Gpu::open(0).unwrap();
 
     // The inputs and the CPU results before the GPU is filled.
     let psf = Psf::gaussian_voxels((15, 31, 31), (1.7, 1.3));

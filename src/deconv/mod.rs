@@ -2,6 +2,8 @@
 //! circulant and non-circulant boundaries).
 
 mod rl;
+#[cfg(feature = "cuda")]
+pub mod rl_cuda;
 mod tv;
 
 pub(crate) use rl::available_memory;

@@ -290,7 +290,7 @@ fn deconvolve_volume(
     };
     #[cfg(feature = "cuda")]
     if let Some(g) = gpu.as_ref() {
-        let problem = crate::cuda::rl::RlProblem {
+        let problem = super::rl_cuda::RlProblem {
             observed: data.view(),
             kernel,
             grid,
@@ -301,7 +301,7 @@ fn deconvolve_volume(
             normal_floor: NORMAL_FLOOR,
             min_tv_denominator: super::tv::MIN_DENOMINATOR,
         };
-        match crate::cuda::rl::deconvolve(g, &problem, opts, progress) {
+        match super::rl_cuda::deconvolve(g, &problem, opts, progress) {
             Ok((estimate, done)) => return Ok((crop_estimate(&estimate, grid, m), done, warnings)),
             Err(Error::Cancelled) => return Err(Error::Cancelled),
             Err(e) => {

@@ -18,7 +18,7 @@
 //! - [`estimate`]: k₀, phase and modulation per direction; [`reconstruct`](mod@reconstruct):
 //!   the Wiener filter; [`bands`]: band separation and shifts; [`fft2`]: complex 2D FFT.
 //!
-//! Devices: the Wiener filter of every plane runs on an NVIDIA GPU (`cuda::sim`, the `cuda`
+//! Devices: the Wiener filter of every plane runs on an NVIDIA GPU (`wiener_cuda`, the `cuda`
 //! feature) when [`SimOptions::device`] allows and one is usable, else on the CPU, with the
 //! same filters and the same result up to float rounding; a GPU failure finishes the stack on
 //! the CPU. Pattern estimation always runs on the CPU.
@@ -29,6 +29,8 @@ pub mod fft2;
 pub mod otf;
 pub mod reconstruct;
 pub mod simulator;
+#[cfg(feature = "cuda")]
+pub mod wiener_cuda;
 
 pub use estimate::{AngleParams, ParamFlags};
 pub use otf::{Otf, SimOptics};
@@ -352,7 +354,7 @@ struct Planes {
     /// The parameters the filters were computed for, and the filters.
     filters: Option<(Vec<AngleParams>, WienerFilters)>,
     #[cfg(feature = "cuda")]
-    gpu: Option<crate::cuda::sim::SimGpu>,
+    gpu: Option<wiener_cuda::SimGpu>,
     /// Whether the GPU holds the current filters.
     #[cfg(feature = "cuda")]
     gpu_filters: bool,
@@ -371,7 +373,7 @@ impl Planes {
         #[cfg(feature = "cuda")]
         let gpu = gpu.and_then(|g| {
             let ordinal = g.ordinal;
-            crate::cuda::sim::SimGpu::new(g, raw, opts.angles, opts.phases)
+            wiener_cuda::SimGpu::new(g, raw, opts.angles, opts.phases)
                 .map_err(|e| {
                     why_not.push(format!(
                         "SIM cannot run on CUDA device {ordinal} ({e}); running on the CPU"

@@ -47,7 +47,7 @@ pub(crate) const UPSCALE: f32 = 4.0;
 /// What the Wiener filter of one plane needs besides its frames: everything that depends on
 /// the pattern, the OTF and the settings only. Computed on the host, once per set of pattern
 /// parameters, and used as it is by the CPU ([`wiener_sim_with`]) and the GPU
-/// (`cuda::sim`), so that both compute the same thing.
+/// (`super::wiener_cuda`), so that both compute the same thing.
 pub struct WienerFilters {
     /// Raw grid (ny, nx); the output grid is (2ny, 2nx).
     pub raw: (usize, usize),

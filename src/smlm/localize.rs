@@ -245,7 +245,7 @@ pub fn localize_frame(
 /// on the CPU, then fitted in one batch by `fitter`.
 #[cfg(feature = "cuda")]
 fn localize_frames_gpu(
-    fitter: &crate::cuda::fit::SpotFitter,
+    fitter: &super::fit_cuda::SpotFitter,
     frames: &[f32],
     w: usize,
     h: usize,
@@ -332,7 +332,7 @@ pub struct Localizer {
     unfiltered: usize,
     /// The GPU that fits the spots, when the device is CUDA (chosen at the first frame).
     #[cfg(feature = "cuda")]
-    gpu: Option<crate::cuda::fit::SpotFitter>,
+    gpu: Option<super::fit_cuda::SpotFitter>,
 }
 
 impl Localizer {
@@ -426,7 +426,7 @@ impl Localizer {
         }
         #[cfg(feature = "cuda")]
         if let Some(g) = gpu {
-            match crate::cuda::fit::SpotFitter::new(g.ordinal) {
+            match super::fit_cuda::SpotFitter::new(g.ordinal) {
                 Ok(fitter) => {
                     let device = fitter.device();
                     self.gpu = Some(fitter);

@@ -22,6 +22,8 @@ pub mod deepstorm;
 pub mod detect;
 pub mod drift;
 pub mod fit;
+#[cfg(feature = "cuda")]
+pub mod fit_cuda;
 pub mod localize;
 pub mod metrics;
 pub mod render;

@@ -1,5 +1,5 @@
 // 2D SIM Wiener reconstruction steps on the GPU, compiled at run time with NVRTC
-// (src/cuda/sim.rs). Images are row-major (x fastest): the raw grid (ny, nx), the 2× grid
+// (src/sim/wiener_cuda.rs). Images are row-major (x fastest): the raw grid (ny, nx), the 2× grid
 // (fy, fx) = (2ny, 2nx); spectra are in FFT order; complex values are interleaved float2.
 // Every kernel loops over its elements with a grid stride, so any launch size covers any
 // image. The arithmetic follows src/sim/reconstruct.rs (wiener_sim_with) step by step: same

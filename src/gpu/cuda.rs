@@ -1,7 +1,9 @@
-//! NVIDIA GPU code paths (the `cuda` feature): Richardson–Lucy with cuFFT and NVRTC kernels
-//! (`rl`), 2D SIM Wiener reconstruction likewise (`sim`), MLE spot fitting with an NVRTC kernel, one thread per spot (`fit`). The neural
-//! networks run on candle's CUDA device (`nn::run_on_device`), whose kernels nvcc compiles
-//! when the crate is built.
+//! CUDA plumbing for the GPU paths that sit beside their algorithms (`deconv::rl_cuda`:
+//! Richardson–Lucy with cuFFT and NVRTC kernels; `sim::wiener_cuda`: 2D SIM Wiener
+//! reconstruction likewise; `smlm::fit_cuda`: MLE spot fitting, one thread per spot): opening
+//! a GPU, its memory, NVRTC modules, kernel launches. The neural networks run on candle's CUDA
+//! device (`nn::run_on_device`), whose kernels nvcc compiles when the crate is built. Nothing
+//! here knows an algorithm.
 //!
 //! Linking: candle makes cudarc link the CUDA 13 libraries (libcuda.so.1, libcudart.so.13,
 //! libcublas(Lt).so.13, libcurand.so.10, libnvrtc.so.13) at build time ("dynamic-linking";
@@ -21,9 +23,9 @@ macro_rules! launch {
         $( b.arg(&$arg); )*
         // SAFETY: the arguments match the kernel's parameters (see the .cu file) and every
         // pointer is a live buffer of at least the length the kernel indexes.
-        unsafe { b.launch($crate::cuda::launch_config($n)) }
+        unsafe { b.launch($crate::gpu::launch_config($n)) }
             .map(|_| ())
-            .map_err(|e| $crate::cuda::gpu_error(concat!("kernel launch: ", stringify!($k)), e))
+            .map_err(|e| $crate::gpu::gpu_error(concat!("kernel launch: ", stringify!($k)), e))
     }};
 }
 
@@ -38,8 +40,8 @@ macro_rules! kernels {
         }
 
         impl Kernels {
-            fn load(gpu: &$crate::cuda::Gpu) -> $crate::Result<Kernels> {
-                let module = $crate::cuda::Module::load(gpu, $what, $source)?;
+            fn load(gpu: &$crate::gpu::Gpu) -> $crate::Result<Kernels> {
+                let module = $crate::gpu::Module::load(gpu, $what, $source)?;
                 Ok(Kernels {
                     $($name: module.kernel(stringify!($name))?,)+
                 })
@@ -52,10 +54,7 @@ macro_rules! kernels {
     };
 }
 
-pub mod cufft;
-pub mod fit;
-pub mod rl;
-pub mod sim;
+pub(crate) use {kernels, launch};
 
 use crate::{Error, Result};
 use cudarc::driver::{

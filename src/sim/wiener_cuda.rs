@@ -7,16 +7,16 @@
 //! stays on the CPU (a few small FFTs and searches per stack, once by default). The buffers
 //! and plans for one frame size are allocated once and serve every plane of a stack.
 
-use super::cufft::ComplexPlan;
-use super::{gpu_error, ptr, Gpu};
+use super::reconstruct::{WienerFilters, UPSCALE};
 use crate::device::Device;
 use crate::fft::Complex32;
-use crate::sim::reconstruct::{WienerFilters, UPSCALE};
+use crate::gpu::cufft::ComplexPlan;
+use crate::gpu::{gpu_error, kernels, launch, ptr, Gpu};
 use crate::{Error, Result};
 use cudarc::driver::CudaSlice;
 
 /// Kernel source, compiled at run time for the GPU present.
-const KERNELS: &str = include_str!("sim_kernels.cu");
+const KERNELS: &str = include_str!("wiener_kernels.cu");
 
 kernels!("SIM", KERNELS; separate_bands, zero_pad, shift_add_real, wiener_combine,
     widefield_pack, real_part_clipped, split_packed);
@@ -299,7 +299,7 @@ mod tests {
     /// sm_80 and every one the engine loads must be in the PTX.
     #[test]
     fn sim_kernels_compile_with_nvrtc() {
-        super::super::assert_compiles_for_sm80("SIM", KERNELS, KERNEL_NAMES);
+        crate::gpu::assert_compiles_for_sm80("SIM", KERNELS, KERNEL_NAMES);
     }
 
     /// The memory estimate for 1024 × 1024 frames, 3 × 3 per plane: per raw pixel 9 floats of

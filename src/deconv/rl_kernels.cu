@@ -1,5 +1,5 @@
 // Richardson–Lucy element-wise steps on the GPU, compiled at run time with NVRTC
-// (src/cuda/rl.rs). Volumes are (nz, ny, nx) floats, x fastest; spectra are the matching
+// (src/deconv/rl_cuda.rs). Volumes are (nz, ny, nx) floats, x fastest; spectra are the matching
 // half spectra (nz, ny, nx/2 + 1) of interleaved complex floats. Every kernel loops over its
 // elements with a grid stride, so any launch size covers any volume. The arithmetic follows
 // the CPU path in src/deconv/rl.rs and src/deconv/tv.rs line by line.

@@ -3,9 +3,9 @@
 //! model and arithmetic as the CPU path (`deconv::rl`), in f32 with f64 reductions; the
 //! volume stays on the GPU from the first iteration to the last.
 
-use super::cufft::{Direction, Plan};
-use super::{gpu_error, ptr, Gpu};
-use crate::deconv::RlOptions;
+use super::RlOptions;
+use crate::gpu::cufft::{Direction, Plan};
+use crate::gpu::{gpu_error, kernels, launch, ptr, Gpu};
 use crate::progress::Progress;
 use crate::{Error, Result};
 use cudarc::driver::CudaSlice;
@@ -178,7 +178,7 @@ pub fn deconvolve(
     let measure_change = opts.tolerance > 0.0;
     let mut done = 0;
     for it in 0..opts.iterations {
-        crate::deconv::rl_start_iteration(it, opts, " (GPU)", progress)?;
+        super::rl_start_iteration(it, opts, " (GPU)", progress)?;
         // ratio = y / Hx
         fwd.forward(stream, &x, &mut spec).map_err(Error::Device)?;
         multiply(0)?;
@@ -237,7 +237,7 @@ pub fn deconvolve(
             gpu.sync()?; // progress follows the GPU, and a failure surfaces in this iteration
             f64::INFINITY
         };
-        if crate::deconv::rl_converged(done, change, opts, progress) {
+        if super::rl_converged(done, change, opts, progress) {
             break;
         }
     }
@@ -259,7 +259,7 @@ mod tests {
     /// sm_80 and every one the engine loads must be in the PTX.
     #[test]
     fn kernels_compile_with_nvrtc() {
-        super::super::assert_compiles_for_sm80("RL", KERNELS, KERNEL_NAMES);
+        crate::gpu::assert_compiles_for_sm80("RL", KERNELS, KERNEL_NAMES);
     }
 
     /// The memory estimate and the bandwidth floor's byte count, for the benchmark's grid.

@@ -1,4 +1,4 @@
-// Spot fitting on the GPU, compiled at run time with NVRTC (src/cuda/fit.rs): one thread per
+// Spot fitting on the GPU, compiled at run time with NVRTC (src/smlm/fit_cuda.rs): one thread per
 // spot, the same model, start, Levenberg–Marquardt iterations, bounds, rejection rules and
 // Cramér–Rao bound as the CPU path in src/smlm/fit.rs (read that file for the model), line by
 // line, in double precision. Windows are w×w pixels (3 ≤ w ≤ MAX_WINDOW), row-major, x

@@ -3,8 +3,8 @@
 //! line in f64 (same model, start, Levenberg–Marquardt iterations, bounds, rejections and
 //! CRLB). The localizer uses it when the device is CUDA and falls back to the CPU on any error.
 
-use super::{gpu_error, Gpu};
-use crate::smlm::fit::{FitMethod, FitOptions, Spot, MAX_WINDOW};
+use super::fit::{FitMethod, FitOptions, Spot, MAX_WINDOW};
+use crate::gpu::{gpu_error, Gpu};
 use crate::{invalid, Result};
 use cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 
@@ -29,7 +29,7 @@ impl SpotFitter {
         let gpu = Gpu::open(ordinal)?;
         let module = gpu
             .ctx
-            .load_module(super::compile_ptx(
+            .load_module(crate::gpu::compile_ptx(
                 "spot fitting",
                 KERNELS,
                 gpu.compute_capability,
@@ -145,6 +145,6 @@ mod tests {
     /// sm_80.
     #[test]
     fn kernel_compiles_with_nvrtc() {
-        super::super::assert_compiles_for_sm80("spot fitting", super::KERNELS, &["fit_spots"]);
+        crate::gpu::assert_compiles_for_sm80("spot fitting", super::KERNELS, &["fit_spots"]);
     }
 }
