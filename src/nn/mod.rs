@@ -6,30 +6,25 @@
 //! Nothing here knows about a particular method: Noise2Void and CARE
 //! ([`crate::denoise`]) and Deep-STORM build on these pieces.
 //!
-//! Tensors are f32, channels-first: (batch, channel, [z,] y, x).
+//! Tensors are f32, channels-first: (batch, channel, [z,] y, x). The CPU kernels behind the
+//! layers are in [`cpu`].
 
 pub mod augment;
-pub mod batch_norm_cpu;
-pub mod conv_cpu;
-#[cfg(target_arch = "x86_64")]
-mod conv_direct;
+pub mod cpu;
 pub mod layers;
 pub mod model_file;
 pub mod normalize;
-pub mod pool_cpu;
-mod relu_mask;
 pub mod tiling;
 pub mod train;
 pub mod unet;
-#[cfg(target_arch = "x86_64")]
-mod unet_train_cpu;
-#[cfg(target_arch = "x86_64")]
-mod winograd;
 
 pub use model_file::{load_model, save_model, Model, ModelInfo};
 pub use normalize::Normalization;
 pub use train::{train, EpochStats, Objective, TrainOptions, TrainReport};
 pub use unet::{UNet, UNetConfig};
+
+// The kernels' paths before they moved into `cpu`.
+pub use cpu::{batch_norm as batch_norm_cpu, conv as conv_cpu, pool as pool_cpu};
 
 use crate::Error;
 use candle_core::{DType, Device, Tensor};
@@ -37,102 +32,6 @@ use candle_nn::VarMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Uniform};
-
-/// A raw pointer into an output buffer that parallel workers write disjoint parts of (each
-/// use states which part is whose).
-pub(crate) struct SendPtr(pub *mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-/// A sum of per-item contributions computed in parallel in a fixed order: items 0..n split
-/// into at most `runs` contiguous runs (fewer when n is smaller); each run adds its items in
-/// order into its own zeroed accumulator of `len` values (with a scratch value from
-/// `scratch` for its own use), then the runs' accumulators are added in run order, element
-/// ranges in parallel. Unlike rayon's `fold` / `reduce`, whose split points follow the work
-/// stealing, the float sums come out the same on every run and for any number of threads:
-/// seeded training is reproducible bit for bit.
-pub(crate) fn ordered_sum<T, S>(
-    n: usize,
-    runs: usize,
-    len: usize,
-    scratch: impl Fn() -> S + Sync,
-    f: impl Fn(&mut [T], &mut S, usize) + Sync,
-) -> Vec<T>
-where
-    T: Copy + Default + std::ops::AddAssign + Send + Sync,
-{
-    let parts = in_runs(n, runs, |items| {
-        let (mut acc, mut s) = (vec![T::default(); len], scratch());
-        for i in items {
-            f(&mut acc, &mut s, i);
-        }
-        acc
-    });
-    add_in_order(&parts, len)
-}
-
-/// Items 0..n split into at most `runs` contiguous runs (fewer when n is smaller), the
-/// split depending on n and `runs` only: `run(items)` for each run, in parallel, the
-/// results in run order. The first step of [`ordered_sum`].
-pub(crate) fn in_runs<R: Send>(
-    n: usize,
-    runs: usize,
-    run: impl Fn(std::ops::Range<usize>) -> R + Sync,
-) -> Vec<R> {
-    use rayon::prelude::*;
-    let k = runs.clamp(1, n.max(1));
-    (0..k)
-        .into_par_iter()
-        .map(|j| run(j * n / k..(j + 1) * n / k))
-        .collect()
-}
-
-/// The element-wise sum of `parts` (each ≥ `len` values) added in order, element ranges in
-/// parallel: the last step of [`ordered_sum`].
-pub(crate) fn add_in_order<T>(parts: &[Vec<T>], len: usize) -> Vec<T>
-where
-    T: Copy + Default + std::ops::AddAssign + Send + Sync,
-{
-    use rayon::prelude::*;
-    let mut total = vec![T::default(); len];
-    total.par_chunks_mut(4096).enumerate().for_each(|(c, out)| {
-        for p in parts {
-            for (o, &v) in out.iter_mut().zip(&p[c * 4096..]) {
-                *o += v;
-            }
-        }
-    });
-    total
-}
-
-/// Runs of [`ordered_sum`] for the weight-gradient sums: enough for 16 threads, few enough
-/// that the per-run sums stay small next to the work.
-pub(crate) const GRADIENT_RUNS: usize = 16;
-
-/// The f32 values of a contiguous CPU storage: what the CPU custom ops of this module
-/// (convolution, pooling, batch norm) read.
-pub(crate) fn cpu_slice<'a>(
-    s: &'a candle_core::CpuStorage,
-    l: &candle_core::Layout,
-) -> candle_core::Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("the CPU fast path needs contiguous tensors"),
-    }
-}
-
-/// Runs `f` on the f32 values of a contiguous CPU tensor.
-pub(crate) fn with_cpu<R>(
-    t: &Tensor,
-    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(s) => f(cpu_slice(s, layout)?),
-        _ => candle_core::bail!("the CPU fast path got a tensor that is not on the CPU"),
-    }
-}
 
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
@@ -178,7 +77,7 @@ impl Drop for FreedMemoryReuse {
         // whole session). Only pool threads run the convolution's chunks.
         #[cfg(target_arch = "x86_64")]
         if *n == 0 {
-            rayon::broadcast(|_| winograd::release_scratch());
+            rayon::broadcast(|_| cpu::release_scratch());
         }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if *n == 0 {
@@ -453,38 +352,4 @@ pub fn new_unet(config: &UNetConfig, seed: u64) -> crate::Result<(VarMap, UNet)>
     let net = UNet::new(config, vb).map_err(|e| Error::InvalidInput(e.to_string()))?;
     seeded_init(&vars, seed)?;
     Ok((vars, net))
-}
-
-/// Helpers of the gradient tests of the custom CPU ops.
-#[cfg(test)]
-pub(crate) mod test_util {
-    use candle_core::{backprop::GradStore, Tensor};
-
-    /// The largest absolute difference between two tensors of one shape.
-    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
-
-    /// The largest absolute value of a tensor.
-    pub fn max_abs(t: &Tensor) -> f32 {
-        t.abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
-
-    /// The gradients of Σ y·target with respect to everything `y` depends on: `target` is the
-    /// gradient fed into `y`'s backward pass.
-    pub fn weighted_grads(y: &Tensor, target: &Tensor) -> GradStore {
-        (y * target).unwrap().sum_all().unwrap().backward().unwrap()
-    }
 }

@@ -12,6 +12,7 @@
 //! (convolution, optional batch norm, ReLU); the head is a 1×1 convolution with a linear
 //! output. Spatial sizes must be multiples of 2^depth.
 
+use super::cpu;
 use super::layers::{cat_channels, max_blur_pool, max_pool, upsample, ConvBlock};
 use super::layers::{check_dims, Conv};
 use candle_core::{Module, ModuleT, Result, Tensor};
@@ -214,8 +215,8 @@ impl ModuleT for UNet {
     fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         self.check_input(input)?;
         #[cfg(target_arch = "x86_64")]
-        if train && super::unet_train_cpu::supported(self, input) {
-            return super::unet_train_cpu::forward(self, input);
+        if train && cpu::unet_train::supported(self, input) {
+            return cpu::unet_train::forward(self, input);
         }
         let c = &self.config;
         let pool = |x: &Tensor| {
@@ -235,8 +236,8 @@ impl ModuleT for UNet {
         x = self.middle.forward_t(&x, train)?;
         for (level, block) in self.up.iter().enumerate().rev() {
             let skip = !(c.n2v2 && level == 0);
-            x = if skip && c.dims == 2 && super::pool_cpu::supported(&x) {
-                super::pool_cpu::upsample2_cat(&x, &skips[level])?
+            x = if skip && c.dims == 2 && cpu::pool::supported(&x) {
+                cpu::pool::upsample2_cat(&x, &skips[level])?
             } else if skip {
                 cat_channels(&upsample(&x, c.dims)?, &skips[level])?
             } else {

@@ -17,12 +17,12 @@
 //! agree to rounding; `FLUORECON_UNFUSED_TRAINING` (set to anything) switches back to it.
 //! The input gets no gradient: it is data.
 
-use super::batch_norm_cpu::{self as bn_cpu, Stats};
-use super::conv_cpu::Epilogue;
+use super::batch_norm::{self as bn_cpu, Stats};
+use super::conv::Epilogue;
 use super::conv_direct::{backward, convolve, Padded};
-use super::layers::ConvBlock;
-use super::unet::UNet;
 use super::{cpu_slice as slice, with_cpu, SendPtr};
+use crate::nn::layers::ConvBlock;
+use crate::nn::unet::UNet;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
@@ -119,7 +119,7 @@ impl<'a> Builder<'a> {
 /// Whether [`forward`] trains `net` on `input`: a 2D U-Net without N2V2's blur pooling,
 /// 3×3 kernels on an AVX-512 CPU, an f32 CPU input that needs no gradient, unless
 /// `FLUORECON_UNFUSED_TRAINING` is set.
-pub(super) fn supported(net: &UNet, input: &Tensor) -> bool {
+pub(in crate::nn) fn supported(net: &UNet, input: &Tensor) -> bool {
     #[cfg(test)]
     if UNFUSED.with(|f| f.get()) {
         return false;
@@ -137,7 +137,7 @@ pub(super) fn supported(net: &UNet, input: &Tensor) -> bool {
 
 /// `net.forward_t(input, true)` as one op (see the module comment), with the batch norms'
 /// running statistics updated as the per-op path does.
-pub(super) fn forward(net: &UNet, input: &Tensor) -> Result<Tensor> {
+pub(in crate::nn) fn forward(net: &UNet, input: &Tensor) -> Result<Tensor> {
     let (down, middle, up, head) = net.parts();
     let mut b = Builder {
         plan: Plan {
@@ -358,7 +358,7 @@ fn run_forward(
         let input = pooled.as_deref().unwrap_or(x);
         let xp = Padded::new(input, n, specs[0].cin, hl, wl);
         let block = block_forward(specs, p, xp, (n, hl, wl));
-        pooled = Some(super::pool_cpu::max_pool2_planes(output(&block), hl, wl));
+        pooled = Some(super::pool::max_pool2_planes(output(&block), hl, wl));
         down.push(block);
     }
     let (hm, wm) = (h >> depth, w >> depth);
@@ -564,7 +564,7 @@ fn run_backward(
         let skip_c = plan.down[level].last().expect("a block has a layer").cout;
         let low_c = c - skip_c;
         skip_grads.push(channels(&g_cat, (n, c, hl * wl), low_c, skip_c));
-        g = super::pool_cpu::sum_pool_channels(&g_cat, (n, c, low_c, hl / 2, wl / 2));
+        g = super::pool::sum_pool_channels(&g_cat, (n, c, low_c, hl / 2, wl / 2));
     }
     let dims = (n, h >> depth, w >> depth);
     g = block_backward(&plan.middle, p, middle, g, dims, depth > 0, &mut grads).unwrap_or_default();
@@ -572,7 +572,7 @@ fn run_backward(
     for (level, block) in down.into_iter().enumerate().rev() {
         let (hl, wl) = (h >> level, w >> level);
         let mut gy = skip_grads.pop().expect("one per level");
-        super::pool_cpu::max_pool2_backward_add(output(&block), &g, &mut gy, hl, wl);
+        super::pool::max_pool2_backward_add(output(&block), &g, &mut gy, hl, wl);
         let specs = &plan.down[level];
         g = block_backward(specs, p, block, gy, (n, hl, wl), level > 0, &mut grads)
             .unwrap_or_default();
@@ -583,7 +583,7 @@ fn run_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::test_util::{max_abs, max_diff};
+    use crate::nn::cpu::test_util::{max_abs, max_diff};
     use crate::nn::{device, UNetConfig};
     use candle_core::{DType, ModuleT, Var};
     use candle_nn::{VarBuilder, VarMap};

@@ -35,7 +35,7 @@
 
 #![allow(clippy::incompatible_msrv)]
 
-use super::conv_cpu::Epilogue;
+use super::conv::Epilogue;
 use super::conv_direct::{forward_tile, kernel_taps, ChannelsLast, Padded};
 use super::SendPtr;
 use rayon::prelude::*;
@@ -335,7 +335,7 @@ thread_local! {
 }
 
 /// Frees this thread's scratch buffers (the next use allocates them again).
-pub(super) fn release_scratch() {
+pub(in crate::nn) fn release_scratch() {
     SCRATCH.with(|s| *s.borrow_mut() = Vec::new());
 }
 
@@ -617,7 +617,7 @@ pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv_cpu::Epilogue;
+    use super::super::conv::Epilogue;
     use super::super::conv_direct::{ChannelsLast, Padded};
 
     /// Seeded values in [−1, 1).
@@ -629,7 +629,7 @@ mod tests {
 
     /// The same-padded 3×3 cross-correlation in float64: (n, o, h, w).
     fn reference(x: &[f32], wt: &[f32], shape: (usize, usize, usize, usize), o: usize) -> Vec<f64> {
-        super::super::layers::tests::reference(x, shape, wt, o, 3)
+        crate::nn::cpu::test_util::reference(x, shape, wt, o, 3)
     }
 
     /// Largest |a − b| over the largest |b| (over 1e-12 where b is all zero).
@@ -669,7 +669,7 @@ mod tests {
                     .into_iter()
                     .sum::<usize>()
             };
-            let guard = super::super::reuse_freed_memory();
+            let guard = crate::nn::reuse_freed_memory();
             let (n, c, o, h, w) = (1, 8, 8, 8, 8);
             let xp = Padded::new(&values(n * c * h * w, 5), n, c, h, w);
             let plain = Epilogue {
@@ -690,7 +690,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while held() > 0 && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                drop(super::super::reuse_freed_memory());
+                drop(crate::nn::reuse_freed_memory());
             }
             assert_eq!(held(), 0);
         });

@@ -506,9 +506,9 @@ fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor
                     let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hw) };
                     let out = &r[at..at + hw];
                     super::relu_mask::mask_row(dst, src, out);
-                    total += super::batch_norm_cpu::sum(dst);
+                    total += super::batch_norm::sum(dst);
                 } else {
-                    total += super::batch_norm_cpu::sum(src);
+                    total += super::batch_norm::sum(src);
                 }
             }
             total as f32
@@ -654,8 +654,7 @@ pub fn conv2d_same_bias_fast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::device;
-    use crate::nn::test_util::{max_abs, max_diff, weighted_grads};
+    use crate::nn::cpu::test_util::{device, max_abs, max_diff, weighted_grads};
     use candle_core::Var;
 
     /// Forward and both gradients against candle's own convolution (its backward is

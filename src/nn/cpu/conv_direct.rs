@@ -1,4 +1,4 @@
-//! Direct 3×3 convolution with AVX-512 register tiles: the fast path of [`super::conv_cpu`]
+//! Direct 3×3 convolution with AVX-512 register tiles: the fast path of [`super::conv`]
 //! for 3×3 kernels on CPUs with AVX-512 (forward, input gradient and kernel gradient), with
 //! no im2col matrix and no packing.
 //!
@@ -26,7 +26,7 @@
 // kernels need as well; the declared rust-version is older only for clippy's sake.
 #![allow(clippy::incompatible_msrv)]
 
-use super::conv_cpu::Epilogue;
+use super::conv::Epilogue;
 use super::SendPtr;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
@@ -223,7 +223,7 @@ fn gradient_layouts(
                     Some(m) => super::relu_mask::mask_row(row, &g[at..at + w], &m[at..at + w]),
                     None => row.copy_from_slice(&g[at..at + w]),
                 }
-                sums[oc] += super::batch_norm_cpu::sum(row);
+                sums[oc] += super::batch_norm::sum(row);
                 // SAFETY: padded row y + 1 of plane (b, oc) from column 1, and the two
                 // pads after it, written by this row only.
                 unsafe {

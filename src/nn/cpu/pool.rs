@@ -285,8 +285,7 @@ pub fn upsample2(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::device;
-    use crate::nn::test_util::{max_diff, weighted_grads};
+    use crate::nn::cpu::test_util::{device, max_diff, weighted_grads};
     use candle_core::Var;
 
     /// Values of `g` as a flat vector.

@@ -312,8 +312,7 @@ pub fn forward_train(bn: &BatchNorm, x: &Tensor, relu: bool) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::device;
-    use crate::nn::test_util::{max_abs, max_diff, weighted_grads};
+    use crate::nn::cpu::test_util::{device, max_abs, max_diff, weighted_grads};
     use candle_core::{DType, ModuleT};
     use candle_nn::{BatchNormConfig, VarBuilder, VarMap};
     use rand::{Rng, SeedableRng};
