@@ -163,17 +163,17 @@ impl Module for Conv {
     }
 }
 
-/// Whether convolutions of `x` go through [`cpu::conv`]: on the CPU unless
-/// `FLUORECON_CANDLE_CONV` is set.
+/// Whether convolutions of `x` go through [`cpu::conv`]: on the CPU unless switched off
+/// (`FLUORECON_CANDLE_CONV`, see [`cpu::dispatch()`]).
 fn fast_conv(x: &Tensor) -> bool {
-    x.device().is_cpu() && std::env::var_os("FLUORECON_CANDLE_CONV").is_none()
+    x.device().is_cpu() && cpu::dispatch().conv()
 }
 
 /// `x.conv2d(weight, pad, stride 1, dilation 1, groups 1)`: on the CPU through
-/// [`cpu::conv`] (unless `FLUORECON_CANDLE_CONV` is set), else candle's, working around a bug of
-/// candle 0.9's CPU convolution: it takes a contiguous (n, c, h, w) input for a
-/// channels-last one when c = h = w (its layout test cannot tell them apart) and returns
-/// garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
+/// [`cpu::conv`] (unless `FLUORECON_CANDLE_CONV`, see [`cpu::dispatch()`]), else candle's,
+/// working around a bug of candle 0.9's CPU convolution: it takes a contiguous (n, c, h, w)
+/// input for a channels-last one when c = h = w (its layout test cannot tell them apart) and
+/// returns garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
 /// the convolution a strided view that it copies correctly.
 pub fn conv2d_same(x: &Tensor, weight: &Tensor, pad: usize) -> Result<Tensor> {
     if fast_conv(x) {

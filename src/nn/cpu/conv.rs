@@ -9,8 +9,8 @@
 //! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
 //! `pad` (k / 2 for "same").
 
-use super::SendPtr;
 use super::{cpu_slice as slice, with_cpu};
+use super::{dispatch, SendPtr};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
@@ -157,23 +157,6 @@ fn with_im2col<R>(
     })
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Tests: run this thread's convolutions through im2col + gemm even where the direct
-    /// path is available, to compare the two.
-    static FORCE_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether a k×k convolution goes through [`super::conv_direct`].
-#[cfg(target_arch = "x86_64")]
-fn direct(k: usize) -> bool {
-    #[cfg(test)]
-    if FORCE_GEMM.with(|f| f.get()) {
-        return false;
-    }
-    super::conv_direct::available(k)
-}
-
 /// out = conv(x, weight), same padding.
 struct Conv2dSame {
     pad: usize,
@@ -226,7 +209,7 @@ fn conv_forward(
         bail!("fast convolution: bias of {o} values expected");
     }
     #[cfg(target_arch = "x86_64")]
-    if direct(k) {
+    if dispatch().direct_conv(k) {
         let xp = super::conv_direct::Padded::new(x, n, c, h, w);
         let out = super::conv_direct::convolve(&xp, wt, o, c, false, epi);
         if let Some(s) = saved.filter(|s| s.keep) {
@@ -343,7 +326,7 @@ impl CustomOp2 for Conv2dSame {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         #[cfg(target_arch = "x86_64")]
-        if direct(weight.dim(2)?) {
+        if dispatch().direct_conv(weight.dim(2)?) {
             let (grad_x, grad_w, _) = direct_backward(x, weight, &grad, None, &self.saved)?;
             return Ok((grad_x, Some(grad_w)));
         }
@@ -465,7 +448,7 @@ impl CustomOp3 for Conv2dBias {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         #[cfg(target_arch = "x86_64")]
-        if direct(weight.dim(2)?) {
+        if dispatch().direct_conv(weight.dim(2)?) {
             let mask = self.relu.then_some(res);
             let (grad_x, grad_w, grad_b) = direct_backward(x, weight, &grad, mask, &self.saved)?;
             return Ok((grad_x, Some(grad_w), Some(grad_b)));
@@ -780,7 +763,7 @@ mod tests {
     /// multiples of the register tiles, with and without the padded input kept for training.
     #[test]
     fn direct_path_matches_gemm_path() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
+        if !dispatch().avx512f() {
             eprintln!("no AVX-512: the direct path is not used here");
             return;
         }
@@ -795,10 +778,14 @@ mod tests {
             let b = Var::randn(0f32, 1.0, o, &device()).unwrap();
             let target = Tensor::randn(0f32, 1.0, (n, o, h, w), &device()).unwrap();
             let run = |gemm: bool| {
-                FORCE_GEMM.with(|f| f.set(gemm));
-                let y = conv2d_same_bias_fast(&x, &wt, &b, relu, train).unwrap();
-                let g = weighted_grads(&y, &target);
-                FORCE_GEMM.with(|f| f.set(false));
+                let (y, g) = crate::nn::cpu::with_switches(
+                    |s| s.gemm_conv = gemm,
+                    || {
+                        let y = conv2d_same_bias_fast(&x, &wt, &b, relu, train).unwrap();
+                        let g = weighted_grads(&y, &target);
+                        (y, g)
+                    },
+                );
                 let grads = [&x, &wt, &b].map(|v| g.get(v).unwrap().clone());
                 (y, grads)
             };

@@ -50,14 +50,6 @@ const TILES_PER_TASK: usize = 16;
 /// channels).
 const CB: usize = 3;
 
-/// Whether the direct path serves a convolution with a k×k kernel: 3×3 on a CPU with
-/// AVX-512F, unless `FLUORECON_GEMM_CONV` is set (then the im2col + gemm path runs).
-pub(super) fn available(k: usize) -> bool {
-    k == 3
-        && std::env::var_os("FLUORECON_GEMM_CONV").is_none()
-        && std::arch::is_x86_feature_detected!("avx512f")
-}
-
 /// Images in padded planes (see the module comment): `data[(b·c + ci)·ps + r·wp + col]`
 /// holds pixel (r − 1, col − 1) of channel ci of image b, zero outside the image.
 pub(super) struct Padded {
@@ -630,7 +622,7 @@ mod tests {
     /// The register transpose against the definition, with a remainder of pixels.
     #[test]
     fn transpose_rows_matches_definition() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
+        if !super::super::dispatch().avx512f() {
             eprintln!("no AVX-512: not used here");
             return;
         }

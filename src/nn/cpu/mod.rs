@@ -11,6 +11,7 @@ pub mod batch_norm;
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
+mod dispatch;
 mod parallel;
 pub mod pool;
 mod relu_mask;
@@ -22,6 +23,9 @@ pub(super) mod unet_train;
 #[cfg(target_arch = "x86_64")]
 mod winograd;
 
+#[cfg(test)]
+pub(crate) use dispatch::with_switches;
+pub use dispatch::{dispatch, Dispatch};
 #[cfg(target_arch = "x86_64")]
 pub(super) use winograd::release_scratch;
 

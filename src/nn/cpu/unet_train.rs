@@ -14,7 +14,8 @@
 //! once by all cores.
 //!
 //! The arithmetic is that of the per-op path (the same kernels and formulas), so the two
-//! agree to rounding; `FLUORECON_UNFUSED_TRAINING` (set to anything) switches back to it.
+//! agree to rounding; `FLUORECON_UNFUSED_TRAINING` switches back to it (see
+//! [`super::dispatch()`]).
 //! The input gets no gradient: it is data.
 
 use super::batch_norm::{self as bn_cpu, Stats};
@@ -27,12 +28,6 @@ use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
-
-#[cfg(test)]
-thread_local! {
-    /// Tests: train this thread's U-Nets op by op, to compare the two paths.
-    static UNFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
 
 /// Where one batch norm's parameters sit in the flat parameter vector.
 #[derive(Debug, Clone, Copy)]
@@ -117,22 +112,17 @@ impl<'a> Builder<'a> {
 }
 
 /// Whether [`forward`] trains `net` on `input`: a 2D U-Net without N2V2's blur pooling,
-/// 3×3 kernels on an AVX-512 CPU, an f32 CPU input that needs no gradient, unless
-/// `FLUORECON_UNFUSED_TRAINING` is set.
+/// 3×3 kernels on an AVX-512 CPU, an f32 CPU input that needs no gradient, unless switched
+/// off (`FLUORECON_UNFUSED_TRAINING`, see [`super::dispatch()`]).
 pub(in crate::nn) fn supported(net: &UNet, input: &Tensor) -> bool {
-    #[cfg(test)]
-    if UNFUSED.with(|f| f.get()) {
-        return false;
-    }
     let c = net.config();
     c.dims == 2
         && !c.n2v2
-        && super::conv_direct::available(c.kernel_size)
+        && super::dispatch().fused_training(c.kernel_size)
         && input.device().is_cpu()
         && input.dtype() == candle_core::DType::F32
         && input.rank() == 4
         && !input.track_op()
-        && std::env::var_os("FLUORECON_UNFUSED_TRAINING").is_none()
 }
 
 /// `net.forward_t(input, true)` as one op (see the module comment), with the batch norms'
@@ -595,7 +585,7 @@ mod tests {
     /// that weights every output value differently.
     #[test]
     fn fused_pass_matches_op_by_op_pass() {
-        if !super::super::conv_direct::available(3) {
+        if !crate::nn::cpu::dispatch().direct_conv(3) {
             eprintln!("no AVX-512: the fused pass is not used here");
             return;
         }
@@ -628,35 +618,44 @@ mod tests {
             let wts = Tensor::from_vec(wts, (n, cout, h, w), &device()).unwrap();
             let mut runs = Vec::new();
             for unfused in [false, true] {
-                UNFUSED.with(|f| f.set(unfused));
-                let vars = VarMap::new();
-                let vb = VarBuilder::from_varmap(&vars, DType::F32, &device());
-                let net = UNet::new(&config, vb).unwrap();
-                crate::nn::seeded_init(&vars, 9).unwrap();
-                assert_eq!(supported(&net, &x), !unfused);
-                let y = net.forward_t(&x, true).unwrap();
-                // A second step, so the running statistics move twice.
-                let y2 = net.forward_t(&x, true).unwrap();
-                let loss = ((y * &wts).unwrap().sum_all().unwrap()
-                    + (y2.sqr().unwrap().sum_all().unwrap() * 0.5).unwrap())
-                .unwrap();
-                let grads = loss.backward().unwrap();
-                let mut named: Vec<(String, Var)> =
-                    vars.data().lock().unwrap().clone().into_iter().collect();
-                named.sort_by(|a, b| a.0.cmp(&b.0));
-                let values: Vec<(String, Option<Tensor>, Tensor)> = named
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            grads.get(v.as_tensor()).cloned(),
-                            v.as_tensor().copy().unwrap(),
-                        )
-                    })
-                    .collect();
-                runs.push((net.forward_t(&x, true).unwrap(), values));
+                // The op-by-op pass with the same kernels as the fused one.
+                let run = crate::nn::cpu::with_switches(
+                    |s| {
+                        s.unfused_training = unfused;
+                        s.candle_batch_norm = false;
+                        s.candle_pool = false;
+                    },
+                    || {
+                        let vars = VarMap::new();
+                        let vb = VarBuilder::from_varmap(&vars, DType::F32, &device());
+                        let net = UNet::new(&config, vb).unwrap();
+                        crate::nn::seeded_init(&vars, 9).unwrap();
+                        assert_eq!(supported(&net, &x), !unfused);
+                        let y = net.forward_t(&x, true).unwrap();
+                        // A second step, so the running statistics move twice.
+                        let y2 = net.forward_t(&x, true).unwrap();
+                        let loss = ((y * &wts).unwrap().sum_all().unwrap()
+                            + (y2.sqr().unwrap().sum_all().unwrap() * 0.5).unwrap())
+                        .unwrap();
+                        let grads = loss.backward().unwrap();
+                        let mut named: Vec<(String, Var)> =
+                            vars.data().lock().unwrap().clone().into_iter().collect();
+                        named.sort_by(|a, b| a.0.cmp(&b.0));
+                        let values: Vec<(String, Option<Tensor>, Tensor)> = named
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    grads.get(v.as_tensor()).cloned(),
+                                    v.as_tensor().copy().unwrap(),
+                                )
+                            })
+                            .collect();
+                        (net.forward_t(&x, true).unwrap(), values)
+                    },
+                );
+                runs.push(run);
             }
-            UNFUSED.with(|f| f.set(false));
             let label = format!("depth {depth} bn {bn} residual {residual} {cin}→{cout} {h}×{w}");
             let (fused, op_by_op) = (&runs[0], &runs[1]);
             let rel = |a: &Tensor, b: &Tensor| max_diff(a, b) / max_abs(b).max(1e-3);

@@ -37,7 +37,7 @@
 
 use super::conv::Epilogue;
 use super::conv_direct::{forward_tile, kernel_taps, ChannelsLast, Padded};
-use super::SendPtr;
+use super::{dispatch, SendPtr};
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 
@@ -63,16 +63,11 @@ fn v_strides(c: usize) -> (usize, usize) {
     (TT, c * TT)
 }
 
-/// Whether this path serves a 3×3 convolution with `ins` input channels of h × w images
-/// (the caller has checked AVX-512F): whole 2×2 tiles, enough channels, and
-/// `FLUORECON_DIRECT_CONV` unset (then the direct path runs, for comparison).
+/// Whether this path serves a 3×3 convolution of the direct path with `ins` input channels
+/// of h × w images: whole 2×2 tiles, enough channels, and Winograd not switched off (see
+/// [`super::dispatch()`]).
 pub(super) fn available(ins: usize, h: usize, w: usize) -> bool {
-    ins >= MIN_IN
-        && h % 2 == 0
-        && w % 2 == 0
-        && h > 0
-        && w > 0
-        && std::env::var_os("FLUORECON_DIRECT_CONV").is_none()
+    ins >= MIN_IN && h % 2 == 0 && w % 2 == 0 && h > 0 && w > 0 && dispatch().winograd()
 }
 
 /// The tiles of n images of h × w pixels.
@@ -382,7 +377,7 @@ pub(super) fn convolve(
 ) -> Vec<f32> {
     let (packed, outs, ins) = pack_weights(wt, o, c, flip);
     assert_eq!(ins, x.c);
-    assert!(x.h % 2 == 0 && x.w % 2 == 0 && std::arch::is_x86_feature_detected!("avx512f"));
+    assert!(x.h % 2 == 0 && x.w % 2 == 0 && dispatch().avx512f());
     let (n, h, w) = (x.n(), x.h, x.w);
     let tiles = Tiles::new(n, h, w);
     let mut out: Vec<f32> = Vec::with_capacity(n * outs * h * w);
@@ -586,7 +581,7 @@ unsafe fn kernel_grad_chunk(
 /// Needs AVX-512F and [`available`].
 pub(super) fn kernel_grad(x: &Padded, g: &ChannelsLast, o: usize) -> Vec<f32> {
     let (n, c, h, w, o16) = (x.n(), x.c, x.h, x.w, g.o16);
-    assert!(h % 2 == 0 && w % 2 == 0 && std::arch::is_x86_feature_detected!("avx512f"));
+    assert!(h % 2 == 0 && w % 2 == 0 && dispatch().avx512f());
     let tiles = Tiles::new(n, h, w);
     let chunks = tiles.total.div_ceil(TT);
     let parts = super::in_runs(chunks, super::GRADIENT_RUNS, |run| {
@@ -643,7 +638,7 @@ mod tests {
     }
 
     fn avx512() -> bool {
-        let ok = std::arch::is_x86_feature_detected!("avx512f");
+        let ok = super::dispatch().avx512f();
         if !ok {
             eprintln!("no AVX-512: this path is not used here");
         }
