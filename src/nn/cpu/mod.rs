@@ -12,6 +12,7 @@ pub mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_direct;
 mod dispatch;
+mod heap;
 mod parallel;
 pub mod pool;
 mod relu_mask;
@@ -26,8 +27,7 @@ mod winograd;
 #[cfg(test)]
 pub(crate) use dispatch::with_switches;
 pub use dispatch::{dispatch, Dispatch};
-#[cfg(target_arch = "x86_64")]
-pub(super) use winograd::release_scratch;
+pub use heap::{reuse_freed_memory, FreedMemoryReuse};
 
 use parallel::{add_in_order, in_runs, ordered_sum, SendPtr, GRADIENT_RUNS};
 use storage::{cpu_slice, with_cpu};

@@ -330,7 +330,7 @@ thread_local! {
 }
 
 /// Frees this thread's scratch buffers (the next use allocates them again).
-pub(in crate::nn) fn release_scratch() {
+pub(super) fn release_scratch() {
     SCRATCH.with(|s| *s.borrow_mut() = Vec::new());
 }
 
@@ -664,7 +664,7 @@ mod tests {
                     .into_iter()
                     .sum::<usize>()
             };
-            let guard = crate::nn::reuse_freed_memory();
+            let guard = super::super::reuse_freed_memory();
             let (n, c, o, h, w) = (1, 8, 8, 8, 8);
             let xp = Padded::new(&values(n * c * h * w, 5), n, c, h, w);
             let plain = Epilogue {
@@ -685,7 +685,7 @@ mod tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while held() > 0 && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                drop(crate::nn::reuse_freed_memory());
+                drop(super::super::reuse_freed_memory());
             }
             assert_eq!(held(), 0);
         });
