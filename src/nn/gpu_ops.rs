@@ -3,7 +3,7 @@
 //! pooling's input gradient (scaled by the fraction of maxima in the window instead of
 //! divided by their number: ¼ of the gradient for a unique maximum). Forward values are
 //! candle's own; the backward passes are computed here from candle ops on contiguous
-//! operands. On the CPU the networks use `conv_cpu` and `pool_cpu` instead. Both ops are
+//! operands. On the CPU the networks use `cpu::conv` and `cpu::pool` instead. Both ops are
 //! checked against correct gradients on the CPU here and on a GPU in tests/gpu_nn.rs.
 
 use candle_core::{
@@ -186,7 +186,7 @@ mod tests {
         let x = Var::randn(0f32, 1.0, (2, 3, 6, 8), &Device::Cpu).unwrap();
         let target = Tensor::randn(0f32, 1.0, (2, 3, 3, 4), &Device::Cpu).unwrap();
         let want =
-            squared_error_gradients(crate::nn::pool_cpu::max_pool2(&x).unwrap(), &target, &[&x]);
+            squared_error_gradients(crate::nn::cpu::pool::max_pool2(&x).unwrap(), &target, &[&x]);
         let got = squared_error_gradients(max_pool2(&x).unwrap(), &target, &[&x]);
         assert_eq!(got[0], want[0]);
         let err = relative_error(&got[1], &want[1]);

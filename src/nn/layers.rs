@@ -6,6 +6,7 @@
 //! versions here are built from them (a 3D convolution is the sum over the kernel's z taps of
 //! 2D convolutions of shifted planes), so they have backward passes for free.
 
+use super::cpu;
 use candle_core::{Module, ModuleT, Result, Tensor, D};
 use candle_nn::{BatchNorm, BatchNormConfig, Init, VarBuilder};
 
@@ -118,7 +119,7 @@ impl Conv {
         let out_channels = weight.dim(0)?;
         if self.dims == 2 {
             if fast_conv(x) {
-                return super::conv_cpu::conv2d_same_bias_fast(x, weight, bias, relu, train);
+                return cpu::conv::conv2d_same_bias_fast(x, weight, bias, relu, train);
             }
             let y = conv2d_same(x, weight, pad)?;
             let y = y.broadcast_add(&bias.reshape((1, out_channels, 1, 1))?)?;
@@ -162,23 +163,24 @@ impl Module for Conv {
     }
 }
 
-/// Whether convolutions of `x` go through [`super::conv_cpu`]: on the CPU unless
-/// `FLUORECON_CANDLE_CONV` is set.
+/// Whether convolutions of `x` go through [`cpu::conv`]: on the CPU unless switched off
+/// (`FLUORECON_CANDLE_CONV`, see [`cpu::dispatch()`]).
 fn fast_conv(x: &Tensor) -> bool {
-    x.device().is_cpu() && std::env::var_os("FLUORECON_CANDLE_CONV").is_none()
+    x.device().is_cpu() && cpu::dispatch().conv()
 }
 
 /// `x.conv2d(weight, pad, stride 1, dilation 1, groups 1)`: on the CPU through
-/// [`super::conv_cpu`] (unless `FLUORECON_CANDLE_CONV` is set), else candle's, working around a bug of
-/// candle 0.9's CPU convolution: it takes a contiguous (n, c, h, w) input for a
-/// channels-last one when c = h = w (its layout test cannot tell them apart) and returns
-/// garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
-/// the convolution a strided view that it copies correctly. Only on the CPU: candle's CUDA
-/// convolution reads a strided kernel as if it were contiguous.
+/// [`cpu::conv`] (unless `FLUORECON_CANDLE_CONV`, see [`cpu::dispatch()`]), else candle's,
+/// working around a bug of candle 0.9's CPU convolution: it takes a contiguous (n, c, h, w)
+/// input for a channels-last one when c = h = w (its layout test cannot tell them apart) and
+/// returns garbage. Such inputs are convolved transposed (conv(xᵀ, wᵀ)ᵀ = conv(x, w)), which gives
+/// the convolution a strided view that it copies correctly. Only on the CPU: on a GPU the
+/// convolution goes through [`super::gpu_ops`] (candle's CUDA convolution reads a strided
+/// kernel as if it were contiguous).
 pub fn conv2d_same(x: &Tensor, weight: &Tensor, pad: usize) -> Result<Tensor> {
     if fast_conv(x) {
         // Ours: im2col + gemm forward and backward (candle's backward is much slower).
-        return super::conv_cpu::conv2d_same_fast(x, weight);
+        return cpu::conv::conv2d_same_fast(x, weight);
     }
     if !x.device().is_cpu() {
         return super::gpu_ops::conv2d_same(x, weight, pad);
@@ -243,8 +245,8 @@ impl ModuleT for ConvBlock {
                 Some(bn) if !train => conv.forward_folded(&x, bn)?,
                 Some(bn) => {
                     let y = conv.forward_train(&x)?;
-                    if super::batch_norm_cpu::supported(&y) {
-                        super::batch_norm_cpu::forward_train(bn, &y, true)?
+                    if cpu::batch_norm::supported(&y) {
+                        cpu::batch_norm::forward_train(bn, &y, true)?
                     } else {
                         bn.forward_t(&y, true)?.relu()?
                     }
@@ -259,10 +261,12 @@ impl ModuleT for ConvBlock {
 /// 2× max pooling over every spatial axis.
 pub fn max_pool(x: &Tensor, dims: usize) -> Result<Tensor> {
     let pool2 = |x: &Tensor| {
-        if super::pool_cpu::supported(x) {
-            super::pool_cpu::max_pool2(x)
-        } else {
+        if cpu::pool::supported(x) {
+            cpu::pool::max_pool2(x)
+        } else if !x.device().is_cpu() {
             super::gpu_ops::max_pool2(x)
+        } else {
+            x.max_pool2d(2)
         }
     };
     if dims == 2 {
@@ -276,8 +280,8 @@ pub fn max_pool(x: &Tensor, dims: usize) -> Result<Tensor> {
 /// 2× nearest-neighbour upsampling over every spatial axis.
 pub fn upsample(x: &Tensor, dims: usize) -> Result<Tensor> {
     let up2 = |x: &Tensor| {
-        if super::pool_cpu::supported(x) {
-            super::pool_cpu::upsample2(x)
+        if cpu::pool::supported(x) {
+            cpu::pool::upsample2(x)
         } else {
             let (_, _, ny, nx) = x.dims4()?;
             x.upsample_nearest2d(2 * ny, 2 * nx)
@@ -344,48 +348,10 @@ pub fn mean_all(x: &Tensor) -> Result<Tensor> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
+    use crate::nn::cpu::test_util::reference;
     use crate::nn::device;
-
-    /// Naive same-padded 2D convolution (cross-correlation, as in every CNN library) in f64.
-    pub(in crate::nn) fn reference(
-        x: &[f32],
-        (n, c, h, w): (usize, usize, usize, usize),
-        k: &[f32],
-        co: usize,
-        ks: usize,
-    ) -> Vec<f64> {
-        let p = (ks / 2) as isize;
-        let mut out = vec![0f64; n * co * h * w];
-        for b in 0..n {
-            for o in 0..co {
-                for y in 0..h {
-                    for xx in 0..w {
-                        let mut s = 0f64;
-                        for i in 0..c {
-                            for dy in 0..ks {
-                                for dx in 0..ks {
-                                    let (yy, xs) = (
-                                        y as isize + dy as isize - p,
-                                        xx as isize + dx as isize - p,
-                                    );
-                                    if yy >= 0 && xs >= 0 && (yy as usize) < h && (xs as usize) < w
-                                    {
-                                        s += x[((b * c + i) * h + yy as usize) * w + xs as usize]
-                                            as f64
-                                            * k[((o * c + i) * ks + dy) * ks + dx] as f64;
-                                    }
-                                }
-                            }
-                        }
-                        out[((b * co + o) * h + y) * w + xx] = s;
-                    }
-                }
-            }
-        }
-        out
-    }
 
     #[test]
     fn conv_matches_naive_reference_including_c_eq_h_eq_w() {
@@ -434,7 +400,7 @@ pub(super) mod tests {
                 .broadcast_add(&bias)
                 .unwrap();
             let got = y.narrow(2, z, 1).unwrap().squeeze(2).unwrap();
-            let d = crate::nn::test_util::max_diff(&got, &want);
+            let d = cpu::test_util::max_diff(&got, &want);
             assert!(d < 1e-5, "plane {z}: {d}");
         }
     }

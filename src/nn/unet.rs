@@ -12,6 +12,7 @@
 //! (convolution, optional batch norm, ReLU); the head is a 1×1 convolution with a linear
 //! output. Spatial sizes must be multiples of 2^depth.
 
+use super::cpu;
 use super::layers::{cat_channels, max_blur_pool, max_pool, upsample, ConvBlock};
 use super::layers::{check_dims, Conv};
 use candle_core::{Module, ModuleT, Result, Tensor};
@@ -181,11 +182,6 @@ impl UNet {
         &self.config
     }
 
-    /// The down blocks by level, the middle block, the up blocks by level and the head.
-    pub(super) fn parts(&self) -> (&[ConvBlock], &ConvBlock, &[ConvBlock], &Conv) {
-        (&self.down, &self.middle, &self.up, &self.head)
-    }
-
     fn check_input(&self, x: &Tensor) -> Result<()> {
         let c = &self.config;
         let dims = x.dims();
@@ -206,6 +202,47 @@ impl UNet {
         }
         Ok(())
     }
+
+    /// Whether the training pass on `input` runs as one fused CPU op
+    /// ([`cpu::unet_train`]): a 2D U-Net without N2V2's blur pooling, an input the op takes,
+    /// and the kernels that the dispatcher chooses for this kernel size fuse training.
+    ///
+    /// The choice sits here, not in [`super::train`]: the training loop is generic over an
+    /// [`super::Objective`] (Deep-STORM trains another network through it), and the
+    /// objectives of N2V and CARE run their U-Net's training pass as `forward_t(x, true)`.
+    /// Here alone are the network, the batch and the training mode known together.
+    #[cfg(target_arch = "x86_64")]
+    fn fused_training(&self, input: &Tensor) -> bool {
+        let c = &self.config;
+        c.dims == 2
+            && !c.n2v2
+            && cpu::unet_train::takes(input)
+            && cpu::dispatch().fused_training(c.kernel_size)
+    }
+
+    /// The network's parameters as [`cpu::unet_train`] takes them.
+    #[cfg(target_arch = "x86_64")]
+    fn fused_network<'a>(&'a self) -> cpu::unet_train::Network<'a> {
+        let block = |b: &'a ConvBlock| -> Vec<cpu::unet_train::Layer<'a>> {
+            b.layers()
+                .iter()
+                .map(|(conv, bn)| cpu::unet_train::Layer {
+                    weight: conv.weight(),
+                    bias: conv.bias(),
+                    batch_norm: bn.as_ref(),
+                })
+                .collect()
+        };
+        cpu::unet_train::Network {
+            in_channels: self.config.in_channels,
+            out_channels: self.config.out_channels,
+            residual: self.config.residual,
+            down: self.down.iter().map(block).collect(),
+            middle: block(&self.middle),
+            up: self.up.iter().map(block).collect(),
+            head: (self.head.weight(), self.head.bias()),
+        }
+    }
 }
 
 impl ModuleT for UNet {
@@ -214,8 +251,8 @@ impl ModuleT for UNet {
     fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         self.check_input(input)?;
         #[cfg(target_arch = "x86_64")]
-        if train && super::unet_train_cpu::supported(self, input) {
-            return super::unet_train_cpu::forward(self, input);
+        if train && self.fused_training(input) {
+            return cpu::unet_train::forward(&self.fused_network(), input);
         }
         let c = &self.config;
         let pool = |x: &Tensor| {
@@ -235,8 +272,8 @@ impl ModuleT for UNet {
         x = self.middle.forward_t(&x, train)?;
         for (level, block) in self.up.iter().enumerate().rev() {
             let skip = !(c.n2v2 && level == 0);
-            x = if skip && c.dims == 2 && super::pool_cpu::supported(&x) {
-                super::pool_cpu::upsample2_cat(&x, &skips[level])?
+            x = if skip && c.dims == 2 && cpu::pool::supported(&x) {
+                cpu::pool::upsample2_cat(&x, &skips[level])?
             } else if skip {
                 cat_channels(&upsample(&x, c.dims)?, &skips[level])?
             } else {
@@ -256,5 +293,121 @@ impl ModuleT for UNet {
             };
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::cpu::test_util::{max_abs, max_diff};
+    use crate::nn::device;
+    use candle_core::{DType, Var};
+    use candle_nn::{VarBuilder, VarMap};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Output, every parameter's gradient and the running statistics of the fused training
+    /// pass ([`cpu::unet_train`]) against the op-by-op pass (the same kernels through candle's autograd), for a loss
+    /// that weights every output value differently.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn fused_pass_matches_op_by_op_pass() {
+        if !crate::nn::cpu::dispatch().direct_conv(3) {
+            eprintln!("no AVX-512: the fused pass is not used here");
+            return;
+        }
+        for (depth, bn, residual, cin, cout, (h, w)) in [
+            (2, true, true, 1, 1, (16, 24)),
+            (2, false, true, 1, 1, (16, 16)),
+            (1, true, false, 2, 3, (12, 20)),
+            (0, false, true, 1, 2, (8, 8)),
+            (3, true, true, 1, 1, (16, 32)),
+        ] {
+            let config = UNetConfig {
+                depth,
+                base_filters: 8,
+                kernel_size: 3,
+                batch_norm: bn,
+                residual,
+                in_channels: cin,
+                out_channels: cout,
+                ..Default::default()
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let n = 3;
+            let x: Vec<f32> = (0..n * cin * h * w)
+                .map(|_| rng.gen_range(-1.0..2.0))
+                .collect();
+            let x = Tensor::from_vec(x, (n, cin, h, w), &device()).unwrap();
+            let wts: Vec<f32> = (0..n * cout * h * w)
+                .map(|_| rng.gen_range(-1.0..1.0))
+                .collect();
+            let wts = Tensor::from_vec(wts, (n, cout, h, w), &device()).unwrap();
+            let mut runs = Vec::new();
+            for unfused in [false, true] {
+                // The op-by-op pass with the same kernels as the fused one.
+                let run = crate::nn::cpu::with_switches(
+                    |s| {
+                        s.unfused_training = unfused;
+                        s.candle_batch_norm = false;
+                        s.candle_pool = false;
+                    },
+                    || {
+                        let vars = VarMap::new();
+                        let vb = VarBuilder::from_varmap(&vars, DType::F32, &device());
+                        let net = UNet::new(&config, vb).unwrap();
+                        crate::nn::seeded_init(&vars, 9).unwrap();
+                        assert_eq!(net.fused_training(&x), !unfused);
+                        let y = net.forward_t(&x, true).unwrap();
+                        // A second step, so the running statistics move twice.
+                        let y2 = net.forward_t(&x, true).unwrap();
+                        let loss = ((y * &wts).unwrap().sum_all().unwrap()
+                            + (y2.sqr().unwrap().sum_all().unwrap() * 0.5).unwrap())
+                        .unwrap();
+                        let grads = loss.backward().unwrap();
+                        let mut named: Vec<(String, Var)> =
+                            vars.data().lock().unwrap().clone().into_iter().collect();
+                        named.sort_by(|a, b| a.0.cmp(&b.0));
+                        let values: Vec<(String, Option<Tensor>, Tensor)> = named
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    grads.get(v.as_tensor()).cloned(),
+                                    v.as_tensor().copy().unwrap(),
+                                )
+                            })
+                            .collect();
+                        (net.forward_t(&x, true).unwrap(), values)
+                    },
+                );
+                runs.push(run);
+            }
+            let label = format!("depth {depth} bn {bn} residual {residual} {cin}→{cout} {h}×{w}");
+            let (fused, op_by_op) = (&runs[0], &runs[1]);
+            let rel = |a: &Tensor, b: &Tensor| max_diff(a, b) / max_abs(b).max(1e-3);
+            assert!(rel(&fused.0, &op_by_op.0) < 1e-5, "{label}: output");
+            // A convolution's bias before batch norm has a gradient of 0 but for rounding:
+            // such differences count against the largest gradient of all.
+            let scale = op_by_op
+                .1
+                .iter()
+                .filter_map(|(_, g, _)| g.as_ref().map(max_abs))
+                .fold(0f32, f32::max);
+            for ((name, ga, va), (_, gb, vb)) in fused.1.iter().zip(&op_by_op.1) {
+                match (ga, gb) {
+                    (Some(a), Some(b)) => {
+                        let e = max_diff(a, b) / max_abs(b).max(1e-3 * scale);
+                        assert!(e < 1e-4, "{label}: ∂{name} differs by {e}");
+                    }
+                    (None, None) => {
+                        // Running statistics: not trained, updated by both passes alike.
+                        let e = rel(va, vb);
+                        assert!(e < 1e-5, "{label}: {name} differs by {e}");
+                    }
+                    _ => panic!("{label}: {name} has a gradient in one pass only"),
+                }
+            }
+        }
     }
 }

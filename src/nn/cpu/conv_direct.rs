@@ -1,4 +1,4 @@
-//! Direct 3×3 convolution with AVX-512 register tiles: the fast path of [`super::conv_cpu`]
+//! Direct 3×3 convolution with AVX-512 register tiles: the fast path of [`super::conv`]
 //! for 3×3 kernels on CPUs with AVX-512 (forward, input gradient and kernel gradient), with
 //! no im2col matrix and no packing.
 //!
@@ -26,7 +26,7 @@
 // kernels need as well; the declared rust-version is older only for clippy's sake.
 #![allow(clippy::incompatible_msrv)]
 
-use super::conv_cpu::Epilogue;
+use super::conv::Epilogue;
 use super::SendPtr;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
@@ -49,14 +49,6 @@ const TILES_PER_TASK: usize = 16;
 /// Input channels per kernel-gradient tile (× 9 taps = 27 accumulators of 16 output
 /// channels).
 const CB: usize = 3;
-
-/// Whether the direct path serves a convolution with a k×k kernel: 3×3 on a CPU with
-/// AVX-512F, unless `FLUORECON_GEMM_CONV` is set (then the im2col + gemm path runs).
-pub(super) fn available(k: usize) -> bool {
-    k == 3
-        && std::env::var_os("FLUORECON_GEMM_CONV").is_none()
-        && std::arch::is_x86_feature_detected!("avx512f")
-}
 
 /// Images in padded planes (see the module comment): `data[(b·c + ci)·ps + r·wp + col]`
 /// holds pixel (r − 1, col − 1) of channel ci of image b, zero outside the image.
@@ -223,7 +215,7 @@ fn gradient_layouts(
                     Some(m) => super::relu_mask::mask_row(row, &g[at..at + w], &m[at..at + w]),
                     None => row.copy_from_slice(&g[at..at + w]),
                 }
-                sums[oc] += super::batch_norm_cpu::sum(row);
+                sums[oc] += super::batch_norm::sum(row);
                 // SAFETY: padded row y + 1 of plane (b, oc) from column 1, and the two
                 // pads after it, written by this row only.
                 unsafe {
@@ -630,7 +622,7 @@ mod tests {
     /// The register transpose against the definition, with a remainder of pixels.
     #[test]
     fn transpose_rows_matches_definition() {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
+        if !super::super::dispatch().avx512f() {
             eprintln!("no AVX-512: not used here");
             return;
         }

@@ -16,7 +16,7 @@
 //! not depend on it, and `FLUORECON_CANDLE_POOL` (candle's ops throughout) reproduces that
 //! training.
 
-use super::{cpu_slice as slice, with_cpu};
+use super::{cpu_slice as slice, dispatch, with_cpu};
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -262,13 +262,13 @@ pub fn upsample2_cat(low: &Tensor, skip: &Tensor) -> Result<Tensor> {
         .apply_op2(&skip.contiguous()?, UpsampleCat)
 }
 
-/// Whether the ops here handle `x`: a 4D f32 CPU tensor, unless `FLUORECON_CANDLE_POOL` is
-/// set.
+/// Whether the ops here handle `x`: a 4D f32 CPU tensor, unless switched off
+/// (`FLUORECON_CANDLE_POOL`, see [`super::dispatch()`]).
 pub fn supported(x: &Tensor) -> bool {
     x.device().is_cpu()
         && x.dtype() == candle_core::DType::F32
         && x.rank() == 4
-        && std::env::var_os("FLUORECON_CANDLE_POOL").is_none()
+        && dispatch().pool()
 }
 
 /// 2×2 max pooling with stride 2 (odd trailing rows and columns dropped, as candle does);
@@ -285,8 +285,7 @@ pub fn upsample2(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::device;
-    use crate::nn::test_util::{max_diff, weighted_grads};
+    use crate::nn::cpu::test_util::{device, max_diff, weighted_grads};
     use candle_core::Var;
 
     /// Values of `g` as a flat vector.

@@ -22,7 +22,7 @@ fn masked(g: f32, y: f32) -> f32 {
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
+    super::dispatch().avx512f()
 }
 
 /// `dst[i] = g[i]` where `y[i] > 0`, else 0.

@@ -12,10 +12,10 @@
 //! parameter names, same inference path), the output is normalised with the biased batch
 //! variance, and the running statistics are updated as candle does it:
 //! `mean ← (1 − m)·mean + m·μ`, `var ← (1 − m)·var + m·N/(N − 1)·σ²` (N values per channel).
-//! `FLUORECON_CANDLE_BN` (set to anything) switches back to candle's implementation.
+//! `FLUORECON_CANDLE_BN` switches back to candle's implementation (see [`super::dispatch()`]).
 
-use super::SendPtr;
 use super::{cpu_slice as slice, with_cpu};
+use super::{dispatch, SendPtr};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
@@ -268,13 +268,13 @@ pub(super) fn update_running_statistics(bn: &BatchNorm, s: &Stats, count: usize)
     running_var.set(&new_var)
 }
 
-/// Whether [`forward_train`] handles `x`: f32 on the CPU, rank ≥ 2, unless
-/// `FLUORECON_CANDLE_BN` is set.
+/// Whether [`forward_train`] handles `x`: f32 on the CPU, rank ≥ 2, unless switched off
+/// (`FLUORECON_CANDLE_BN`, see [`super::dispatch()`]).
 pub fn supported(x: &Tensor) -> bool {
     x.device().is_cpu()
         && x.dtype() == candle_core::DType::F32
         && x.rank() >= 2
-        && std::env::var_os("FLUORECON_CANDLE_BN").is_none()
+        && dispatch().batch_norm()
 }
 
 /// `bn.forward_t(x, true)` (then ReLU if `relu`), computed by the fused op above, with
@@ -312,8 +312,7 @@ pub fn forward_train(bn: &BatchNorm, x: &Tensor, relu: bool) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::device;
-    use crate::nn::test_util::{max_abs, max_diff, weighted_grads};
+    use crate::nn::cpu::test_util::{device, max_abs, max_diff, weighted_grads};
     use candle_core::{DType, ModuleT};
     use candle_nn::{BatchNormConfig, VarBuilder, VarMap};
     use rand::{Rng, SeedableRng};

@@ -14,25 +14,18 @@
 //! once by all cores.
 //!
 //! The arithmetic is that of the per-op path (the same kernels and formulas), so the two
-//! agree to rounding; `FLUORECON_UNFUSED_TRAINING` (set to anything) switches back to it.
+//! agree to rounding; `FLUORECON_UNFUSED_TRAINING` switches back to it (see
+//! [`super::dispatch()`]).
 //! The input gets no gradient: it is data.
 
-use super::batch_norm_cpu::{self as bn_cpu, Stats};
-use super::conv_cpu::Epilogue;
+use super::batch_norm::{self as bn_cpu, Stats};
+use super::conv::Epilogue;
 use super::conv_direct::{backward, convolve, Padded};
-use super::layers::ConvBlock;
-use super::unet::UNet;
 use super::{cpu_slice as slice, with_cpu, SendPtr};
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
-
-#[cfg(test)]
-thread_local! {
-    /// Tests: train this thread's U-Nets op by op, to compare the two paths.
-    static UNFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
 
 /// Where one batch norm's parameters sit in the flat parameter vector.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +47,7 @@ struct ConvSpec {
 }
 
 /// The network as offsets into the flat parameter vector, in the order of
-/// [`UNet::forward_t`]'s parameters: down blocks, middle, up blocks by level, head.
+/// [`Network`]'s parameters: down blocks, middle, up blocks by level, head.
 #[derive(Debug, Clone, Default)]
 struct Plan {
     in_channels: usize,
@@ -66,6 +59,33 @@ struct Plan {
     head_weight: usize,
     head_bias: usize,
     len: usize,
+}
+
+/// One layer of a [`Network`]: a 3×3 same-padded convolution with bias, then the batch norm
+/// if any, then ReLU.
+pub(in crate::nn) struct Layer<'a> {
+    /// (out, in, 3, 3).
+    pub weight: &'a Tensor,
+    /// (out).
+    pub bias: &'a Tensor,
+    /// With γ and β.
+    pub batch_norm: Option<&'a BatchNorm>,
+}
+
+/// A 2D U-Net as the fused pass takes it (the parameters of
+/// [`crate::nn::UNet`]): `down[l]` is level l's block before its 2×2 max pooling, `up[l]`
+/// takes cat([upsample2(the output of the level below), down[l]'s output]) (the up blocks'
+/// first layers' input channels say where the two meet), and the head is a 1×1
+/// convolution, plus the input on the first channels when `residual`.
+pub(in crate::nn) struct Network<'a> {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub residual: bool,
+    pub down: Vec<Vec<Layer<'a>>>,
+    pub middle: Vec<Layer<'a>>,
+    pub up: Vec<Vec<Layer<'a>>>,
+    /// Weight (out, in, 1, 1) and bias (out) of the head.
+    pub head: (&'a Tensor, &'a Tensor),
 }
 
 /// Collects the plan, the parameters in its order and the batch norms (for their running
@@ -84,13 +104,13 @@ impl<'a> Builder<'a> {
         at
     }
 
-    fn block(&mut self, block: &'a ConvBlock) -> Result<Vec<ConvSpec>> {
+    fn block(&mut self, layers: &[Layer<'a>]) -> Result<Vec<ConvSpec>> {
         let mut specs = Vec::new();
-        for (conv, bn) in block.layers() {
-            let (o, c) = (conv.weight().dim(0)?, conv.weight().dim(1)?);
-            let weight = self.push(conv.weight());
-            let bias = self.push(conv.bias());
-            let bn = match bn {
+        for layer in layers {
+            let (o, c) = (layer.weight.dim(0)?, layer.weight.dim(1)?);
+            let weight = self.push(layer.weight);
+            let bias = self.push(layer.bias);
+            let bn = match layer.batch_norm {
                 Some(bn) => {
                     let Some((gamma, beta)) = bn.weight_and_bias() else {
                         bail!("the fused training pass needs batch norm with γ and β");
@@ -116,50 +136,40 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Whether [`forward`] trains `net` on `input`: a 2D U-Net without N2V2's blur pooling,
-/// 3×3 kernels on an AVX-512 CPU, an f32 CPU input that needs no gradient, unless
-/// `FLUORECON_UNFUSED_TRAINING` is set.
-pub(super) fn supported(net: &UNet, input: &Tensor) -> bool {
-    #[cfg(test)]
-    if UNFUSED.with(|f| f.get()) {
-        return false;
-    }
-    let c = net.config();
-    c.dims == 2
-        && !c.n2v2
-        && super::conv_direct::available(c.kernel_size)
-        && input.device().is_cpu()
+/// Whether [`forward`] takes `input`: (n, c, h, w) f32 on the CPU, data (it needs no
+/// gradient).
+pub(in crate::nn) fn takes(input: &Tensor) -> bool {
+    input.device().is_cpu()
         && input.dtype() == candle_core::DType::F32
         && input.rank() == 4
         && !input.track_op()
-        && std::env::var_os("FLUORECON_UNFUSED_TRAINING").is_none()
 }
 
-/// `net.forward_t(input, true)` as one op (see the module comment), with the batch norms'
-/// running statistics updated as the per-op path does.
-pub(super) fn forward(net: &UNet, input: &Tensor) -> Result<Tensor> {
-    let (down, middle, up, head) = net.parts();
+/// The training pass of `net` on `input` as one op (see the module comment), with the
+/// batch norms' running statistics updated as the per-op path does. Needs AVX-512F (see
+/// [`super::Dispatch::fused_training`]) and an input that [`takes`] accepts.
+pub(in crate::nn) fn forward(net: &Network, input: &Tensor) -> Result<Tensor> {
     let mut b = Builder {
         plan: Plan {
-            in_channels: net.config().in_channels,
-            out_channels: net.config().out_channels,
-            residual: net.config().residual,
+            in_channels: net.in_channels,
+            out_channels: net.out_channels,
+            residual: net.residual,
             ..Default::default()
         },
         params: Vec::new(),
         bns: Vec::new(),
     };
-    for block in down {
+    for block in &net.down {
         let specs = b.block(block)?;
         b.plan.down.push(specs);
     }
-    b.plan.middle = b.block(middle)?;
-    for block in up {
+    b.plan.middle = b.block(&net.middle)?;
+    for block in &net.up {
         let specs = b.block(block)?;
         b.plan.up.push(specs);
     }
-    b.plan.head_weight = b.push(head.weight());
-    b.plan.head_bias = b.push(head.bias());
+    b.plan.head_weight = b.push(net.head.0);
+    b.plan.head_bias = b.push(net.head.1);
     let flat: Vec<Tensor> = b
         .params
         .iter()
@@ -358,7 +368,7 @@ fn run_forward(
         let input = pooled.as_deref().unwrap_or(x);
         let xp = Padded::new(input, n, specs[0].cin, hl, wl);
         let block = block_forward(specs, p, xp, (n, hl, wl));
-        pooled = Some(super::pool_cpu::max_pool2_planes(output(&block), hl, wl));
+        pooled = Some(super::pool::max_pool2_planes(output(&block), hl, wl));
         down.push(block);
     }
     let (hm, wm) = (h >> depth, w >> depth);
@@ -564,7 +574,7 @@ fn run_backward(
         let skip_c = plan.down[level].last().expect("a block has a layer").cout;
         let low_c = c - skip_c;
         skip_grads.push(channels(&g_cat, (n, c, hl * wl), low_c, skip_c));
-        g = super::pool_cpu::sum_pool_channels(&g_cat, (n, c, low_c, hl / 2, wl / 2));
+        g = super::pool::sum_pool_channels(&g_cat, (n, c, low_c, hl / 2, wl / 2));
     }
     let dims = (n, h >> depth, w >> depth);
     g = block_backward(&plan.middle, p, middle, g, dims, depth > 0, &mut grads).unwrap_or_default();
@@ -572,116 +582,10 @@ fn run_backward(
     for (level, block) in down.into_iter().enumerate().rev() {
         let (hl, wl) = (h >> level, w >> level);
         let mut gy = skip_grads.pop().expect("one per level");
-        super::pool_cpu::max_pool2_backward_add(output(&block), &g, &mut gy, hl, wl);
+        super::pool::max_pool2_backward_add(output(&block), &g, &mut gy, hl, wl);
         let specs = &plan.down[level];
         g = block_backward(specs, p, block, gy, (n, hl, wl), level > 0, &mut grads)
             .unwrap_or_default();
     }
     grads
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::nn::test_util::{max_abs, max_diff};
-    use crate::nn::{device, UNetConfig};
-    use candle_core::{DType, ModuleT, Var};
-    use candle_nn::{VarBuilder, VarMap};
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    /// Output, every parameter's gradient and the running statistics of the fused pass
-    /// against the op-by-op pass (the same kernels through candle's autograd), for a loss
-    /// that weights every output value differently.
-    #[test]
-    fn fused_pass_matches_op_by_op_pass() {
-        if !super::super::conv_direct::available(3) {
-            eprintln!("no AVX-512: the fused pass is not used here");
-            return;
-        }
-        for (depth, bn, residual, cin, cout, (h, w)) in [
-            (2, true, true, 1, 1, (16, 24)),
-            (2, false, true, 1, 1, (16, 16)),
-            (1, true, false, 2, 3, (12, 20)),
-            (0, false, true, 1, 2, (8, 8)),
-            (3, true, true, 1, 1, (16, 32)),
-        ] {
-            let config = UNetConfig {
-                depth,
-                base_filters: 8,
-                kernel_size: 3,
-                batch_norm: bn,
-                residual,
-                in_channels: cin,
-                out_channels: cout,
-                ..Default::default()
-            };
-            let mut rng = ChaCha8Rng::seed_from_u64(5);
-            let n = 3;
-            let x: Vec<f32> = (0..n * cin * h * w)
-                .map(|_| rng.gen_range(-1.0..2.0))
-                .collect();
-            let x = Tensor::from_vec(x, (n, cin, h, w), &device()).unwrap();
-            let wts: Vec<f32> = (0..n * cout * h * w)
-                .map(|_| rng.gen_range(-1.0..1.0))
-                .collect();
-            let wts = Tensor::from_vec(wts, (n, cout, h, w), &device()).unwrap();
-            let mut runs = Vec::new();
-            for unfused in [false, true] {
-                UNFUSED.with(|f| f.set(unfused));
-                let vars = VarMap::new();
-                let vb = VarBuilder::from_varmap(&vars, DType::F32, &device());
-                let net = UNet::new(&config, vb).unwrap();
-                crate::nn::seeded_init(&vars, 9).unwrap();
-                assert_eq!(supported(&net, &x), !unfused);
-                let y = net.forward_t(&x, true).unwrap();
-                // A second step, so the running statistics move twice.
-                let y2 = net.forward_t(&x, true).unwrap();
-                let loss = ((y * &wts).unwrap().sum_all().unwrap()
-                    + (y2.sqr().unwrap().sum_all().unwrap() * 0.5).unwrap())
-                .unwrap();
-                let grads = loss.backward().unwrap();
-                let mut named: Vec<(String, Var)> =
-                    vars.data().lock().unwrap().clone().into_iter().collect();
-                named.sort_by(|a, b| a.0.cmp(&b.0));
-                let values: Vec<(String, Option<Tensor>, Tensor)> = named
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            grads.get(v.as_tensor()).cloned(),
-                            v.as_tensor().copy().unwrap(),
-                        )
-                    })
-                    .collect();
-                runs.push((net.forward_t(&x, true).unwrap(), values));
-            }
-            UNFUSED.with(|f| f.set(false));
-            let label = format!("depth {depth} bn {bn} residual {residual} {cin}→{cout} {h}×{w}");
-            let (fused, op_by_op) = (&runs[0], &runs[1]);
-            let rel = |a: &Tensor, b: &Tensor| max_diff(a, b) / max_abs(b).max(1e-3);
-            assert!(rel(&fused.0, &op_by_op.0) < 1e-5, "{label}: output");
-            // A convolution's bias before batch norm has a gradient of 0 but for rounding:
-            // such differences count against the largest gradient of all.
-            let scale = op_by_op
-                .1
-                .iter()
-                .filter_map(|(_, g, _)| g.as_ref().map(max_abs))
-                .fold(0f32, f32::max);
-            for ((name, ga, va), (_, gb, vb)) in fused.1.iter().zip(&op_by_op.1) {
-                match (ga, gb) {
-                    (Some(a), Some(b)) => {
-                        let e = max_diff(a, b) / max_abs(b).max(1e-3 * scale);
-                        assert!(e < 1e-4, "{label}: ∂{name} differs by {e}");
-                    }
-                    (None, None) => {
-                        // Running statistics: not trained, updated by both passes alike.
-                        let e = rel(va, vb);
-                        assert!(e < 1e-5, "{label}: {name} differs by {e}");
-                    }
-                    _ => panic!("{label}: {name} has a gradient in one pass only"),
-                }
-            }
-        }
-    }
 }
