@@ -15,7 +15,7 @@ predicts the whole image, and the script reports
   end of the steps and the per-epoch validation: fluorecon's `history.seconds` in
   model.json, a Lightning callback for CAREamics),
 - prediction megapixels per second (wall clock of the prediction call),
-- PSNR of the prediction against the noise-free image (as `fluorecon::simulate::psnr`),
+- PSNR of the prediction against the noise-free image (as `fluorecon::metrics::psnr`),
 
 for each of `--runs` alternating runs (fluorecon, CAREamics, fluorecon, …).
 
@@ -47,7 +47,7 @@ SAMPLE = os.path.join(ROOT, "target", "release", "examples", "denoise_sample")
 
 
 def psnr(estimate, truth):
-    """As fluorecon::simulate::psnr: data range max(truth) − min(truth)."""
+    """As fluorecon::metrics::psnr: data range max(truth) − min(truth)."""
     t = truth.astype(np.float64)
     mse = np.mean((estimate.astype(np.float64) - t) ** 2)
     rng = t.max() - t.min()

@@ -1,5 +1,5 @@
 //! Writes the denoising test sample of `tests/denoise.rs` at any size: beads and filaments
-//! (`simulate::poisson_gaussian`), Poisson shot noise + Gaussian read noise, seeded, as
+//! (`synthetic::poisson_gaussian`), Poisson shot noise + Gaussian read noise, seeded, as
 //! `noisy.tif` and `truth.tif` (32-bit, the noise-free image in photons) in a folder. Used
 //! by `bench/careamics_bench.py`.
 //!
@@ -7,7 +7,7 @@
 //! (defaults: 512 512 20 5 2 11, the parameters of `tests/denoise.rs`)
 
 use fluorecon::io::tiff::{write_tiff, Hyperstack};
-use fluorecon::simulate::poisson_gaussian;
+use fluorecon::synthetic::poisson_gaussian;
 use fluorecon::{Volume, VoxelSize};
 use std::path::PathBuf;
 

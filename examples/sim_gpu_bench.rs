@@ -11,8 +11,9 @@
 //! is timed.
 
 use fluorecon::device::{Device, DeviceRequest};
+use fluorecon::metrics::relative_rms;
 use fluorecon::sim::{reconstruct, simulate_sim, SimAcquisition, SimOptics, SimOptions, SimResult};
-use fluorecon::simulate::{phantom, relative_rms};
+use fluorecon::synthetic::phantom;
 use fluorecon::{NoProgress, Volume};
 use ndarray::{Array3, Axis};
 use rand::SeedableRng;

@@ -54,8 +54,8 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_modelInfo<'l>(
             t.pixel_nm,
             t.psf_sigma_nm,
             match t.camera {
-                crate::smlm::simulate::SimCamera::Emccd { .. } => "EMCCD",
-                crate::smlm::simulate::SimCamera::Scmos { .. } => "sCMOS",
+                crate::smlm::synthetic::SimCamera::Emccd { .. } => "EMCCD",
+                crate::smlm::synthetic::SimCamera::Scmos { .. } => "sCMOS",
             },
             m.info.architecture.upsampling,
             m.info.threshold

@@ -17,12 +17,13 @@ pub mod fft;
 pub mod gpu;
 pub mod image;
 pub mod io;
+pub mod metrics;
 pub mod nn;
 pub mod progress;
 pub mod psf;
 pub mod sim;
-pub mod simulate;
 pub mod smlm;
+pub mod synthetic;
 
 #[doc(hidden)]
 pub mod jni;

@@ -2,7 +2,7 @@
 //! images with tiny networks (these check the plumbing; `tests/denoise.rs` checks quality).
 
 use fluorecon::io::tiff::{read_tiff, write_tiff, Hyperstack};
-use fluorecon::simulate::poisson_gaussian;
+use fluorecon::synthetic::poisson_gaussian;
 use fluorecon::{Volume, VoxelSize};
 mod common;
 use common::{fails, ok, TempDir};

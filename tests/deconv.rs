@@ -2,8 +2,9 @@
 //! flux, centring, edges, acceleration and regularisation.
 
 use fluorecon::deconv::{richardson_lucy, Boundary, RlOptions};
+use fluorecon::metrics::psnr;
 use fluorecon::psf::{Psf, PsfModel, PsfParams};
-use fluorecon::simulate::{psnr, widefield, SimOptions};
+use fluorecon::synthetic::{widefield, WidefieldOptions};
 use fluorecon::{NoProgress, Volume, VoxelSize};
 use ndarray::{s, Array3};
 
@@ -44,7 +45,7 @@ fn iterations(n: usize) -> RlOptions {
 #[test]
 fn improves_psnr_2d() {
     let psf = Psf::generate(&optics(PsfModel::BornWolf), (1, 31, 31)).unwrap();
-    let sim = widefield((1, 128, 128), &psf, &SimOptions::default()).unwrap();
+    let sim = widefield((1, 128, 128), &psf, &WidefieldOptions::default()).unwrap();
     let before = psnr(&sim.noisy, &sim.truth, 0);
     let after = psnr(&rl(&sim.noisy, &psf, iterations(30)), &sim.truth, 0);
     println!("2D PSNR: noisy {before:.2} dB, RL {after:.2} dB");
@@ -54,7 +55,7 @@ fn improves_psnr_2d() {
 #[test]
 fn improves_psnr_3d() {
     let psf = Psf::generate(&optics(PsfModel::BornWolf), (21, 31, 31)).unwrap();
-    let sim = widefield((24, 64, 64), &psf, &SimOptions::default()).unwrap();
+    let sim = widefield((24, 64, 64), &psf, &WidefieldOptions::default()).unwrap();
     let before = psnr(&sim.noisy, &sim.truth, 0);
     let after = psnr(&rl(&sim.noisy, &psf, iterations(30)), &sim.truth, 0);
     println!("3D PSNR: noisy {before:.2} dB, RL {after:.2} dB");
@@ -173,7 +174,7 @@ fn non_circulant_rings_less_at_the_edges() {
     let sim = widefield(
         (1, 96, 96),
         &psf,
-        &SimOptions {
+        &WidefieldOptions {
             peak_photons: 2000.0,
             background: 50.0,
             seed: 11,
@@ -210,7 +211,7 @@ fn non_circulant_rings_less_at_the_edges() {
 #[test]
 fn acceleration_reaches_quality_in_fewer_iterations() {
     let psf = Psf::generate(&optics(PsfModel::BornWolf), (1, 31, 31)).unwrap();
-    let sim = widefield((1, 96, 96), &psf, &SimOptions::default()).unwrap();
+    let sim = widefield((1, 96, 96), &psf, &WidefieldOptions::default()).unwrap();
     let plain = psnr(&rl(&sim.blurred, &psf, iterations(40)), &sim.truth, 0);
     let fast = psnr(
         &rl(
@@ -235,7 +236,7 @@ fn tv_regularisation_limits_noise_amplification() {
     let sim = widefield(
         (1, 96, 96),
         &psf,
-        &SimOptions {
+        &WidefieldOptions {
             peak_photons: 100.0,
             background: 5.0,
             seed: 5,
@@ -265,7 +266,7 @@ fn tv_regularisation_limits_noise_amplification() {
 #[test]
 fn volume_too_large_for_memory_is_tiled_with_the_same_result() {
     let psf = Psf::generate(&optics(PsfModel::BornWolf), (9, 21, 21)).unwrap();
-    let sim = widefield((12, 128, 128), &psf, &SimOptions::default()).unwrap();
+    let sim = widefield((12, 128, 128), &psf, &WidefieldOptions::default()).unwrap();
     let whole = rl(&sim.noisy, &psf, iterations(20));
     // Less than half of the ~18 MiB the whole volume needs: forces tiling.
     let vol = Volume::new(sim.noisy.clone(), voxel());

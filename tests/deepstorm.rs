@@ -3,7 +3,7 @@
 
 use fluorecon::smlm::deepstorm::{deepstorm_stack, DeepStormModel, DeepStormOptions};
 use fluorecon::smlm::metrics::{assess, Assessment, Point};
-use fluorecon::smlm::simulate::{simulate_smlm, SmlmSimOptions, SmlmSimulation};
+use fluorecon::smlm::synthetic::{simulate_smlm, SmlmSimOptions, SmlmSimulation};
 use fluorecon::smlm::{localize_stack, Localization, LocalizeOptions};
 use fluorecon::NoProgress;
 use std::sync::Arc;

@@ -6,10 +6,11 @@
 use fluorecon::denoise::care::{train_care, CareOptions};
 use fluorecon::denoise::n2v::{denoise_n2v, train_n2v, N2vMasking, N2vOptions};
 use fluorecon::denoise::{restore, RestoreOptions};
+use fluorecon::metrics::psnr;
 use fluorecon::nn::tiling::TileOptions;
 use fluorecon::nn::{load_model, new_unet, save_model, Model, ModelInfo, Normalization};
 use fluorecon::nn::{TrainOptions, UNetConfig};
-use fluorecon::simulate::{poisson_gaussian, psnr};
+use fluorecon::synthetic::poisson_gaussian;
 use fluorecon::{Error, NoProgress, Progress, Volume, VoxelSize};
 use std::time::Instant;
 

@@ -11,7 +11,7 @@
 mod common;
 use common::{gpu_here, Log};
 use fluorecon::device::DeviceRequest;
-use fluorecon::smlm::simulate::{simulate_smlm, SmlmSimOptions};
+use fluorecon::smlm::synthetic::{simulate_smlm, SmlmSimOptions};
 use fluorecon::smlm::{localize_stack, LocalizeOptions};
 
 #[test]

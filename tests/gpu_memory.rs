@@ -11,9 +11,10 @@ use fluorecon::deconv::{richardson_lucy, RlOptions};
 use fluorecon::denoise::n2v::{train_n2v, N2vOptions};
 use fluorecon::denoise::{restore, RestoreOptions};
 use fluorecon::device::{Device, DeviceRequest};
+use fluorecon::metrics::relative_rms;
 use fluorecon::nn::{TrainOptions, UNetConfig};
 use fluorecon::psf::Psf;
-use fluorecon::simulate::{poisson_gaussian, relative_rms};
+use fluorecon::synthetic::poisson_gaussian;
 use fluorecon::{NoProgress, Volume, VoxelSize};
 
 mod common;

@@ -18,10 +18,11 @@ use fluorecon::denoise::care::{train_care, CareOptions};
 use fluorecon::denoise::n2v::{train_n2v, N2vOptions};
 use fluorecon::denoise::{restore, RestoreOptions};
 use fluorecon::device::DeviceRequest;
+use fluorecon::metrics::relative_rms;
 use fluorecon::nn::{new_unet, select_device, DeviceScope, Model, TrainOptions, UNetConfig};
-use fluorecon::simulate::{poisson_gaussian, relative_rms};
 use fluorecon::smlm::deepstorm::DeepStormModel;
 use fluorecon::smlm::Camera;
+use fluorecon::synthetic::poisson_gaussian;
 use fluorecon::{NoProgress, Volume, VoxelSize};
 
 mod common;

@@ -16,8 +16,9 @@
 
 use fluorecon::deconv::{richardson_lucy, Boundary, Deconvolved, RlOptions};
 use fluorecon::device::{Device, DeviceRequest};
+use fluorecon::metrics::relative_rms;
 use fluorecon::psf::Psf;
-use fluorecon::simulate::{relative_rms, widefield, SimOptions};
+use fluorecon::synthetic::{widefield, WidefieldOptions};
 use fluorecon::{NoProgress, Volume, VoxelSize};
 use ndarray::Array3;
 use rand::{Rng, SeedableRng};
@@ -126,7 +127,7 @@ fn gpu_matches_cpu_on_simulated_data() {
     }
     // A widefield-like PSF: σ 1.7 planes axially, 1.3 pixels laterally.
     let psf = Psf::gaussian_voxels((15, 31, 31), (1.7, 1.3));
-    let sim = widefield((24, 64, 64), &psf, &SimOptions::default()).unwrap();
+    let sim = widefield((24, 64, 64), &psf, &WidefieldOptions::default()).unwrap();
     compare(
         "simulated 3D",
         &sim.noisy,

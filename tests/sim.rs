@@ -3,13 +3,14 @@
 //! cutoff, and the input errors.
 
 use fluorecon::fft::Complex32;
+use fluorecon::metrics::psnr;
 use fluorecon::sim::fft2::Fft2;
 use fluorecon::sim::otf::freq;
 use fluorecon::sim::{
     reconstruct, simulate_sim, FrameOrder, SimAcquisition, SimData, SimOptics, SimOptions,
     SimResult,
 };
-use fluorecon::simulate::{phantom, psnr};
+use fluorecon::synthetic::phantom;
 use fluorecon::{Error, NoProgress, Progress, Volume};
 use ndarray::{s, Array2, Array3, ArrayView2, Axis};
 use rand::SeedableRng;

@@ -2,7 +2,7 @@
 //! pipeline, the CSV round trip, rendering and drift correction, and the CLI.
 
 use fluorecon::smlm::metrics::{assess, Point};
-use fluorecon::smlm::simulate::{simulate_smlm, SmlmSimOptions, SmlmSimulation};
+use fluorecon::smlm::synthetic::{simulate_smlm, SmlmSimOptions, SmlmSimulation};
 use fluorecon::smlm::{localize_stack, FitMethod, Localization, LocalizeOptions};
 use fluorecon::NoProgress;
 

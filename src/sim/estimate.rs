@@ -369,7 +369,7 @@ pub fn flag_uneven_angles(params: &mut [AngleParams]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::simulator::{simulate_sim, SimAcquisition};
+    use super::super::synthetic::{simulate_sim, SimAcquisition};
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
@@ -378,7 +378,7 @@ mod tests {
     fn five_phases_two_angles_estimated() {
         // 5 phases (pseudo-inverse with more phases than bands), 2 directions, m = 0.6.
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let obj = crate::simulate::phantom((1, 256, 256), &mut rng);
+        let obj = crate::synthetic::phantom((1, 256, 256), &mut rng);
         let obj = obj.index_axis(ndarray::Axis(0), 0).to_owned();
         let optics = SimOptics::default();
         let acq = SimAcquisition {

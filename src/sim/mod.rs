@@ -14,7 +14,7 @@
 //! centre pixel (x, y) = (nx/2, ny/2), 0-based. Output images have half the raw pixel size
 //! (2× as many pixels along x and y); output pixel (2x, 2y) is centred on raw pixel (x, y).
 //!
-//! - [`otf`]: the OTF model; [`simulator`]: simulated raw data with known parameters;
+//! - [`otf`]: the OTF model; [`synthetic`]: simulated raw data with known parameters;
 //! - [`estimate`]: k₀, phase and modulation per direction; [`reconstruct`](mod@reconstruct):
 //!   the Wiener filter; [`bands`]: band separation and shifts; [`fft2`]: complex 2D FFT.
 //!
@@ -28,13 +28,13 @@ pub mod estimate;
 pub mod fft2;
 pub mod otf;
 pub mod reconstruct;
-pub mod simulator;
+pub mod synthetic;
 #[cfg(feature = "cuda")]
 pub mod wiener_cuda;
 
 pub use estimate::{AngleParams, ParamFlags};
 pub use otf::{Otf, SimOptics};
-pub use simulator::{simulate_sim, PatternTruth, SimAcquisition, SimData};
+pub use synthetic::{simulate_sim, PatternTruth, SimAcquisition, SimData};
 
 use crate::device::{self, Device, DeviceRequest};
 use crate::image::{check_finite, check_min_size};

@@ -285,7 +285,7 @@ pub fn wiener_sim_with(frames: &[Vec<&[f32]>], filters: &WienerFilters) -> Recon
 #[cfg(test)]
 mod tests {
     use super::super::estimate::estimate_angle;
-    use super::super::simulator::{simulate_sim, SimAcquisition};
+    use super::super::synthetic::{simulate_sim, SimAcquisition};
     use super::*;
     use ndarray::Array2;
 

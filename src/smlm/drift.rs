@@ -210,7 +210,7 @@ pub fn estimate_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smlm::simulate::{simulate_smlm, SmlmSimOptions};
+    use crate::smlm::synthetic::{simulate_smlm, SmlmSimOptions};
     use crate::NoProgress;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;

@@ -550,7 +550,7 @@ pub fn localize_stack(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smlm::simulate::{simulate_smlm, SmlmSimOptions};
+    use crate::smlm::synthetic::{simulate_smlm, SmlmSimOptions};
     use crate::NoProgress;
 
     fn sim(frames: usize) -> (Array3<f32>, LocalizeOptions) {

@@ -10,7 +10,7 @@
 //! 4. [`localize`]: the pipeline over a stack, streamed in chunks, parallel over frames.
 //! 5. [`results`]: ThunderSTORM-compatible CSV; [`render`]: super-resolved images;
 //!    [`drift`]: drift correction by cross-correlation of time blocks; [`metrics`]: the
-//!    SMLM Challenge 2016 assessment; [`simulate`]: blinking emitters on filaments seen by an
+//!    SMLM Challenge 2016 assessment; [`synthetic`]: blinking emitters on filaments seen by an
 //!    EMCCD or sCMOS camera, with ground truth.
 //!
 //! Conventions: positions in nm from the top-left corner of the image, the centre of pixel
@@ -28,7 +28,7 @@ pub mod localize;
 pub mod metrics;
 pub mod render;
 pub mod results;
-pub mod simulate;
+pub mod synthetic;
 
 pub use camera::Camera;
 pub use drift::{estimate_drift, Drift, DriftOptions};

@@ -9,7 +9,7 @@ use fluorecon::deconv::{richardson_lucy, Boundary, RlOptions};
 use fluorecon::io::tiff::{read_tiff, write_tiff, write_tiff_with_progress, Hyperstack};
 use fluorecon::progress::{check_cancel, SubProgress};
 use fluorecon::psf::{Psf, PsfModel, PsfParams};
-use fluorecon::{invalid, simulate, Progress, Result, Volume};
+use fluorecon::{invalid, synthetic, Progress, Result, Volume};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -407,12 +407,12 @@ pub fn simulate(a: &SimulateArgs) -> Result<()> {
         }
         None => Psf::for_image(&params, shape)?,
     };
-    let opts = simulate::SimOptions {
+    let opts = synthetic::WidefieldOptions {
         peak_photons: a.photons,
         background: a.background,
         seed: a.seed,
     };
-    let sim = simulate::widefield(shape, &psf, &opts)?;
+    let sim = synthetic::widefield(shape, &psf, &opts)?;
     std::fs::create_dir_all(&a.output).map_err(|e| fluorecon::Error::File {
         path: a.output.display().to_string(),
         message: format!("cannot create the folder: {e}"),

@@ -12,7 +12,7 @@ use fluorecon::smlm::deepstorm::{
     TrainingSettings,
 };
 use fluorecon::smlm::results::write_csv_file;
-use fluorecon::smlm::simulate::SimCamera;
+use fluorecon::smlm::synthetic::SimCamera;
 use fluorecon::{invalid, Progress, Result, VoxelSize};
 use std::path::PathBuf;
 use std::time::Instant;

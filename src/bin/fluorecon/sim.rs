@@ -8,7 +8,7 @@ use fluorecon::progress::check_cancel;
 use fluorecon::sim::{
     reconstruct, simulate_sim, AngleParams, FrameOrder, Otf, SimAcquisition, SimOptics, SimOptions,
 };
-use fluorecon::{invalid, simulate, Error, Result, Volume, VoxelSize};
+use fluorecon::{invalid, synthetic, Error, Result, Volume, VoxelSize};
 use ndarray::{Array3, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -417,7 +417,7 @@ pub fn simulate_sim_cmd(a: &SimulateSimArgs) -> Result<()> {
         pixel_size_nm: a.pixel_size,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
-    let object = simulate::phantom((1, a.size, a.size), &mut rng)
+    let object = synthetic::phantom((1, a.size, a.size), &mut rng)
         .index_axis(Axis(0), 0)
         .to_owned();
     let acq = SimAcquisition {

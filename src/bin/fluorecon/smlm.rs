@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use fluorecon::io::tiff::{read_tiff_planes, write_tiff, Hyperstack};
 use fluorecon::progress::check_cancel;
 use fluorecon::smlm::results::{read_csv_file, write_csv_file};
-use fluorecon::smlm::simulate::{simulate_smlm, write_truth_csv, SimCamera, SmlmSimOptions};
+use fluorecon::smlm::synthetic::{simulate_smlm, write_truth_csv, SimCamera, SmlmSimOptions};
 use fluorecon::smlm::{
     estimate_drift, render, Camera, DriftOptions, FitMethod, Localization, LocalizeOptions,
     Localizer, RenderMode, RenderOptions,
@@ -406,7 +406,7 @@ pub fn simulate_smlm_cmd(a: &SimulateSmlmArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_truth(path: &Path, truth: &[fluorecon::smlm::simulate::TrueEmitter]) -> Result<()> {
+fn write_truth(path: &Path, truth: &[fluorecon::smlm::synthetic::TrueEmitter]) -> Result<()> {
     let fail = |e: std::io::Error| Error::File {
         path: path.display().to_string(),
         message: format!("cannot write: {e}"),

@@ -569,7 +569,7 @@ impl DeepStormLocalizer {
                 t.pixel_nm, self.opts.pixel_nm, self.opts.pixel_nm
             ));
         }
-        let trained_em = matches!(t.camera, super::simulate::SimCamera::Emccd { .. });
+        let trained_em = matches!(t.camera, super::synthetic::SimCamera::Emccd { .. });
         if trained_em != self.opts.camera.em_gain.is_some() {
             w.push(format!(
                 "the model was trained for {} camera and the settings describe {}: its noise \

@@ -101,7 +101,7 @@ fn amplitudes_of_overlapping_molecules_are_recovered() {
     let sigma = 1.3;
     let truth = [(8.2, 9.1, 1500.0), (10.0, 10.4, 800.0), (18.5, 4.5, 3000.0)];
     let mut img = vec![12.0; w * h];
-    let mut scratch = crate::smlm::simulate::SpotScratch::default();
+    let mut scratch = crate::smlm::synthetic::SpotScratch::default();
     for &(x, y, n) in &truth {
         scratch.add_spot(&mut img, (w, h), (x, y), sigma, n);
     }

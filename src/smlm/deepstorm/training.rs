@@ -18,7 +18,7 @@ use crate::nn::layers::conv2d_same;
 use crate::nn::{device, train, EpochStats, Objective, TrainOptions};
 use crate::progress::Progress;
 use crate::smlm::metrics::assess;
-use crate::smlm::simulate::{simulate_smlm, SimCamera, SmlmSimOptions, SpotScratch};
+use crate::smlm::synthetic::{simulate_smlm, SimCamera, SmlmSimOptions, SpotScratch};
 use crate::{invalid, Result};
 use candle_core::{ModuleT, Tensor};
 use rand::{Rng, SeedableRng};

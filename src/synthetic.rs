@@ -23,7 +23,7 @@ pub struct Simulated {
 
 /// Parameters of [`widefield`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SimOptions {
+pub struct WidefieldOptions {
     /// Photon count of the brightest voxels of the object.
     pub peak_photons: f32,
     /// Uniform background, photons per voxel.
@@ -32,9 +32,9 @@ pub struct SimOptions {
     pub seed: u64,
 }
 
-impl Default for SimOptions {
+impl Default for WidefieldOptions {
     fn default() -> Self {
-        SimOptions {
+        WidefieldOptions {
             peak_photons: 1000.0,
             background: 10.0,
             seed: 1,
@@ -45,7 +45,11 @@ impl Default for SimOptions {
 /// Simulates beads and filaments of `shape` (nz, ny, nx) imaged through `psf` with shot noise.
 /// The object extends beyond the field of view by the PSF's half-size (as in a real sample),
 /// so the edges are blurred with light from outside.
-pub fn widefield(shape: (usize, usize, usize), psf: &Psf, opts: &SimOptions) -> Result<Simulated> {
+pub fn widefield(
+    shape: (usize, usize, usize),
+    psf: &Psf,
+    opts: &WidefieldOptions,
+) -> Result<Simulated> {
     let (nz, ny, nx) = shape;
     if nz == 0 || ny < 2 || nx < 2 {
         return invalid!("cannot simulate a {nx}×{ny}×{nz} image");
@@ -179,49 +183,6 @@ fn splat(obj: &mut Array3<f32>, c: [f32; 3], sigma: f32, amp: f32) {
     }
 }
 
-/// Relative RMS difference ‖a − b‖ / ‖b‖ (f64 sums), e.g. of a GPU result against the CPU's.
-pub fn relative_rms(a: &Array3<f32>, b: &Array3<f32>) -> f64 {
-    assert_eq!(
-        a.dim(),
-        b.dim(),
-        "relative RMS of images of different shapes"
-    );
-    let d2: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| ((x - y) as f64).powi(2))
-        .sum();
-    let n2: f64 = b.iter().map(|&y| (y as f64).powi(2)).sum();
-    (d2 / n2).sqrt()
-}
-
-/// Peak signal-to-noise ratio of `estimate` against `truth`, dB, with the data range
-/// max(truth) − min(truth). Optionally over an interior crop of `margin` voxels per side
-/// (x, y; and z when the volume has more than 2·margin planes).
-pub fn psnr(estimate: &Array3<f32>, truth: &Array3<f32>, margin: usize) -> f64 {
-    assert_eq!(
-        estimate.dim(),
-        truth.dim(),
-        "PSNR of images of different shapes"
-    );
-    let (nz, ny, nx) = truth.dim();
-    let mz = if nz > 2 * margin { margin } else { 0 };
-    let (my, mx) = (margin.min((ny - 1) / 2), margin.min((nx - 1) / 2));
-    let region = s![mz..nz - mz, my..ny - my, mx..nx - mx];
-    let (e, t) = (estimate.slice(region), truth.slice(region));
-    let (lo, hi) = t
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
-    let mse = e
-        .iter()
-        .zip(t.iter())
-        .map(|(&a, &b)| ((a - b) as f64).powi(2))
-        .sum::<f64>()
-        / t.len() as f64;
-    let range = (hi - lo) as f64;
-    10.0 * (range * range / mse.max(f64::MIN_POSITIVE)).log10()
-}
-
 /// A fluorescence image for denoising tests: the [`phantom`] (beads and filaments) scaled
 /// to `peak_photons` above `background` (photons per pixel, noise-free `truth`), and a
 /// camera image of it (`noisy`): Poisson shot noise plus Gaussian read noise of
@@ -274,7 +235,7 @@ mod tests {
 
     #[test]
     fn delta_psf_leaves_truth_unblurred() {
-        let sim = widefield((1, 40, 50), &delta_psf(), &SimOptions::default()).unwrap();
+        let sim = widefield((1, 40, 50), &delta_psf(), &WidefieldOptions::default()).unwrap();
         let diff = (&sim.truth - &sim.blurred)
             .iter()
             .fold(0f32, |a, &b| a.max(b.abs()));
@@ -285,7 +246,7 @@ mod tests {
 
     #[test]
     fn noise_is_poisson() {
-        let sim = widefield((2, 64, 64), &delta_psf(), &SimOptions::default()).unwrap();
+        let sim = widefield((2, 64, 64), &delta_psf(), &WidefieldOptions::default()).unwrap();
         // For Poisson noise, E[(n − λ)² / λ] = 1.
         let (sum, count) = sim
             .noisy
@@ -301,22 +262,8 @@ mod tests {
 
     #[test]
     fn same_seed_same_data() {
-        let a = widefield((1, 30, 30), &delta_psf(), &SimOptions::default()).unwrap();
-        let b = widefield((1, 30, 30), &delta_psf(), &SimOptions::default()).unwrap();
+        let a = widefield((1, 30, 30), &delta_psf(), &WidefieldOptions::default()).unwrap();
+        let b = widefield((1, 30, 30), &delta_psf(), &WidefieldOptions::default()).unwrap();
         assert_eq!(a.noisy, b.noisy);
-    }
-
-    #[test]
-    fn relative_rms_of_known_error() {
-        let b = Array3::from_elem((1, 2, 2), 2.0f32);
-        let a = b.mapv(|v| v + 0.5); // ‖a − b‖ = 1, ‖b‖ = 4
-        assert!((relative_rms(&a, &b) - 0.25).abs() < 1e-12);
-    }
-
-    #[test]
-    fn psnr_of_known_error() {
-        let truth = Array3::from_shape_fn((1, 10, 10), |(_, y, _)| y as f32 * 10.0);
-        let est = truth.mapv(|v| v + 9.0); // MSE 81, range 90 → 20 dB
-        assert!((psnr(&est, &truth, 0) - 20.0).abs() < 1e-9);
     }
 }
