@@ -17,6 +17,7 @@ pub mod fft;
 pub mod gpu;
 pub mod image;
 pub mod io;
+pub mod memory;
 pub mod metrics;
 pub mod nn;
 pub mod progress;

@@ -6,7 +6,6 @@ mod rl;
 pub mod rl_cuda;
 mod tv;
 
-pub(crate) use rl::available_memory;
 #[cfg(feature = "cuda")]
 pub(crate) use rl::{converged as rl_converged, start_iteration as rl_start_iteration};
 pub use rl::{fft_grid, richardson_lucy, Boundary, Deconvolved, RlOptions, MIN_IMAGE_SIZE};

@@ -52,8 +52,9 @@ pub struct RlOptions {
     /// Stop early when RMS(x_k − x_{k−1}) / RMS(x_{k−1}) falls below this; 0 = never.
     pub tolerance: f32,
     pub device: DeviceRequest,
-    /// Memory the job may use, bytes; `None` = what the system has available now. A
-    /// non-circulant job that needs more is deconvolved in overlapping lateral tiles.
+    /// Memory the job may use, bytes; `None` = what this process may still use
+    /// ([`crate::memory::available_memory`]). A non-circulant job that needs more is
+    /// deconvolved in overlapping lateral tiles.
     pub memory_limit: Option<u64>,
 }
 
@@ -259,7 +260,7 @@ fn deconvolve_volume(
     let p = kernel.dim();
 
     let grid = fft_grid(m, p, opts.boundary);
-    let budget = opts.memory_limit.or_else(available_memory);
+    let budget = opts.memory_limit.or_else(crate::memory::available_memory);
     if let Err(too_big) = check_memory_against(grid, opts, budget) {
         return match (non_circulant, budget) {
             (true, Some(budget)) => deconvolve_tiled(
@@ -600,8 +601,6 @@ fn extrapolate(
     *have_g = true;
 }
 
-/// Fails with [`Error::OutOfMemory`] when the buffers for a `grid` would not fit in the
-/// memory available now.
 /// Fails with [`Error::OutOfMemory`] when the buffers for a `grid` would not fit in
 /// `available` bytes (None: unknown, no check).
 fn check_memory_against(
@@ -619,14 +618,6 @@ fn check_memory_against(
         }),
         _ => Ok(()),
     }
-}
-
-/// Memory available to new allocations, bytes (Linux `MemAvailable`); None if unknown.
-pub(crate) fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@ pub struct TileOptions {
     /// Memory for one tile's activations, MiB.
     pub memory_mib: usize,
     /// Memory the whole prediction may use, bytes (output arrays and one tile); `None`: the
-    /// memory available now (Linux `MemAvailable`; unchecked where unknown).
+    /// memory this process may still use ([`crate::memory::available_memory`]: MemAvailable,
+    /// cgroup and address-space limits; unchecked where unknown).
     pub memory_limit: Option<u64>,
 }
 
@@ -81,7 +82,7 @@ pub fn check_memory(
 ) -> Result<()> {
     let Some(available) = options
         .memory_limit
-        .or_else(crate::deconv::available_memory)
+        .or_else(crate::memory::available_memory)
     else {
         return Ok(());
     };
@@ -224,7 +225,7 @@ impl Layout {
         let mut budget = (options.memory_mib as u64) << 20;
         if let Some(available) = options
             .memory_limit
-            .or_else(crate::deconv::available_memory)
+            .or_else(crate::memory::available_memory)
         {
             let left = available.saturating_sub(array_bytes(dim, net.config().out_channels));
             budget = budget.min(left);
