@@ -24,6 +24,16 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// An error about the file or folder `path`.
+    pub fn file(path: &std::path::Path, message: impl Into<String>) -> Error {
+        Error::File {
+            path: path.display().to_string(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Shorthand used across the crate.
 pub type Result<T> = std::result::Result<T, Error>;
 

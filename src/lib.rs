@@ -3,8 +3,9 @@
 //! Fluorescence image reconstruction: Richardson–Lucy deconvolution ([`deconv`]), 2D SIM
 //! ([`sim`]), localization microscopy ([`smlm`]), Noise2Void and CARE denoising ([`denoise`]
 //! on the U-Net of [`nn`]). Plain Rust over `ndarray`; the Fiji plugin reaches it through
-//! `jni` and the command line through `src/bin/fluorecon.rs`. Every capability
-//! is one function taking a [`Volume`], options and a [`Progress`].
+//! `jni` and the command line through `src/bin/fluorecon/` (the map of the code is
+//! `docs/ARCHITECTURE.md`). Every capability is one function taking a [`Volume`], options
+//! and a [`Progress`].
 //!
 //! Conventions: arrays are (z, y, x) with x fastest; voxel sizes in µm; PSF model lengths
 //! in nm; intensities f32.
@@ -20,10 +21,12 @@ pub mod io;
 pub mod memory;
 pub mod metrics;
 pub mod nn;
+pub mod parallel;
 pub mod progress;
 pub mod psf;
 pub mod sim;
 pub mod smlm;
+pub mod special;
 pub mod synthetic;
 
 #[doc(hidden)]

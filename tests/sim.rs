@@ -3,8 +3,8 @@
 //! cutoff, and the input errors.
 
 use fluorecon::fft::Complex32;
+use fluorecon::fft::Fft2;
 use fluorecon::metrics::psnr;
-use fluorecon::sim::fft2::Fft2;
 use fluorecon::sim::otf::freq;
 use fluorecon::sim::{
     reconstruct, simulate_sim, FrameOrder, SimAcquisition, SimData, SimOptics, SimOptions,

@@ -292,7 +292,7 @@ impl Plan {
 
 /// A cuFFT plan for complex 2D images of one shape (ny, nx), x fastest, interleaved (re, im)
 /// floats, transformed in place in both directions; both unnormalised (the inverse gives
-/// ny·nx·x after a forward transform), with the signs of [`crate::sim::fft2::Fft2`].
+/// ny·nx·x after a forward transform), with the signs of [`crate::fft::Fft2`].
 pub struct ComplexPlan {
     handle: Handle,
     /// Complex values of an image.

@@ -1,5 +1,6 @@
 //! File formats used by the command line (the Fiji plugin gets its pixels from ImageJ).
 
+pub(crate) mod atomic;
 mod imagej;
 pub mod tiff;
 mod tiff_read;

@@ -233,10 +233,7 @@ pub fn write_tiff_with_progress(
 }
 
 pub(crate) fn file_error(path: &Path, message: String) -> Error {
-    Error::File {
-        path: path.display().to_string(),
-        message,
-    }
+    Error::file(path, message)
 }
 
 #[cfg(test)]

@@ -8,13 +8,13 @@
 //! The file is written under a temporary name in the target folder and renamed when
 //! complete: an interrupted write never leaves a partial output file.
 
+use super::atomic::TempFile;
 use super::imagej::{format_description, rational, DescriptionOut};
 use super::tiff::{file_error, Hyperstack};
 use crate::progress::Progress;
 use crate::{Error, Result};
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const SHORT: u16 = 3;
 const LONG: u16 = 4;
@@ -73,10 +73,10 @@ pub(crate) fn write_hyperstack(
     let xres = rational(1.0 / stack.voxel.x);
     let yres = rational(1.0 / stack.voxel.y);
 
-    let tmp = TempFile::create(path)?;
+    let mut tmp = TempFile::create(path)?;
     let io = |e: std::io::Error| fail(format!("cannot write the file: {e}"));
     {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.file.as_ref().expect("open"));
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.file());
         w.write_all(b"II\x2a\x00").map_err(io)?;
         w.write_all(&(ifd0 as u32).to_le_bytes()).map_err(io)?;
 
@@ -192,69 +192,5 @@ fn finite_range(data: &[f32]) -> (f64, f64) {
         (0.0, 0.0)
     } else {
         (lo as f64, hi as f64)
-    }
-}
-
-/// A file under a temporary name next to its destination, removed unless persisted.
-pub(crate) struct TempFile {
-    path: PathBuf,
-    file: Option<File>,
-}
-
-impl TempFile {
-    pub(crate) fn create(dest: &Path) -> Result<TempFile> {
-        let fail = |m: String| file_error(dest, m);
-        let name = dest
-            .file_name()
-            .ok_or_else(|| fail("not a file name".into()))?;
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.is_dir() {
-            return Err(fail(format!(
-                "cannot create the file: the folder {} does not exist",
-                dir.display()
-            )));
-        }
-        if dest.is_dir() {
-            return Err(fail("is a folder; give a file name such as out.tif".into()));
-        }
-        let path = dir.join(format!(
-            ".{}.part-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = File::create(&path).map_err(|e| fail(format!("cannot create the file: {e}")))?;
-        Ok(TempFile {
-            path,
-            file: Some(file),
-        })
-    }
-
-    /// The open temporary file.
-    pub(crate) fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("open until persisted")
-    }
-
-    /// Flushes to disk and renames to `dest`.
-    pub(crate) fn persist(mut self, dest: &Path) -> Result<()> {
-        let file = self.file.take().expect("open");
-        file.sync_all()
-            .map_err(|e| file_error(dest, format!("cannot write the file: {e}")))?;
-        drop(file);
-        std::fs::rename(&self.path, dest)
-            .map_err(|e| file_error(dest, format!("cannot replace the file: {e}")))?;
-        self.path = PathBuf::new();
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        self.file.take();
-        if !self.path.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }

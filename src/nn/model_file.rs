@@ -9,11 +9,13 @@
 
 use super::train::TrainReport;
 use super::{device, new_unet, Normalization, UNet, UNetConfig};
+use crate::io::atomic::{write_atomic, TempFile};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Tag in `model.json` that identifies a Fluorecon model.
@@ -67,13 +69,6 @@ impl ModelInfo {
     }
 }
 
-fn file_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::File {
-        path: path.display().to_string(),
-        message: message.into(),
-    }
-}
-
 /// Writes `vars` and `info` into the folder `dir` (created if needed), replacing a model
 /// that is already there.
 pub fn save_model(dir: &Path, vars: &VarMap, info: &ModelInfo) -> Result<()> {
@@ -85,7 +80,7 @@ pub fn save_model(dir: &Path, vars: &VarMap, info: &ModelInfo) -> Result<()> {
 /// temporary name renamed when complete.
 pub fn save_folder(dir: &Path, vars: &VarMap, info: &impl Serialize) -> Result<()> {
     std::fs::create_dir_all(dir)
-        .map_err(|e| file_error(dir, format!("cannot create the model folder: {e}")))?;
+        .map_err(|e| Error::file(dir, format!("cannot create the model folder: {e}")))?;
     let tensors: HashMap<String, Tensor> = {
         let data = vars.data().lock().expect("var map lock");
         data.iter()
@@ -93,32 +88,14 @@ pub fn save_folder(dir: &Path, vars: &VarMap, info: &impl Serialize) -> Result<(
             .collect()
     };
     let weights = dir.join(WEIGHTS_FILE);
-    let tmp = temp_name(&weights);
-    candle_core::safetensors::save(&tensors, &tmp).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        file_error(&weights, format!("cannot write the weights: {e}"))
-    })?;
-    persist(&tmp, &weights)?;
+    let tmp = TempFile::create(&weights)?;
+    candle_core::safetensors::save(&tensors, tmp.path())
+        .map_err(|e| Error::file(&weights, format!("cannot write the weights: {e}")))?;
+    tmp.persist(&weights)?;
     let json = serde_json::to_string_pretty(info)
         .map_err(|e| Error::Internal(format!("model description: {e}")))?;
-    let info_path = dir.join(INFO_FILE);
-    let tmp = temp_name(&info_path);
-    std::fs::write(&tmp, json + "\n").map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        file_error(&info_path, format!("cannot write: {e}"))
-    })?;
-    persist(&tmp, &info_path)
-}
-
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-    path.with_file_name(format!(".{name}.part-{}", std::process::id()))
-}
-
-fn persist(tmp: &Path, dest: &Path) -> Result<()> {
-    std::fs::rename(tmp, dest).map_err(|e| {
-        let _ = std::fs::remove_file(tmp);
-        file_error(dest, format!("cannot write: {e}"))
+    write_atomic(&dir.join(INFO_FILE), |f| {
+        f.write_all((json + "\n").as_bytes())
     })
 }
 
@@ -128,20 +105,20 @@ fn persist(tmp: &Path, dest: &Path) -> Result<()> {
 pub fn read_json(dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
     let path = model_dir(dir).join(INFO_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        file_error(
+        Error::file(
             &path,
             format!("cannot read the model description ({e}); a model folder holds model.json and model.safetensors"),
         )
     })?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        file_error(
+        Error::file(
             &path,
             format!("not a valid Fluorecon model description: {e}"),
         )
     })?;
     let format = json.get("format").and_then(|f| f.as_str()).unwrap_or("");
     if format != FORMAT {
-        return Err(file_error(
+        return Err(Error::file(
             &path,
             format!("not a Fluorecon model (format '{format}')"),
         ));
@@ -151,7 +128,7 @@ pub fn read_json(dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
         .and_then(|v| v.as_u64())
         .unwrap_or(0);
     if version > FORMAT_VERSION as u64 {
-        return Err(file_error(
+        return Err(Error::file(
             &path,
             format!(
                 "model format {version} was written by a newer Fluorecon ({}); this is {} (format {})",
@@ -178,21 +155,21 @@ pub fn read_method(dir: &Path) -> Result<String> {
 pub fn read_info(dir: &Path) -> Result<ModelInfo> {
     let (path, json) = read_json(dir)?;
     if json.get("method").and_then(|m| m.as_str()) == Some("deepstorm") {
-        return Err(file_error(
+        return Err(Error::file(
             &path,
             "this is a Deep-STORM model: use it with Deep-STORM (Plugins › Fluorecon › \
              Deep-STORM..., or `fluorecon deepstorm localize`)",
         ));
     }
     let info: ModelInfo = serde_json::from_value(json).map_err(|e| {
-        file_error(
+        Error::file(
             &path,
             format!("not a valid Fluorecon model description: {e}"),
         )
     })?;
     info.architecture
         .validate()
-        .map_err(|e| file_error(&path, format!("bad architecture: {e}")))?;
+        .map_err(|e| Error::file(&path, format!("bad architecture: {e}")))?;
     Ok(info)
 }
 
@@ -272,7 +249,7 @@ pub fn load_model(dir: &Path) -> Result<Model> {
 pub fn load_weights(dir: &Path, vars: &VarMap) -> Result<()> {
     let path = model_dir(dir).join(WEIGHTS_FILE);
     let bytes = std::fs::read(&path)
-        .map_err(|e| file_error(&path, format!("cannot read the weights: {e}")))?;
+        .map_err(|e| Error::file(&path, format!("cannot read the weights: {e}")))?;
     load_weights_from_bytes(&bytes, &path, vars)
 }
 
@@ -280,7 +257,7 @@ pub fn load_weights(dir: &Path, vars: &VarMap) -> Result<()> {
 pub fn load_weights_from_bytes(bytes: &[u8], path: &Path, vars: &VarMap) -> Result<()> {
     let path = path.to_path_buf();
     let loaded = candle_core::safetensors::load_buffer(bytes, &device()).map_err(|e| {
-        file_error(
+        Error::file(
             &path,
             format!("the weights file is corrupt or truncated ({e}); save or copy the model again"),
         )
@@ -309,7 +286,7 @@ pub fn load_weights_from_bytes(bytes: &[u8], path: &Path, vars: &VarMap) -> Resu
     if !problems.is_empty() {
         problems.sort();
         let shown = problems.len().min(5);
-        return Err(file_error(
+        return Err(Error::file(
             &path,
             format!(
                 "the weights do not match the architecture: {}{}",
@@ -330,7 +307,7 @@ pub fn load_weights_from_bytes(bytes: &[u8], path: &Path, vars: &VarMap) -> Resu
             .iter()
             .all(|v| v.is_finite());
         if !finite {
-            return Err(file_error(
+            return Err(Error::file(
                 &path,
                 format!("tensor '{name}' holds values that are not numbers"),
             ));

@@ -13,7 +13,6 @@
 
 mod measured;
 mod model;
-pub mod special;
 
 pub use model::gaussian_sigmas_nm;
 

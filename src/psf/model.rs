@@ -11,8 +11,8 @@
 //! The Gaussian is integrated exactly (erf); Born & Wolf is averaged over s×s sub-pixel
 //! samples, s odd ≥ 3 and large enough that the sub-samples are ≤ λ/(8·NA) apart.
 
-use super::special::{bessel_j0, erfc, gauss_legendre_01};
 use super::PsfParams;
+use crate::special::{bessel_j0, erfc, gauss_legendre_01};
 use ndarray::{Array2, Array3};
 use rayon::prelude::*;
 use std::f64::consts::{PI, SQRT_2};
@@ -219,9 +219,9 @@ pub(super) fn born_wolf_point(params: &PsfParams, r_nm: f64, z_nm: f64, n_quad: 
 
 #[cfg(test)]
 mod tests {
-    use super::super::special::bessel_j1;
     use super::super::PsfModel;
     use super::*;
+    use crate::special::bessel_j1;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

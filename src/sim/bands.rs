@@ -202,7 +202,7 @@ mod tests {
         let (ny, nx) = (8, 8);
         let mut img = vec![Complex32::new(1.0, 0.0); ny * nx];
         shift_spectrum_down(&mut img, nx, [3.0 / 8.0, -2.0 / 8.0]);
-        let fft = super::super::fft2::Fft2::new(ny, nx);
+        let fft = crate::fft::Fft2::new(ny, nx);
         fft.forward(&mut img);
         // The DC peak moves to (kx, ky) = (−3, +2).
         let peak = img

@@ -18,9 +18,9 @@
 //! cycles/µm; angles in degrees from +x towards +y; phases in radians.
 
 use super::bands::{equidistant_phases, separate, shift_spectrum_down};
-use super::fft2::Fft2;
 use super::otf::{freq, Otf, SimOptics};
 use crate::fft::Complex32;
+use crate::fft::Fft2;
 use rayon::prelude::*;
 use rustfft::num_complex::Complex64;
 use std::f64::consts::PI;

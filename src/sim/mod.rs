@@ -25,7 +25,6 @@
 
 pub mod bands;
 pub mod estimate;
-pub mod fft2;
 pub mod otf;
 pub mod reconstruct;
 pub mod synthetic;
@@ -668,7 +667,7 @@ pub fn fourier_view(image: ArrayView2<f32>) -> Vec<f32> {
         .iter()
         .map(|&v| crate::fft::Complex32::new(v, 0.0))
         .collect();
-    fft2::Fft2::new(ny, nx).forward(&mut spec);
+    crate::fft::Fft2::new(ny, nx).forward(&mut spec);
     let mut out = vec![0f32; ny * nx];
     for j in 0..ny {
         let y = (j + ny / 2) % ny;

@@ -145,7 +145,7 @@ impl Otf {
         if spec.iter().all(|v| v.re == 0.0) {
             return invalid!("the PSF is empty: no pixel is above its background");
         }
-        super::fft2::Fft2::new(ny, nx).forward(&mut spec);
+        crate::fft::Fft2::new(ny, nx).forward(&mut spec);
         let dc = spec[0].re as f64;
 
         // Ring averages of |OTF| in steps of the coarser frequency spacing.

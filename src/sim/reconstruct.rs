@@ -15,9 +15,9 @@
 
 use super::bands::{equidistant_phases, separate_weighted, separation_weights, zero_pad};
 use super::estimate::AngleParams;
-use super::fft2::Fft2;
 use super::otf::{apodization, Otf, SimOptics};
 use crate::fft::Complex32;
+use crate::fft::Fft2;
 use rayon::prelude::*;
 
 /// Filter settings of [`wiener_sim`].

@@ -10,9 +10,9 @@
 //! PAZ order: phase fastest, then angle.
 
 use super::bands::{crop_spectrum, zero_pad};
-use super::fft2::Fft2;
 use super::otf::{Otf, SimOptics};
 use crate::fft::Complex32;
+use crate::fft::Fft2;
 use crate::{invalid, Result, Volume, VoxelSize};
 use ndarray::{Array2, Array3};
 use rand::{Rng, SeedableRng};

@@ -6,9 +6,9 @@
 //! neighbours. The drift at each frame is interpolated linearly between block centres.
 
 use super::Localization;
+use crate::fft::Fft2;
 use crate::fft::{next_fast_len, Complex32};
 use crate::progress::{check_cancel, Progress};
-use crate::sim::fft2::Fft2;
 use crate::{invalid, Result};
 
 /// Settings of [`estimate_drift`].

@@ -13,7 +13,7 @@
 // Small dense linear algebra on 5 parameters reads best with indices.
 #![allow(clippy::needless_range_loop)]
 
-use crate::psf::special::erf;
+use crate::special::erf;
 
 /// Largest fit window side (pixels) supported.
 pub const MAX_WINDOW: usize = 31;

@@ -4,7 +4,7 @@
 //! inside the image adds exactly 1 to the image's sum, so the image counts molecules.
 
 use super::Localization;
-use crate::psf::special::erf;
+use crate::special::erf;
 use crate::{invalid, Result};
 use ndarray::Array2;
 

@@ -7,7 +7,7 @@
 //! ThunderSTORM's newer "uncertainty_xy [nm]" is read as "uncertainty [nm]".
 
 use super::Localization;
-use crate::io::tiff_write::TempFile;
+use crate::io::atomic::write_atomic;
 use crate::{invalid, Error, Result};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
@@ -49,17 +49,11 @@ pub fn write_csv(w: &mut impl Write, locs: &[Localization]) -> std::io::Result<(
 
 /// Writes a CSV file atomically (a partial file never appears under `path`).
 pub fn write_csv_file(path: &Path, locs: &[Localization]) -> Result<()> {
-    let mut tmp = TempFile::create(path)?;
-    {
-        let mut w = BufWriter::new(tmp.file());
-        write_csv(&mut w, locs)
-            .and_then(|_| w.flush())
-            .map_err(|e| Error::File {
-                path: path.display().to_string(),
-                message: format!("cannot write: {e}"),
-            })?;
-    }
-    tmp.persist(path)
+    write_atomic(path, |f| {
+        let mut w = BufWriter::new(f);
+        write_csv(&mut w, locs)?;
+        w.flush()
+    })
 }
 
 /// Reads a ThunderSTORM-style CSV. `what` names the source in messages.

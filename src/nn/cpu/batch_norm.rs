@@ -14,8 +14,9 @@
 //! `mean ← (1 − m)·mean + m·μ`, `var ← (1 − m)·var + m·N/(N − 1)·σ²` (N values per channel).
 //! `FLUORECON_CANDLE_BN` switches back to candle's implementation (see [`super::dispatch()`]).
 
+use super::dispatch;
 use super::{cpu_slice as slice, with_cpu};
-use super::{dispatch, SendPtr};
+use crate::parallel::SharedMut;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
@@ -86,7 +87,7 @@ pub(super) fn train_forward(
 ) -> (Vec<f32>, Stats) {
     let count = (n * inner) as f64;
     let mut out: Vec<f32> = Vec::with_capacity(x.len());
-    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = SharedMut::new(out.as_mut_ptr());
     let ptr = &ptr;
     let per_channel: Vec<(f32, f32, f32)> = (0..c)
         .into_par_iter()
@@ -100,7 +101,7 @@ pub(super) fn train_forward(
             for b in 0..n {
                 // SAFETY: block (b, ch) of the output, written by this channel only.
                 let dst = unsafe {
-                    std::slice::from_raw_parts_mut(ptr.0.add((b * c + ch) * inner), inner)
+                    std::slice::from_raw_parts_mut(ptr.get().add((b * c + ch) * inner), inner)
                 };
                 if relu {
                     for (d, &v) in dst.iter_mut().zip(block(b)) {
@@ -138,7 +139,7 @@ pub(super) fn train_backward(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let count = (n * inner) as f32;
     let mut dx: Vec<f32> = Vec::with_capacity(x.len());
-    let ptr = SendPtr(dx.as_mut_ptr());
+    let ptr = SharedMut::new(dx.as_mut_ptr());
     let ptr = &ptr;
     let sums: Vec<(f32, f32)> = (0..c)
         .into_par_iter()
@@ -175,7 +176,7 @@ pub(super) fn train_backward(
             for b in 0..n {
                 let (xs, gs, ys) = blocks(b);
                 // SAFETY: block (b, ch) of dx, written by this channel only.
-                let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at(b)), inner) };
+                let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(at(b)), inner) };
                 super::relu_mask::affine_grad(dst, xs, gs, ys, affine, relu);
             }
             (sgx, sg)

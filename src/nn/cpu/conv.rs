@@ -9,8 +9,9 @@
 //! Layouts are channels-first (n, c, h, w), stride 1, dilation 1, odd kernels, zero padding
 //! `pad` (k / 2 for "same").
 
+use super::dispatch;
 use super::{cpu_slice as slice, with_cpu};
-use super::{dispatch, SendPtr};
+use crate::parallel::SharedMut;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
@@ -231,7 +232,7 @@ fn conv_forward(
     }
     let wr = &wr;
     let out = filled_by(n * o * h * w, |out| {
-        let ptr = SendPtr(out);
+        let ptr = SharedMut::new(out);
         let ptr = &ptr;
         blocks(n, h, w, ckx, pad)
             .into_par_iter()
@@ -249,7 +250,7 @@ fn conv_forward(
                                 o,
                                 p,
                                 ckx,
-                                ptr.0.add(b * o * h * w + y0 * w),
+                                ptr.get().add(b * o * h * w + y0 * w),
                                 1,
                                 (h * w) as isize,
                                 dy > 0,
@@ -274,7 +275,7 @@ fn conv_forward(
                         // SAFETY: the same block of the output as above.
                         let row = unsafe {
                             std::slice::from_raw_parts_mut(
-                                ptr.0.add(b * o * h * w + oc * h * w + y0 * w),
+                                ptr.get().add(b * o * h * w + oc * h * w + y0 * w),
                                 p,
                             )
                         };
@@ -475,7 +476,7 @@ fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor
     } else {
         Vec::new()
     };
-    let ptr = SendPtr(masked.as_mut_ptr());
+    let ptr = SharedMut::new(masked.as_mut_ptr());
     let ptr = &ptr;
     let sums: Vec<f32> = (0..o)
         .into_par_iter()
@@ -486,7 +487,7 @@ fn mask_and_bias_grad(grad: &Tensor, res: &Tensor, relu: bool) -> Result<(Tensor
                 let src = &g[at..at + hw];
                 if relu {
                     // SAFETY: block (b, oc) of `masked`, written by this channel only.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hw) };
+                    let dst = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(at), hw) };
                     let out = &r[at..at + hw];
                     super::relu_mask::mask_row(dst, src, out);
                     total += super::batch_norm::sum(dst);

@@ -27,7 +27,7 @@
 #![allow(clippy::incompatible_msrv)]
 
 use super::conv::Epilogue;
-use super::SendPtr;
+use crate::parallel::SharedMut;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -188,13 +188,16 @@ fn gradient_layouts(
     let mut last: Vec<f32> = Vec::with_capacity(n * h * w * o16);
     crate::image::advise_huge_pages(planes.as_ptr(), n * o * ps);
     crate::image::advise_huge_pages(last.as_ptr(), n * h * w * o16);
-    let (pp, lp) = (SendPtr(planes.as_mut_ptr()), SendPtr(last.as_mut_ptr()));
+    let (pp, lp) = (
+        SharedMut::new(planes.as_mut_ptr()),
+        SharedMut::new(last.as_mut_ptr()),
+    );
     let (pp, lp) = (&pp, &lp);
     // The padding of the planes: rows 0 and h + 1, the first column of row 1, the slack.
     (0..n * o).into_par_iter().for_each(|p| {
         // SAFETY: parts of plane p that no image row below writes.
         unsafe {
-            let plane = pp.0.add(p * ps);
+            let plane = pp.get().add(p * ps);
             std::ptr::write_bytes(plane, 0, wp + 1);
             std::ptr::write_bytes(plane.add((h + 1) * wp + 1), 0, ps - (h + 1) * wp - 1);
         }
@@ -219,13 +222,14 @@ fn gradient_layouts(
                 // SAFETY: padded row y + 1 of plane (b, oc) from column 1, and the two
                 // pads after it, written by this row only.
                 unsafe {
-                    let dst = pp.0.add((b * o + oc) * ps + (y + 1) * wp + 1);
+                    let dst = pp.get().add((b * o + oc) * ps + (y + 1) * wp + 1);
                     std::ptr::copy_nonoverlapping(row.as_ptr(), dst, w);
                     std::ptr::write_bytes(dst.add(w), 0, 2);
                 }
             }
             // SAFETY: pixels (b, y, ..) of the channels-last copy, this row's only.
-            let dst = unsafe { std::slice::from_raw_parts_mut(lp.0.add(by * w * o16), w * o16) };
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(lp.get().add(by * w * o16), w * o16) };
             // SAFETY: this module runs only where AVX-512F is available (`available`).
             unsafe { transpose_rows(rows, o16, w, dst) };
         },
@@ -440,7 +444,7 @@ pub(super) fn convolve(
     let offs: [usize; 9] = std::array::from_fn(|t| (t / 3) * wp + t % 3);
     let mut out: Vec<f32> = Vec::with_capacity(n * outs * h * w);
     crate::image::advise_huge_pages(out.as_ptr(), n * outs * h * w);
-    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = SharedMut::new(out.as_mut_ptr());
     let ptr = &ptr;
     (0..n * tasks_per_image).into_par_iter().for_each(|task| {
         let (b, first) = (
@@ -488,7 +492,7 @@ pub(super) fn convolve(
                             // by this tile only.
                             let dst = unsafe {
                                 std::slice::from_raw_parts_mut(
-                                    ptr.0.add(((b * outs + oc) * h + y) * w + xx),
+                                    ptr.get().add(((b * outs + oc) * h + y) * w + xx),
                                     valid,
                                 )
                             };

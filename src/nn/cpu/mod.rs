@@ -29,5 +29,5 @@ pub(crate) use dispatch::with_switches;
 pub use dispatch::{dispatch, Dispatch};
 pub use heap::{reuse_freed_memory, FreedMemoryReuse};
 
-use parallel::{add_in_order, in_runs, ordered_sum, SendPtr, GRADIENT_RUNS};
+use parallel::{add_in_order, in_runs, ordered_sum, GRADIENT_RUNS};
 use storage::{cpu_slice, with_cpu};

@@ -1,12 +1,7 @@
-//! Parallel loops over the kernels' buffers: a pointer that workers share to write
-//! disjoint parts of one output, and sums split into a fixed number of runs added in a
-//! fixed order, so that seeded training gives the same weights for any thread count.
-
-/// A raw pointer into an output buffer that parallel workers write disjoint parts of (each
-/// use states which part is whose).
-pub(super) struct SendPtr(pub *mut f32);
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
+//! Parallel sums over the kernels' buffers split into a fixed number of runs added in a
+//! fixed order, so that seeded training gives the same weights for any thread count (the
+//! pointer that workers share to write disjoint parts of one output is
+//! [`crate::parallel::SharedMut`]).
 
 /// A sum of per-item contributions computed in parallel in a fixed order: items 0..n split
 /// into at most `runs` contiguous runs (fewer when n is smaller); each run adds its items in

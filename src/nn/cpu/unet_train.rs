@@ -21,7 +21,8 @@
 use super::batch_norm::{self as bn_cpu, Stats};
 use super::conv::Epilogue;
 use super::conv_direct::{backward, convolve, Padded};
-use super::{cpu_slice as slice, with_cpu, SendPtr};
+use super::{cpu_slice as slice, with_cpu};
+use crate::parallel::SharedMut;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use candle_nn::BatchNorm;
 use rayon::prelude::*;
@@ -532,13 +533,13 @@ fn block_backward(
 /// Channels `from..from + count` of `g` (n, c, hw) as their own (n, count, hw) buffer.
 fn channels(g: &[f32], (n, c, hw): (usize, usize, usize), from: usize, count: usize) -> Vec<f32> {
     let mut out: Vec<f32> = Vec::with_capacity(n * count * hw);
-    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = SharedMut::new(out.as_mut_ptr());
     let ptr = &ptr;
     (0..n).into_par_iter().for_each(|b| {
         let src = &g[(b * c + from) * hw..][..count * hw];
         // SAFETY: image b's block of `out`, written by this task only.
         unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), ptr.0.add(b * count * hw), count * hw)
+            std::ptr::copy_nonoverlapping(src.as_ptr(), ptr.get().add(b * count * hw), count * hw)
         };
     });
     // SAFETY: every image's block was written above.

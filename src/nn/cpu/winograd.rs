@@ -37,7 +37,8 @@
 
 use super::conv::Epilogue;
 use super::conv_direct::{forward_tile, kernel_taps, ChannelsLast, Padded};
-use super::{dispatch, SendPtr};
+use super::dispatch;
+use crate::parallel::SharedMut;
 use rayon::prelude::*;
 use std::arch::x86_64::*;
 
@@ -382,7 +383,7 @@ pub(super) fn convolve(
     let tiles = Tiles::new(n, h, w);
     let mut out: Vec<f32> = Vec::with_capacity(n * outs * h * w);
     crate::image::advise_huge_pages(out.as_ptr(), n * outs * h * w);
-    let ptr = SendPtr(out.as_mut_ptr());
+    let ptr = SharedMut::new(out.as_mut_ptr());
     let ptr = &ptr;
     (0..tiles.total.div_ceil(TT))
         .into_par_iter()
@@ -427,7 +428,7 @@ pub(super) fn convolve(
                             tiles,
                             (g0, len),
                             epi,
-                            ptr.0,
+                            ptr.get(),
                             (h, w),
                         )
                     };

@@ -10,6 +10,8 @@ use rayon::prelude::*;
 use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
+use crate::parallel::SharedMut;
+
 /// Columns transformed together: 8 complex f32 values are one 64-byte cache line per row.
 const BLOCK: usize = 8;
 
@@ -85,24 +87,12 @@ fn lines(data: &mut [Complex32], len: usize, fft: &Arc<dyn Fft<f32>>) {
         .for_each(|chunk| fft.process(chunk));
 }
 
-/// A pointer that may cross threads: each task touches its own columns only.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut Complex32);
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
-    fn get(self) -> *mut Complex32 {
-        self.0
-    }
-}
-
 /// Transforms the columns of an (ny, nx) image in place: blocks of [`BLOCK`] columns are
 /// gathered into contiguous lines (one cache line of each row per block), transformed while
 /// in cache, and scattered back. No full-size transposed copy.
 fn columns(data: &mut [Complex32], ny: usize, nx: usize, fft: &Arc<dyn Fft<f32>>) {
-    let base = SharedMut(data.as_mut_ptr());
+    // each task touches its own columns only
+    let base = SharedMut::new(data.as_mut_ptr());
     let blocks = nx.div_ceil(BLOCK);
     (0..blocks).into_par_iter().for_each_init(
         || {

@@ -12,6 +12,8 @@ use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 use std::sync::Arc;
 
+use crate::parallel::SharedMut;
+
 pub use rustfft::num_complex::Complex32;
 
 /// Number of lines gathered together when transforming along a strided axis (y or z): the
@@ -274,21 +276,6 @@ struct LineFilter<'a> {
     conjugate: bool,
 }
 
-/// A raw pointer shared by tasks that touch disjoint elements.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut Complex32);
-// SAFETY: every task of `transform_lines` reads and writes a set of elements that no other
-// task touches (distinct (base, width) tiles), so sharing the pointer is data-race free.
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// (A method, so that closures capture the whole Sync wrapper, not the raw field.)
-    fn ptr(self) -> *mut Complex32 {
-        self.0
-    }
-}
-
 /// The FFT (and optional filter) of every line along `axis`. Lines are taken in tiles of
 /// up to LINE_BLOCK neighbours whose elements are contiguous in memory (element i of the
 /// tile's lines at `base + i·stride + 0..width`), gathered transposed into a buffer,
@@ -330,7 +317,7 @@ fn transform_lines(
             .as_ref()
             .map_or(0, |f| f.inverse.get_inplace_scratch_len()),
     );
-    let data = SharedMut(spectrum.as_mut_ptr());
+    let data = SharedMut::new(spectrum.as_mut_ptr());
     tiles.par_iter().for_each_init(
         || {
             (
@@ -343,7 +330,7 @@ fn transform_lines(
             // SAFETY: base + (n−1)·stride + width ≤ spectrum.len() by construction of the
             // tiles, and no other task touches these elements (see SharedMut).
             let row = |i: usize| unsafe {
-                std::slice::from_raw_parts_mut(data.ptr().add(base + i * stride), width)
+                std::slice::from_raw_parts_mut(data.get().add(base + i * stride), width)
             };
             for i in 0..n {
                 for (line, v) in lines.chunks_exact_mut(n).zip(row(i).iter()) {

@@ -1,7 +1,8 @@
-//! Special functions for the PSF models, written out so that the crate needs no numerics
-//! library: Bessel functions J₀ and J₁ (power series below |x| = 15, Hankel's asymptotic
-//! expansion above; absolute error below 1e-10 everywhere), the complementary error function
-//! (Numerical Recipes' Chebyshev fit, relative error below 1.2e-7) and Gauss–Legendre nodes.
+//! Special functions, written out so that the crate needs no numerics library: Bessel
+//! functions J₀ and J₁ (power series below |x| = 15, Hankel's asymptotic expansion above;
+//! absolute error below 1e-10 everywhere) for the PSF models, the (complementary) error
+//! function (Numerical Recipes' Chebyshev fit, relative error below 1.2e-7) for the PSF
+//! models and the integrated-Gaussian spots of localization, and Gauss–Legendre nodes.
 
 use std::f64::consts::{FRAC_PI_4, PI};
 
