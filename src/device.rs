@@ -74,7 +74,7 @@ pub fn select_gpu(
         _ => format!("CUDA:{ordinal} was requested but cannot be used"),
     };
     match cuda {
-        Err(_) if request == DeviceRequest::Auto && !cfg!(feature = "cuda") => (None, None),
+        Err(_) if request == DeviceRequest::Auto && !crate::gpu::BUILT_WITH_CUDA => (None, None),
         Err(reason) => (
             None,
             Some(format!("{asked} ({reason}); running on the CPU")),
@@ -92,12 +92,9 @@ pub fn select_gpu(
     }
 }
 
-/// The GPU a job runs on, when the request and the machine allow one (the `cuda` feature);
-/// `None` is the CPU.
-#[cfg(feature = "cuda")]
+/// The GPU a job runs on, when the request and the machine allow one (only the `cuda` build
+/// has GPUs: elsewhere [`crate::gpu::Gpu`] has no values); `None` is the CPU.
 pub(crate) type GpuSlot = Option<crate::gpu::Gpu>;
-#[cfg(not(feature = "cuda"))]
-pub(crate) type GpuSlot = Option<std::convert::Infallible>;
 
 /// Opens the GPU for `request` (operations with a GPU path: RL, SIM), or None with the reason
 /// pushed to `warnings` when one was wanted but cannot be used.
@@ -107,27 +104,18 @@ pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> Gp
     }
     let (gpu, reason) = select_gpu(request, &cuda_status());
     warnings.extend(reason);
-    #[cfg(feature = "cuda")]
-    if let Some(g) = gpu {
-        match crate::gpu::Gpu::open(g.ordinal) {
-            Ok(gpu) => return Some(gpu),
-            Err(e) => warnings.push(format!("{e}; running on the CPU")),
+    match crate::gpu::Gpu::open(gpu?.ordinal) {
+        Ok(gpu) => Some(gpu),
+        Err(e) => {
+            warnings.push(format!("{e}; running on the CPU"));
+            None
         }
     }
-    #[cfg(not(feature = "cuda"))]
-    let _ = gpu;
-    None
 }
 
 /// The device of an opened GPU, for the result and the log.
-#[cfg(feature = "cuda")]
 pub(crate) fn gpu_device(gpu: &GpuSlot) -> Option<Device> {
     gpu.as_ref().map(crate::gpu::Gpu::device)
-}
-
-#[cfg(not(feature = "cuda"))]
-pub(crate) fn gpu_device(_: &GpuSlot) -> Option<Device> {
-    None
 }
 
 /// The CPU with rayon's thread count.
@@ -140,7 +128,7 @@ pub(crate) fn cpu_device() -> Device {
 /// Build features, for `About Fluorecon…` and `fluorecon info`.
 pub fn build_features() -> Vec<&'static str> {
     let mut f = vec!["cpu"];
-    if cfg!(feature = "cuda") {
+    if crate::gpu::BUILT_WITH_CUDA {
         f.push("cuda");
     }
     f
@@ -149,7 +137,7 @@ pub fn build_features() -> Vec<&'static str> {
 /// Which build of the library this is: "cuda" (built with the `cuda` feature, the plugin's
 /// `libfluorecon_cuda.so`) or "cpu" (`libfluorecon.so`).
 pub fn library_flavour() -> &'static str {
-    if cfg!(feature = "cuda") {
+    if crate::gpu::BUILT_WITH_CUDA {
         "cuda"
     } else {
         "cpu"
@@ -184,7 +172,7 @@ pub fn cuda_version_text(v: i32) -> String {
 /// Asks the NVIDIA driver for its version and GPUs. Err: why there is no
 /// usable GPU, for the log (no driver, driver error, or a library built without CUDA).
 pub fn cuda_status() -> std::result::Result<CudaStatus, String> {
-    cuda_probe()
+    crate::gpu::probe()
 }
 
 /// The `info` lines about the library and its devices, "key: value" each, from the facts given
@@ -245,46 +233,6 @@ pub fn devices_found() -> Vec<String> {
     .into_iter()
     .filter_map(|l| l.strip_prefix("Device: ").map(str::to_string))
     .collect()
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_probe() -> std::result::Result<CudaStatus, String> {
-    use cudarc::driver::{result as drv, sys};
-    // The CUDA build links libcuda.so.1 (the NVIDIA driver, or Debian's libcuda1 stub on a
-    // machine without a GPU, whose cuInit fails); any panic of cudarc is a message, not a crash.
-    let probe = std::panic::catch_unwind(|| -> std::result::Result<CudaStatus, String> {
-        let err = |what: &str, e: drv::DriverError| format!("{what} failed: {e:?}");
-        drv::init().map_err(|e| err("cuInit", e))?;
-        let mut version = 0;
-        unsafe { sys::cuDriverGetVersion(&mut version) }
-            .result()
-            .map_err(|e| err("cuDriverGetVersion", e))?;
-        let n = drv::device::get_count().map_err(|e| err("cuDeviceGetCount", e))?;
-        let mut gpus = Vec::new();
-        for i in 0..n {
-            let dev = drv::device::get(i).map_err(|e| err("cuDeviceGet", e))?;
-            let attr = |a| unsafe { drv::device::get_attribute(dev, a) }.unwrap_or(0);
-            gpus.push(CudaGpu {
-                ordinal: i as usize,
-                name: drv::device::get_name(dev).unwrap_or_else(|_| "unknown GPU".into()),
-                memory_mib: unsafe { drv::device::total_mem(dev) }.unwrap_or(0) >> 20,
-                compute_capability: (
-                    attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
-                    attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
-                ),
-            });
-        }
-        Ok(CudaStatus {
-            driver_version: version,
-            gpus,
-        })
-    });
-    probe.unwrap_or_else(|_| Err("the NVIDIA driver library could not be used".into()))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_probe() -> std::result::Result<CudaStatus, String> {
-    Err("this library was built without the 'cuda' feature".into())
 }
 
 #[cfg(test)]
@@ -364,7 +312,7 @@ mod tests {
             text.starts_with(&format!("Fluorecon: {}\n", crate::VERSION)),
             "{text}"
         );
-        if cfg!(feature = "cuda") {
+        if crate::gpu::BUILT_WITH_CUDA {
             assert!(text.contains("Library flavour: cuda\n"), "{text}");
             assert!(text.contains("Build features: cpu, cuda\n"), "{text}");
             match cuda_status() {
@@ -449,7 +397,7 @@ mod tests {
         let auto = select_gpu(DeviceRequest::Auto, &no_driver);
         assert!(auto.0.is_none());
         // A CPU build has nothing to explain for auto; a CUDA build says why it is not used.
-        assert_eq!(auto.1.is_some(), cfg!(feature = "cuda"), "{auto:?}");
+        assert_eq!(auto.1.is_some(), crate::gpu::BUILT_WITH_CUDA, "{auto:?}");
     }
 
     #[test]

@@ -56,6 +56,7 @@ macro_rules! kernels {
 
 pub(crate) use {kernels, launch};
 
+use crate::device::{CudaGpu, CudaStatus};
 use crate::{Error, Result};
 use cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
@@ -242,4 +243,39 @@ impl Gpu {
             .synchronize()
             .map_err(|e| gpu_error("cuStreamSynchronize", e))
     }
+}
+
+/// What the NVIDIA driver reports: its version and the GPUs, or why it cannot be used.
+pub fn probe() -> std::result::Result<CudaStatus, String> {
+    use cudarc::driver::{result as drv, sys};
+    // The CUDA build links libcuda.so.1 (the NVIDIA driver, or Debian's libcuda1 stub on a
+    // machine without a GPU, whose cuInit fails); any panic of cudarc is a message, not a crash.
+    let probe = std::panic::catch_unwind(|| -> std::result::Result<CudaStatus, String> {
+        let err = |what: &str, e: drv::DriverError| format!("{what} failed: {e:?}");
+        drv::init().map_err(|e| err("cuInit", e))?;
+        let mut version = 0;
+        unsafe { sys::cuDriverGetVersion(&mut version) }
+            .result()
+            .map_err(|e| err("cuDriverGetVersion", e))?;
+        let n = drv::device::get_count().map_err(|e| err("cuDeviceGetCount", e))?;
+        let mut gpus = Vec::new();
+        for i in 0..n {
+            let dev = drv::device::get(i).map_err(|e| err("cuDeviceGet", e))?;
+            let attr = |a| unsafe { drv::device::get_attribute(dev, a) }.unwrap_or(0);
+            gpus.push(CudaGpu {
+                ordinal: i as usize,
+                name: drv::device::get_name(dev).unwrap_or_else(|_| "unknown GPU".into()),
+                memory_mib: unsafe { drv::device::total_mem(dev) }.unwrap_or(0) >> 20,
+                compute_capability: (
+                    attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR),
+                    attr(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+                ),
+            });
+        }
+        Ok(CudaStatus {
+            driver_version: version,
+            gpus,
+        })
+    });
+    probe.unwrap_or_else(|_| Err("the NVIDIA driver library could not be used".into()))
 }
