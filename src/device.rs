@@ -96,21 +96,41 @@ pub fn select_gpu(
 /// has GPUs: elsewhere [`crate::gpu::Gpu`] has no values); `None` is the CPU.
 pub(crate) type GpuSlot = Option<crate::gpu::Gpu>;
 
-/// Opens the GPU for `request` (operations with a GPU path: RL, SIM), or None with the reason
-/// pushed to `warnings` when one was wanted but cannot be used.
-pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> GpuSlot {
+/// The one device choice of every method with a GPU path: the GPU that `request` and the
+/// machine allow ([`select_gpu`]), on which `open` sets up the method's own GPU resources
+/// (a context, kernels, a copy of a network); `None` means the CPU. Why a GPU that was wanted
+/// is not used (none usable, or `open` failed: "`what` cannot use CUDA:N (why)") goes to
+/// `report`, ending in "; running on the CPU".
+pub fn choose_gpu<G>(
+    request: DeviceRequest,
+    what: &str,
+    report: &mut dyn FnMut(String),
+    open: impl FnOnce(&CudaGpu) -> std::result::Result<G, String>,
+) -> Option<G> {
     if request == DeviceRequest::Cpu {
         return None;
     }
     let (gpu, reason) = select_gpu(request, &cuda_status());
-    warnings.extend(reason);
-    match crate::gpu::Gpu::open(gpu?.ordinal) {
-        Ok(gpu) => Some(gpu),
-        Err(e) => {
-            warnings.push(format!("{e}; running on the CPU"));
-            None
-        }
+    if let Some(reason) = reason {
+        report(reason);
     }
+    let g = gpu?;
+    open(&g)
+        .map_err(|why| {
+            report(format!(
+                "{what} cannot use CUDA:{} ({why}); running on the CPU",
+                g.ordinal
+            ))
+        })
+        .ok()
+}
+
+/// Opens the GPU for `request` (operations with a GPU path: RL, SIM), or None with the reason
+/// pushed to `warnings` when one was wanted but cannot be used.
+pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> GpuSlot {
+    choose_gpu(request, "this operation", &mut |w| warnings.push(w), |g| {
+        crate::gpu::Gpu::open(g.ordinal).map_err(|e| e.to_string())
+    })
 }
 
 /// The device of an opened GPU, for the result and the log.

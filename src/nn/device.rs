@@ -82,21 +82,14 @@ pub fn select_device(
     request: crate::device::DeviceRequest,
     progress: &mut dyn crate::progress::Progress,
 ) -> (Device, String) {
-    let (gpu, reason) = crate::device::select_gpu(request, &crate::device::cuda_status());
-    if let Some(reason) = reason {
-        progress.log(&format!("Warning: {reason}"));
-    }
-    match gpu.map(|g| (cuda_device(g.ordinal), g)) {
-        Some((Ok(d), g)) => (d, format!("CUDA:{} ({})", g.ordinal, g.name)),
-        Some((Err(why), g)) => {
-            progress.log(&format!(
-                "Warning: CUDA:{} cannot run networks ({why}); running on the CPU",
-                g.ordinal
-            ));
-            (Device::Cpu, cpu_name())
-        }
-        None => (Device::Cpu, cpu_name()),
-    }
+    let mut warn = |w: String| progress.log(&format!("Warning: {w}"));
+    crate::device::choose_gpu(request, "the networks", &mut warn, |g| {
+        Ok((
+            cuda_device(g.ordinal)?,
+            format!("CUDA:{} ({})", g.ordinal, g.name),
+        ))
+    })
+    .unwrap_or_else(|| (Device::Cpu, cpu_name()))
 }
 
 /// Whether a network job that failed with `e` on a GPU is run again on the CPU: any failure

@@ -5,7 +5,7 @@
 use super::detect::detect;
 use super::fit::{fit_spot_masked, FitOptions, Spot, MAX_WINDOW};
 use super::{Camera, Localization};
-use crate::device::{cuda_status, select_gpu, Device, DeviceRequest};
+use crate::device::{choose_gpu, Device, DeviceRequest};
 use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result};
 use ndarray::Array3;
@@ -420,26 +420,20 @@ impl Localizer {
     /// The device that fits the spots: a GPU when the request allows it and one can be used
     /// (its kernel loaded), else the CPU; why a GPU that was wanted is not used is logged.
     fn choose_device(&mut self, progress: &mut dyn Progress) -> Device {
-        let (gpu, reason) = select_gpu(self.opts.device, &cuda_status());
-        if let Some(reason) = reason {
-            progress.log(&format!("Warning: {reason}"));
-        }
+        let mut warn = |w: String| progress.log(&format!("Warning: {w}"));
         #[cfg(feature = "cuda")]
-        if let Some(g) = gpu {
-            match super::fit_cuda::SpotFitter::new(g.ordinal) {
-                Ok(fitter) => {
-                    let device = fitter.device();
-                    self.gpu = Some(fitter);
-                    return device;
-                }
-                Err(e) => progress.log(&format!(
-                    "Warning: spot fitting cannot use CUDA:{} ({e}); running on the CPU",
-                    g.ordinal
-                )),
+        {
+            self.gpu = choose_gpu(self.opts.device, "spot fitting", &mut warn, |g| {
+                super::fit_cuda::SpotFitter::new(g.ordinal).map_err(|e| e.to_string())
+            });
+            if let Some(fitter) = &self.gpu {
+                return fitter.device();
             }
         }
         #[cfg(not(feature = "cuda"))]
-        let _ = gpu;
+        choose_gpu(self.opts.device, "spot fitting", &mut warn, |_| {
+            Err::<(), _>("no GPU code in this build".to_string())
+        });
         Device::Cpu {
             threads: rayon::current_num_threads(),
         }
