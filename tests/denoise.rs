@@ -403,7 +403,7 @@ fn n2v_3d_and_n2v2_train_and_restore() {
 }
 
 /// Seeded training is reproducible bit for bit, with any number of threads: the parallel
-/// sums of the weight gradients run in a fixed order (`nn::ordered_sum`). Before, the
+/// sums of the weight gradients run in a fixed order (`nn::cpu::ordered_sum`). Before, the
 /// same N2V run gave PSNRs 0.1–0.3 dB apart.
 #[test]
 fn seeded_training_is_reproducible_with_any_thread_count() {

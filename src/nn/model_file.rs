@@ -158,7 +158,7 @@ pub fn read_info(dir: &Path) -> Result<ModelInfo> {
         return Err(Error::file(
             &path,
             "this is a Deep-STORM model: use it with Deep-STORM (Plugins › Fluorecon › \
-             Deep-STORM..., or `fluorecon deepstorm localize`)",
+             Localization › Deep-STORM..., or `fluorecon deepstorm localize`)",
         ));
     }
     let info: ModelInfo = serde_json::from_value(json).map_err(|e| {
