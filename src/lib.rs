@@ -3,7 +3,7 @@
 //! Fluorescence image reconstruction: Richardson–Lucy deconvolution ([`deconv`]), 2D SIM
 //! ([`sim`]), localization microscopy ([`smlm`]), Noise2Void and CARE denoising ([`denoise`]
 //! on the U-Net of [`nn`]). Plain Rust over `ndarray`; the Fiji plugin reaches it through
-//! `jni` and the command line through `src/bin/fluorecon.rs`. Every capability
+//! `jni` and the command line through `src/bin/fluorecon/`. Every capability
 //! is one function taking a [`Volume`], options and a [`Progress`].
 //!
 //! Conventions: arrays are (z, y, x) with x fastest; voxel sizes in µm; PSF model lengths
@@ -27,12 +27,6 @@ pub mod smlm;
 
 #[doc(hidden)]
 pub mod jni;
-#[doc(hidden)]
-pub mod jni_deepstorm;
-#[doc(hidden)]
-pub mod jni_nn;
-#[doc(hidden)]
-pub mod jni_smlm;
 
 pub use error::{Error, Result};
 pub use image::{Volume, VoxelSize};

@@ -39,6 +39,19 @@ pub enum PsfModel {
     BornWolf,
 }
 
+impl std::str::FromStr for PsfModel {
+    type Err = crate::Error;
+    /// The model by name: `gaussian`, or `born-wolf` (also `born & wolf`, `bornwolf`), in
+    /// any case.
+    fn from_str(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "gaussian" => Ok(PsfModel::Gaussian),
+            "born-wolf" | "born & wolf" | "bornwolf" => Ok(PsfModel::BornWolf),
+            other => invalid!("unknown PSF model '{other}': use born-wolf or gaussian"),
+        }
+    }
+}
+
 /// Optical parameters of a PSF model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PsfParams {

@@ -1,7 +1,7 @@
 package fluorecon;
 
 /**
- * The JNI entry points of the Rust engine ({@code src/jni.rs}). Call {@link #ensureLoaded()}
+ * The JNI entry points of the Rust engine ({@code src/jni/native.rs}). Call {@link #ensureLoaded()}
  * before any other method.
  *
  * <p>Conventions: a volume is {@code nz} planes of {@code ny * nx} floats, x fastest (ImageJ stack

@@ -1,7 +1,7 @@
 package fluorecon;
 
 /**
- * JNI entry points of Deep-STORM ({@code src/jni_deepstorm.rs}). Call {@link Native#ensureLoaded()}
+ * JNI entry points of Deep-STORM ({@code src/jni/native_deepstorm.rs}). Call {@link Native#ensureLoaded()}
  * first. Localizations are 8 floats each, as in {@link NativeSmlm}.
  */
 final class NativeDeepStorm {

@@ -1,7 +1,7 @@
 package fluorecon;
 
 /**
- * JNI entry points of the denoising engine ({@code src/jni_nn.rs}): Noise2Void and CARE training,
+ * JNI entry points of the denoising engine ({@code src/jni/native_nn.rs}): Noise2Void and CARE training,
  * restoring with a model folder. Volumes are {@code nz} planes of {@code ny * nx} floats, x fastest;
  * voxel sizes in nm. Options are JSON objects whose fields follow the engine's {@code N2vOptions} /
  * {@code CareOptions} (missing fields take the engine's defaults). Call

@@ -1,7 +1,7 @@
 package fluorecon;
 
 /**
- * JNI entry points of localization microscopy ({@code src/jni_smlm.rs}). Call
+ * JNI entry points of localization microscopy ({@code src/jni/native_smlm.rs}). Call
  * {@link Native#ensureLoaded()} first.
  *
  * <p>A localization is 8 floats: frame (from 1), x [nm], y [nm], sigma [nm], intensity [photon],

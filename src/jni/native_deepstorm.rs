@@ -1,10 +1,12 @@
 //! JNI entry points of Deep-STORM (`java/…/fluorecon/NativeDeepStorm.java`). As for the
 //! classical localizer, a stack goes through a handle a chunk of frames at a time; the
 //! handle keeps the summed density map and the localizations (8 floats each, see
-//! [`crate::jni_smlm`]).
+//! [`super::native_smlm`]).
 
-use crate::jni::{guard, write_floats, JavaProgress};
-use crate::jni_smlm::{handle_mut, into_handle, pack, push_frames, take_handle, FrameStream};
+use super::convert::{device_request, string, write_localizations};
+use super::guard;
+use super::handles::{free_handle, handle_mut, into_handle, push_frames, take_handle, FrameStream};
+use super::progress::JavaProgress;
 use crate::progress::Progress;
 use crate::smlm::deepstorm::{DeepStormLocalizer, DeepStormModel, DeepStormOptions};
 use crate::smlm::Camera;
@@ -19,19 +21,11 @@ fn runner<'a>(handle: jlong) -> Result<&'a mut DeepStormLocalizer> {
     handle_mut(handle, <DeepStormLocalizer as FrameStream>::WHAT)
 }
 
-fn string_in(env: &mut JNIEnv, s: &JString) -> Result<String> {
-    if s.is_null() {
-        return Ok(String::new());
-    }
-    Ok(env.get_string(s)?.into())
-}
-
-/// The model of a folder, or the bundled one for an empty path.
-fn model_at(dir: &str) -> Result<DeepStormModel> {
-    if dir.trim().is_empty() {
-        DeepStormModel::bundled()
-    } else {
-        DeepStormModel::load(&PathBuf::from(dir.trim()))
+/// The model of a folder, or the bundled one for none.
+fn model_at(dir: Option<String>) -> Result<DeepStormModel> {
+    match dir {
+        None => DeepStormModel::bundled(),
+        Some(dir) => DeepStormModel::load(&PathBuf::from(dir)),
     }
 }
 
@@ -44,8 +38,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_modelInfo<'l>(
     model_dir: JString<'l>,
 ) -> jstring {
     guard(&mut env, |env| {
-        let dir = string_in(env, &model_dir)?;
-        let m = model_at(&dir)?;
+        let m = model_at(string(env, &model_dir)?)?;
         let t = &m.info.training;
         let line = format!(
             "Deep-STORM model '{}': {} nm pixels, PSF σ {} nm, {} camera, ×{} upsampling, \
@@ -90,15 +83,9 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
                 "the frames are empty ({nx}×{ny} pixels)"
             )));
         }
-        let dir = string_in(env, &model_dir)?;
-        let device = string_in(env, &device)?;
-        let device = if device.is_empty() {
-            "auto".into()
-        } else {
-            device
-        };
-        let request = device.parse()?;
-        let model = Arc::new(model_at(&dir)?);
+        let dir = string(env, &model_dir)?;
+        let request = device_request(env, &device)?;
+        let model = Arc::new(model_at(dir)?);
         let opts = DeepStormOptions {
             camera: Camera {
                 offset_adu,
@@ -178,7 +165,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFinish<'l>(
             }
             env.set_float_array_region(&density, 0, &result.density)?;
         }
-        write_floats(env, &pack(&result.localizations))
+        write_localizations(env, &result.localizations)
     })
 }
 
@@ -189,10 +176,5 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    if handle != 0 {
-        drop(take_handle::<DeepStormLocalizer>(
-            handle,
-            <DeepStormLocalizer as FrameStream>::WHAT,
-        ));
-    }
+    free_handle::<DeepStormLocalizer>(handle, <DeepStormLocalizer as FrameStream>::WHAT)
 }

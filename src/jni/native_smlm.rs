@@ -5,98 +5,25 @@
 //! localized through a handle, frames pushed a chunk at a time, so that Java never copies a
 //! whole (virtual) stack at once.
 
-use crate::jni::{device_request, guard, read_floats, write_floats, JavaProgress};
+use super::convert::{
+    device_request, read_localizations, required_string, write_floats, write_localizations,
+};
+use super::guard;
+use super::handles::{free_handle, into_handle, push_frames, take_handle, FrameStream};
+use super::progress::JavaProgress;
 use crate::progress::Progress;
 use crate::smlm::drift::{estimate_drift, DriftOptions};
 use crate::smlm::render::{render, RenderMode, RenderOptions};
 use crate::smlm::results::{read_csv_file, write_csv_file};
-use crate::smlm::{Camera, FitMethod, Localization, LocalizeOptions, Localizer};
+use crate::smlm::{Camera, FitMethod, LocalizeOptions, Localizer};
 use crate::{Error, Result};
 use jni::objects::{JClass, JFloatArray, JObject, JString};
 use jni::sys::{jboolean, jdouble, jfloatArray, jint, jlong, JNI_TRUE};
 use jni::JNIEnv;
 use std::path::PathBuf;
 
-/// Floats per localization on the bridge.
-const FIELDS: usize = 8;
-
-pub(crate) fn pack(locs: &[Localization]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(locs.len() * FIELDS);
-    for l in locs {
-        out.extend_from_slice(&[
-            l.frame as f32,
-            l.x_nm,
-            l.y_nm,
-            l.sigma_nm,
-            l.photons,
-            l.background,
-            l.bkgstd,
-            l.uncertainty_nm,
-        ]);
-    }
-    out
-}
-
-fn unpack(v: &[f32]) -> Result<Vec<Localization>> {
-    if v.len() % FIELDS != 0 {
-        return Err(Error::InvalidInput(format!(
-            "localization table has {} values, not a multiple of {FIELDS}",
-            v.len()
-        )));
-    }
-    Ok(v.chunks_exact(FIELDS)
-        .map(|c| Localization {
-            frame: c[0].max(0.0) as u32,
-            x_nm: c[1],
-            y_nm: c[2],
-            sigma_nm: c[3],
-            photons: c[4],
-            background: c[5],
-            bkgstd: c[6],
-            uncertainty_nm: c[7],
-        })
-        .collect())
-}
-
-pub(crate) fn floats_in(env: &mut JNIEnv, array: &JFloatArray, what: &str) -> Result<Vec<f32>> {
-    if array.is_null() {
-        return Err(Error::InvalidInput(format!("{what} is missing")));
-    }
-    let len = env.get_array_length(array)? as usize;
-    read_floats(env, array, len, what)
-}
-
-pub(crate) fn path_in(env: &mut JNIEnv, s: &JString) -> Result<PathBuf> {
-    if s.is_null() {
-        return Err(Error::InvalidInput("no file given".into()));
-    }
-    let p: String = env.get_string(s)?.into();
-    Ok(PathBuf::from(p))
-}
-
-// Rust objects lent to Java as `long` handles: made by `into_handle`, used through
-// `handle_mut`, given back exactly once by `take_handle` (Java then clears its copy, so a
-// used-up handle is 0). One Java thread uses a handle at a time.
-
-pub(crate) fn into_handle<T>(value: T) -> jlong {
-    Box::into_raw(Box::new(value)) as jlong
-}
-
-pub(crate) fn handle_mut<'a, T>(handle: jlong, what: &str) -> Result<&'a mut T> {
-    if handle == 0 {
-        return Err(Error::Internal(format!(
-            "{what} used after it was finished"
-        )));
-    }
-    // SAFETY: a non-zero handle comes from `into_handle::<T>` and has not been taken back
-    // (see above).
-    Ok(unsafe { &mut *(handle as *mut T) })
-}
-
-pub(crate) fn take_handle<T>(handle: jlong, what: &str) -> Result<Box<T>> {
-    handle_mut::<T>(handle, what)?;
-    // SAFETY: as in `handle_mut`; Java clears the handle, so this happens once.
-    Ok(unsafe { Box::from_raw(handle as *mut T) })
+fn path(env: &mut JNIEnv, s: &JString) -> Result<PathBuf> {
+    Ok(PathBuf::from(required_string(env, s, "no file given")?))
 }
 
 /// `long localizerNew(…)`: a localizer for frames of nx×ny pixels.
@@ -148,33 +75,11 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerNew<'l>(
     })
 }
 
-/// A stream of whole frames lent to Java through a handle (the localizer, Deep-STORM).
-pub(crate) trait FrameStream {
-    /// What the handle is called in messages.
-    const WHAT: &'static str;
-    fn push(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()>;
-}
-
 impl FrameStream for Localizer {
     const WHAT: &'static str = "the localizer";
     fn push(&mut self, frames: &[f32], progress: &mut dyn Progress) -> Result<()> {
         Localizer::push(self, frames, progress)
     }
-}
-
-/// The body of every `…Push(long handle, float[] frames, ProgressListener listener)`.
-pub(crate) fn push_frames<'l, T: FrameStream>(
-    env: &mut JNIEnv<'l>,
-    handle: jlong,
-    frames: &JFloatArray<'l>,
-    listener: &JObject<'l>,
-) {
-    guard(env, |env| {
-        let data = floats_in(env, frames, "the frames")?;
-        let stream = handle_mut::<T>(handle, T::WHAT)?;
-        let mut progress = JavaProgress { env, listener };
-        stream.push(&data, &mut progress)
-    })
 }
 
 /// `void localizerPush(long handle, float[] frames, ProgressListener listener)`.
@@ -204,7 +109,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFinish<'l>(
             listener: &listener,
         };
         let locs = loc.finish(&mut progress)?;
-        write_floats(env, &pack(&locs))
+        write_localizations(env, &locs)
     })
 }
 
@@ -215,9 +120,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    if handle != 0 {
-        drop(take_handle::<Localizer>(handle, Localizer::WHAT));
-    }
+    free_handle::<Localizer>(handle, Localizer::WHAT)
 }
 
 /// `float[] render(float[] locs, int widthPx, int heightPx, double cameraPixelNm,
@@ -235,7 +138,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_render<'l>(
     histogram: jboolean,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        let locs = unpack(&floats_in(env, &locs, "the localizations")?)?;
+        let locs = read_localizations(env, &locs)?;
         let opts = RenderOptions {
             width_px: width_px.max(0) as usize,
             height_px: height_px.max(0) as usize,
@@ -263,7 +166,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_correctDrift<'l>(
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        let mut locs = unpack(&floats_in(env, &locs, "the localizations")?)?;
+        let mut locs = read_localizations(env, &locs)?;
         let opts = DriftOptions {
             frames_per_block: frames_per_block.max(0) as u32,
             ..DriftOptions::default()
@@ -276,7 +179,7 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_correctDrift<'l>(
             estimate_drift(&locs, &opts, &mut progress)?
         };
         drift.correct(&mut locs);
-        write_floats(env, &pack(&locs))
+        write_localizations(env, &locs)
     })
 }
 
@@ -285,12 +188,11 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_correctDrift<'l>(
 pub extern "system" fn Java_fluorecon_NativeSmlm_readCsv<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
-    path: JString<'l>,
+    file: JString<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
-        let p = path_in(env, &path)?;
-        let locs = read_csv_file(&p)?;
-        write_floats(env, &pack(&locs))
+        let locs = read_csv_file(&path(env, &file)?)?;
+        write_localizations(env, &locs)
     })
 }
 
@@ -299,12 +201,12 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_readCsv<'l>(
 pub extern "system" fn Java_fluorecon_NativeSmlm_writeCsv<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
-    path: JString<'l>,
+    file: JString<'l>,
     locs: JFloatArray<'l>,
 ) {
     guard(&mut env, |env| {
-        let p = path_in(env, &path)?;
-        let locs = unpack(&floats_in(env, &locs, "the localizations")?)?;
-        write_csv_file(&p, &locs)
+        let file = path(env, &file)?;
+        let locs = read_localizations(env, &locs)?;
+        write_csv_file(&file, &locs)
     })
 }
