@@ -8,41 +8,16 @@ use super::convert::{device_request, options, required_string, string, volume, w
 use super::guard;
 use super::progress::{JavaProgress, TrainingProgress};
 use crate::denoise::care::{train_care, CareOptions};
-use crate::denoise::n2v::{train_n2v, N2vOptions};
-use crate::denoise::{restore, RestoreOptions};
+use crate::denoise::n2v::{denoise_n2v_each, train_n2v, N2vOptions};
+use crate::denoise::{check_uncertainty, finish_training, restore, RestoreOptions};
+use crate::nn::load_model;
 use crate::nn::tiling::TileOptions;
-use crate::nn::{load_model, save_model, Model};
-use crate::progress::{check_cancel, Progress};
-use crate::{Error, Result};
+use crate::progress::Progress;
+use crate::Error;
 use jni::objects::{JClass, JFloatArray, JObject, JString};
 use jni::sys::{jboolean, jfloat, jfloatArray, jint, jstring, JNI_TRUE};
 use jni::JNIEnv;
 use std::path::PathBuf;
-
-/// Delivers the last epoch, logs the outcome and saves `model` into `dir` (when given)
-/// unless the user cancelled meanwhile.
-fn finish_training(
-    progress: &mut TrainingProgress,
-    model: &Model,
-    dir: Option<String>,
-) -> Result<()> {
-    progress.flush();
-    let h = &model.info.history;
-    progress.log(&format!(
-        "{}: best validation loss {:.5} at epoch {}/{}, {:.1} s",
-        model.info.method,
-        h.best_validation_loss,
-        h.best_epoch,
-        h.history.len(),
-        h.seconds
-    ));
-    if let Some(dir) = dir {
-        check_cancel(progress)?;
-        save_model(&PathBuf::from(&dir), &model.vars, &model.info)?;
-        progress.log(&format!("Model saved to {dir}"));
-    }
-    Ok(())
-}
 
 /// Trains Noise2Void on one image (plane or stack); saves the model to `modelDir` when
 /// given; with `denoise`, returns the denoised image, else an empty array.
@@ -74,23 +49,27 @@ pub extern "system" fn Java_fluorecon_NativeNn_n2v<'l>(
         )?;
         let mut opts: N2vOptions = options(env, &options_json, "Noise2Void")?;
         opts.train.device = device_request(env, &device)?;
-        let dir = string(env, &model_dir)?;
+        let dir = string(env, &model_dir)?.map(PathBuf::from);
         let mut progress = TrainingProgress::new(&mut *env, &listener);
         let mut on_epoch = progress.epochs();
-        let model = train_n2v(&[&v], &opts, &mut progress, &mut on_epoch)?;
-        finish_training(&mut progress, &model, dir)?;
         let out = if denoise == JNI_TRUE {
-            progress.status("Denoising…");
             let restore_opts = RestoreOptions {
                 device: opts.train.device,
                 ..Default::default()
             };
-            restore(&model, &v, &restore_opts, &mut progress)?
-                .image
-                .data
-                .into_raw_vec_and_offset()
-                .0
+            let (mut restored, _) = denoise_n2v_each(
+                &[&v],
+                &opts,
+                &restore_opts,
+                dir.as_deref(),
+                &mut progress,
+                &mut on_epoch,
+            )?;
+            let denoised = restored.pop().expect("one image").image.data;
+            denoised.into_raw_vec_and_offset().0
         } else {
+            let model = train_n2v(&[&v], &opts, &mut progress, &mut on_epoch)?;
+            finish_training(&model, dir.as_deref(), &mut progress)?;
             Vec::new()
         };
         write_floats(env, &out)
@@ -126,7 +105,7 @@ pub extern "system" fn Java_fluorecon_NativeNn_careTrain<'l>(
         let mut progress = TrainingProgress::new(&mut *env, &listener);
         let mut on_epoch = progress.epochs();
         let model = train_care(&[(&lo, &hi)], &opts, &mut progress, &mut on_epoch)?;
-        finish_training(&mut progress, &model, Some(dir))
+        finish_training(&model, Some(&PathBuf::from(dir)), &mut progress)
     })
 }
 
@@ -161,12 +140,8 @@ pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
         )?;
         let dir = required_string(env, &model_dir, "choose a model folder")?;
         let model = load_model(&PathBuf::from(&dir))?;
-        if uncertainty == JNI_TRUE && model.info.method != crate::denoise::METHOD_CARE_PROBABILISTIC
-        {
-            return Err(Error::InvalidInput(format!(
-                "an uncertainty image needs a probabilistic CARE model; '{}' is a {} model",
-                model.info.name, model.info.method
-            )));
+        if uncertainty == JNI_TRUE {
+            check_uncertainty(&model)?;
         }
         let opts = RestoreOptions {
             tiles: TileOptions {

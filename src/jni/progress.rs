@@ -98,7 +98,7 @@ impl<'a, 'l> TrainingProgress<'a, 'l> {
     }
 
     /// Delivers the epochs kept so far.
-    pub(crate) fn flush(&mut self) {
+    fn flush(&mut self) {
         let epochs: Vec<EpochStats> = self.pending.borrow_mut().drain(..).collect();
         if self.java.listener.is_null() {
             return;
