@@ -1,17 +1,24 @@
 //! Conversions between Java values and the core's: strings (one reader), float arrays,
-//! dimensions and volumes, the device choice (parsed by [`DeviceRequest`]'s `FromStr`, as on
-//! the command line), options, localization tables and the SIM result.
+//! dimensions and volumes, options, the camera, localization tables and the SIM result.
+//!
+//! Every native call takes its options as one JSON object, built in Java from the dialog's
+//! values and read by [`options`] into a struct with `#[serde(deny_unknown_fields)]`: the
+//! core's options struct, or a bridge-side one that maps field for field onto it. A missing
+//! or misspelt field is an error that names it. Values that name something (the device, the
+//! frame order, the PSF model) are read by the core's `FromStr` ([`parsed`]), the parsers the
+//! command line uses.
 //!
 //! Java's conventions: a volume is `nz` planes of `ny · nx` floats, x fastest; voxel sizes
 //! arrive in nm (the core's are µm).
 
-use crate::device::DeviceRequest;
 use crate::sim::{AngleParams, SimResult};
-use crate::smlm::Localization;
+use crate::smlm::{Camera, Localization};
 use crate::{Error, Result, Volume, VoxelSize};
-use jni::objects::{JFloatArray, JObject, JString};
-use jni::sys::{jfloat, jfloatArray, jint, jintArray, jobjectArray};
+use jni::objects::{JFloatArray, JObject, JString, JValue};
+use jni::sys::{jfloat, jfloatArray, jint, jintArray, jobject};
 use jni::JNIEnv;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::Deserialize;
 
 /// A Java string; `None` when null or blank, else the text without surrounding blanks.
 pub(crate) fn string(env: &mut JNIEnv, s: &JString) -> Result<Option<String>> {
@@ -28,21 +35,46 @@ pub(crate) fn required_string(env: &mut JNIEnv, s: &JString, missing: &str) -> R
     string(env, s)?.ok_or_else(|| Error::InvalidInput(missing.into()))
 }
 
-/// The device a dialog chose: "auto", "cpu", "cuda" or "cuda:N"; null or blank means auto.
-pub(crate) fn device_request(env: &mut JNIEnv, device: &JString) -> Result<DeviceRequest> {
-    string(env, device)?.as_deref().unwrap_or("auto").parse()
-}
-
-/// The options of a call, JSON in the serde form of `T`; null or blank take `T`'s defaults.
-pub(crate) fn options<T: serde::de::DeserializeOwned + Default>(
+/// The options of a call: a JSON object read into `T` (see the module's description).
+pub(crate) fn options<T: DeserializeOwned>(
     env: &mut JNIEnv,
     json: &JString,
     what: &str,
 ) -> Result<T> {
-    match string(env, json)? {
-        None => Ok(T::default()),
-        Some(s) => serde_json::from_str(&s)
-            .map_err(|e| Error::InvalidInput(format!("bad {what} options ({e}): {s}"))),
+    let text = required_string(env, json, &format!("the {what} options are missing"))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::InvalidInput(format!("bad {what} options ({e}): {text}")))
+}
+
+/// A string option read by the core's `FromStr` (`#[serde(deserialize_with = "parsed")]`):
+/// the device ("auto", "cpu", "cuda" or "cuda:N"), the SIM frame order.
+pub(crate) fn parsed<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr<Err = Error>,
+{
+    String::deserialize(d)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The camera of a localization call: photons = (ADU − offset) · e⁻/ADU / EM gain.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CameraOptions {
+    offset_adu: f64,
+    electrons_per_adu: f64,
+    /// 0 for a camera without EM gain (sCMOS, CCD).
+    em_gain: f64,
+}
+
+impl From<CameraOptions> for Camera {
+    fn from(c: CameraOptions) -> Camera {
+        Camera {
+            offset_adu: c.offset_adu,
+            electrons_per_adu: c.electrons_per_adu,
+            em_gain: (c.em_gain != 0.0).then_some(c.em_gain),
+        }
     }
 }
 
@@ -170,7 +202,7 @@ pub(crate) fn read_localizations(
         .collect())
 }
 
-/// Values per direction in the parameter array of `simReconstruct` (see Native.java).
+/// Values per direction in `SimResult.parameters` (see SimResult.java).
 const SIM_PARAM_FIELDS: usize = 11;
 
 fn push_sim_params(out: &mut Vec<f64>, params: &[AngleParams]) {
@@ -196,38 +228,44 @@ fn push_sim_params(out: &mut Vec<f64>, params: &[AngleParams]) {
     }
 }
 
-/// The `Object[]` of `simReconstruct` (see Native.java): the three images, the pattern
-/// parameters (the reference estimate, then one set per output plane), the Fourier view or
-/// null, the number of planes per time point.
+/// A `fluorecon.SimResult`: the three images, the pattern parameters (the reference
+/// estimate, then one set per output plane), the Fourier view or null, the number of planes
+/// per time point.
 pub(crate) fn sim_result(
     env: &mut JNIEnv,
     res: &SimResult,
     fourier_view: Option<Vec<f32>>,
-) -> Result<jobjectArray> {
+) -> Result<jobject> {
     let angles = res.params.len();
     let mut params = Vec::with_capacity((1 + res.plane_params.len()) * angles * SIM_PARAM_FIELDS);
     push_sim_params(&mut params, &res.params);
     for p in &res.plane_params {
         push_sim_params(&mut params, p);
     }
-    let out = env.new_object_array(6, "java/lang/Object", JObject::null())?;
-    for (i, v) in [&res.sim, &res.widefield, &res.wiener_widefield]
-        .into_iter()
-        .enumerate()
-    {
+    let image = |env: &mut JNIEnv, v: &Volume| -> Result<JObject> {
         let a = write_floats(env, v.data.as_slice().expect("standard layout"))?;
-        let a = unsafe { JObject::from_raw(a) };
-        env.set_object_array_element(&out, i as i32, &a)?;
-        env.delete_local_ref(a)?;
-    }
-    let p = env.new_double_array(params.len() as i32)?;
-    env.set_double_array_region(&p, 0, &params)?;
-    env.set_object_array_element(&out, 3, &p)?;
-    if let Some(view) = fourier_view {
-        let a = unsafe { JObject::from_raw(write_floats(env, &view)?) };
-        env.set_object_array_element(&out, 4, &a)?;
-    }
-    let planes = unsafe { JObject::from_raw(write_ints(env, &[res.planes as i32])?) };
-    env.set_object_array_element(&out, 5, &planes)?;
+        Ok(unsafe { JObject::from_raw(a) })
+    };
+    let sim = image(env, &res.sim)?;
+    let widefield = image(env, &res.widefield)?;
+    let wiener_widefield = image(env, &res.wiener_widefield)?;
+    let parameters = env.new_double_array(params.len() as i32)?;
+    env.set_double_array_region(&parameters, 0, &params)?;
+    let view = match fourier_view {
+        Some(v) => unsafe { JObject::from_raw(write_floats(env, &v)?) },
+        None => JObject::null(),
+    };
+    let out = env.new_object(
+        "fluorecon/SimResult",
+        "([F[F[F[D[FI)V",
+        &[
+            JValue::Object(&sim),
+            JValue::Object(&widefield),
+            JValue::Object(&wiener_widefield),
+            JValue::Object(&parameters),
+            JValue::Object(&view),
+            JValue::Int(res.planes as i32),
+        ],
+    )?;
     Ok(out.into_raw())
 }

@@ -3,74 +3,93 @@
 //! A localization crosses the bridge as 8 floats: frame (from 1), x [nm], y [nm], sigma [nm],
 //! intensity [photon], offset [photon], bkgstd [photon], uncertainty [nm]. A stack is
 //! localized through a handle, frames pushed a chunk at a time, so that Java never copies a
-//! whole (virtual) stack at once.
+//! whole (virtual) stack at once. Each call with options takes them as one JSON object (see
+//! [`super::convert`]).
 
 use super::convert::{
-    device_request, read_localizations, required_string, write_floats, write_localizations,
+    options, parsed, read_localizations, required_string, write_floats, write_localizations,
+    CameraOptions,
 };
 use super::guard;
 use super::handles::{free_handle, into_handle, push_frames, take_handle, FrameStream};
 use super::progress::JavaProgress;
+use crate::device::DeviceRequest;
 use crate::progress::Progress;
 use crate::smlm::drift::{estimate_drift, DriftOptions};
 use crate::smlm::render::{render, RenderMode, RenderOptions};
 use crate::smlm::results::{read_csv_file, write_csv_file};
-use crate::smlm::{Camera, FitMethod, LocalizeOptions, Localizer};
+use crate::smlm::{FitMethod, LocalizeOptions, Localizer};
 use crate::{Error, Result};
 use jni::objects::{JClass, JFloatArray, JObject, JString};
-use jni::sys::{jboolean, jdouble, jfloatArray, jint, jlong, JNI_TRUE};
+use jni::sys::{jfloatArray, jint, jlong};
 use jni::JNIEnv;
+use serde::Deserialize;
 use std::path::PathBuf;
 
 fn path(env: &mut JNIEnv, s: &JString) -> Result<PathBuf> {
     Ok(PathBuf::from(required_string(env, s, "no file given")?))
 }
 
-/// `long localizerNew(…)`: a localizer for frames of nx×ny pixels.
+/// The options of `localizerNew`: [`LocalizeOptions`] field for field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocalizerOptions {
+    /// Camera pixel in the sample, nm.
+    pixel_nm: f64,
+    camera: CameraOptions,
+    /// Detection threshold, multiple of std(Wave.F1).
+    threshold: f64,
+    /// Poisson MLE; false: least squares.
+    mle: bool,
+    /// Starting PSF σ, nm.
+    sigma_nm: f64,
+    /// Fit window half-size, pixels.
+    fit_radius: i32,
+    /// Rejects fits whose σ is further than this fraction from the typical σ; 0 = off.
+    sigma_tolerance: f64,
+    #[serde(deserialize_with = "parsed")]
+    device: DeviceRequest,
+}
+
+impl From<LocalizerOptions> for LocalizeOptions {
+    fn from(o: LocalizerOptions) -> LocalizeOptions {
+        let mut opts = LocalizeOptions {
+            camera: o.camera.into(),
+            pixel_nm: o.pixel_nm,
+            threshold: o.threshold,
+            sigma_tolerance: (o.sigma_tolerance != 0.0).then_some(o.sigma_tolerance),
+            device: o.device,
+            ..LocalizeOptions::default()
+        };
+        opts.fit.method = if o.mle {
+            FitMethod::Mle
+        } else {
+            FitMethod::LeastSquares
+        };
+        opts.fit.radius = o.fit_radius.max(0) as usize;
+        opts.fit.initial_sigma_px = o.sigma_nm / o.pixel_nm;
+        opts
+    }
+}
+
+/// `long localizerNew(int nx, int ny, String options)`: a localizer for frames of nx×ny
+/// pixels.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_fluorecon_NativeSmlm_localizerNew<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
     nx: jint,
     ny: jint,
-    pixel_nm: jdouble,
-    offset_adu: jdouble,
-    electrons_per_adu: jdouble,
-    em_gain: jdouble,
-    threshold: jdouble,
-    mle: jboolean,
-    sigma_nm: jdouble,
-    fit_radius: jint,
-    sigma_tolerance: jdouble,
-    device: JString<'l>,
+    options_json: JString<'l>,
 ) -> jlong {
     guard(&mut env, |env| {
+        let opts: LocalizerOptions = options(env, &options_json, "localization")?;
         if nx <= 0 || ny <= 0 {
             return Err(Error::InvalidInput(format!(
                 "the frames are empty ({nx}×{ny} pixels)"
             )));
         }
-        let mut opts = LocalizeOptions {
-            camera: Camera {
-                offset_adu,
-                electrons_per_adu,
-                em_gain: (em_gain != 0.0).then_some(em_gain),
-            },
-            pixel_nm,
-            threshold,
-            sigma_tolerance: (sigma_tolerance != 0.0).then_some(sigma_tolerance),
-            device: device_request(env, &device)?,
-            ..LocalizeOptions::default()
-        };
-        opts.fit.method = if mle == JNI_TRUE {
-            FitMethod::Mle
-        } else {
-            FitMethod::LeastSquares
-        };
-        opts.fit.radius = fit_radius.max(0) as usize;
-        opts.fit.initial_sigma_px = sigma_nm / pixel_nm;
-        let loc = Localizer::new(nx as usize, ny as usize, &opts)?;
+        let loc = Localizer::new(nx as usize, ny as usize, &opts.into())?;
         Ok(into_handle(loc))
     })
 }
@@ -123,28 +142,37 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_localizerFree<'l>(
     free_handle::<Localizer>(handle, Localizer::WHAT)
 }
 
-/// `float[] render(float[] locs, int widthPx, int heightPx, double cameraPixelNm,
-/// double magnification, boolean histogram)`: rows × columns of the rendered image.
+/// The options of `render`: [`RenderOptions`] field for field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderCall {
+    /// Field size in camera pixels.
+    width_px: i32,
+    height_px: i32,
+    camera_pixel_nm: f64,
+    /// Rendered pixels per camera pixel.
+    magnification: f64,
+    /// A histogram instead of Gaussians.
+    histogram: bool,
+}
+
+/// `float[] render(float[] locs, String options)`: rows × columns of the rendered image.
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_fluorecon_NativeSmlm_render<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
     locs: JFloatArray<'l>,
-    width_px: jint,
-    height_px: jint,
-    camera_pixel_nm: jdouble,
-    magnification: jdouble,
-    histogram: jboolean,
+    options_json: JString<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
+        let o: RenderCall = options(env, &options_json, "rendering")?;
         let locs = read_localizations(env, &locs)?;
         let opts = RenderOptions {
-            width_px: width_px.max(0) as usize,
-            height_px: height_px.max(0) as usize,
-            camera_pixel_nm,
-            magnification,
-            mode: if histogram == JNI_TRUE {
+            width_px: o.width_px.max(0) as usize,
+            height_px: o.height_px.max(0) as usize,
+            camera_pixel_nm: o.camera_pixel_nm,
+            magnification: o.magnification,
+            mode: if o.histogram {
                 RenderMode::Histogram
             } else {
                 RenderMode::Gaussian
@@ -156,19 +184,27 @@ pub extern "system" fn Java_fluorecon_NativeSmlm_render<'l>(
     })
 }
 
-/// `float[] correctDrift(float[] locs, int framesPerBlock, ProgressListener listener)`.
+/// The options of `correctDrift`: [`DriftOptions`] field for field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DriftCall {
+    frames_per_block: i32,
+}
+
+/// `float[] correctDrift(float[] locs, String options, ProgressListener listener)`.
 #[no_mangle]
 pub extern "system" fn Java_fluorecon_NativeSmlm_correctDrift<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
     locs: JFloatArray<'l>,
-    frames_per_block: jint,
+    options_json: JString<'l>,
     listener: JObject<'l>,
 ) -> jfloatArray {
     guard(&mut env, |env| {
+        let o: DriftCall = options(env, &options_json, "drift correction")?;
         let mut locs = read_localizations(env, &locs)?;
         let opts = DriftOptions {
-            frames_per_block: frames_per_block.max(0) as u32,
+            frames_per_block: o.frames_per_block.max(0) as u32,
             ..DriftOptions::default()
         };
         let drift = {
