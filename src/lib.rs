@@ -31,12 +31,6 @@ pub mod synthetic;
 
 #[doc(hidden)]
 pub mod jni;
-#[doc(hidden)]
-pub mod jni_deepstorm;
-#[doc(hidden)]
-pub mod jni_nn;
-#[doc(hidden)]
-pub mod jni_smlm;
 
 pub use error::{Error, Result};
 pub use image::{Volume, VoxelSize};

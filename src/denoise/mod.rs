@@ -13,8 +13,8 @@ mod patches;
 use crate::image::check_finite;
 use crate::nn::layers::softplus;
 use crate::nn::tiling::{check_memory, predict, TileOptions};
-use crate::nn::{device_name, run_on_device, Model, Normalization};
-use crate::progress::Progress;
+use crate::nn::{device_name, run_on_device, save_model, Model, Normalization};
+use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result, Volume};
 use candle_core::Tensor;
 use ndarray::Array3;
@@ -89,6 +89,43 @@ pub fn check_model_fits(model: &Model, image: &Volume) -> Result<()> {
             "model '{}' is a 3D model but the image is a single plane; use a 2D model",
             info.name
         );
+    }
+    Ok(())
+}
+
+/// Checks that `model` gives an uncertainty image (a probabilistic CARE model); the message
+/// says what kind of model it is instead.
+pub fn check_uncertainty(model: &Model) -> Result<()> {
+    if model.info.method != METHOD_CARE_PROBABILISTIC {
+        return invalid!(
+            "an uncertainty image needs a probabilistic CARE model; '{}' is a {} model",
+            model.info.name,
+            model.info.method
+        );
+    }
+    Ok(())
+}
+
+/// Ends a training: logs the best validation loss and saves the model into `save_to` when
+/// given, unless the user cancelled meanwhile (then nothing is written).
+pub fn finish_training(
+    model: &Model,
+    save_to: Option<&std::path::Path>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let h = &model.info.history;
+    progress.log(&format!(
+        "{}: best validation loss {:.5} at epoch {}/{}, {:.1} s",
+        model.info.method,
+        h.best_validation_loss,
+        h.best_epoch,
+        h.history.len(),
+        h.seconds
+    ));
+    if let Some(dir) = save_to {
+        check_cancel(progress)?;
+        save_model(dir, &model.vars, &model.info)?;
+        progress.log(&format!("Model saved to {}", dir.display()));
     }
     Ok(())
 }

@@ -9,11 +9,11 @@
 //! instead of a random neighbour.
 
 use super::patches::{check_patches, PatchSet};
-use super::{describe_data, restore, RestoreOptions, Restored, METHOD_N2V};
+use super::{describe_data, finish_training, restore, RestoreOptions, Restored, METHOD_N2V};
 use crate::image::check_finite;
 use crate::nn::{new_unet, train, EpochStats, Model, ModelInfo, Normalization, Objective};
 use crate::nn::{TrainOptions, UNet, UNetConfig};
-use crate::progress::Progress;
+use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result, Volume};
 use candle_core::{ModuleT, Tensor};
 use ndarray::Array3;
@@ -413,12 +413,35 @@ pub fn denoise_n2v(
     progress: &mut dyn Progress,
     on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<(Restored, Model)> {
+    let (mut restored, model) =
+        denoise_n2v_each(&[image], options, restore_options, None, progress, on_epoch)?;
+    Ok((restored.pop().expect("one image"), model))
+}
+
+/// One-click Noise2Void on several images (the channels and time points of a hyperstack):
+/// trains one model on all of them, saves it into `save_to` when given, then denoises each
+/// image with it (image k reports part k of the progress). Returns the denoised images in
+/// order and the model.
+pub fn denoise_n2v_each(
+    images: &[&Volume],
+    options: &N2vOptions,
+    restore_options: &RestoreOptions,
+    save_to: Option<&std::path::Path>,
+    progress: &mut dyn Progress,
+    on_epoch: &mut dyn FnMut(&EpochStats),
+) -> Result<(Vec<Restored>, Model)> {
     let model = {
         let mut sub = crate::progress::SubProgress::new(progress, 0, 1);
-        train_n2v(&[image], options, &mut sub, on_epoch)?
+        train_n2v(images, options, &mut sub, on_epoch)?
     };
+    finish_training(&model, save_to, progress)?;
     progress.status("Denoising…");
-    let restored = restore(&model, image, restore_options, progress)?;
+    let mut restored = Vec::with_capacity(images.len());
+    for (k, image) in images.iter().enumerate() {
+        check_cancel(progress)?;
+        let mut part = crate::progress::SubProgress::new(progress, k, images.len());
+        restored.push(restore(&model, image, restore_options, &mut part)?);
+    }
     Ok((restored, model))
 }
 

@@ -38,8 +38,32 @@ pub enum PsfModel {
     BornWolf,
 }
 
-/// Optical parameters of a PSF model.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A PSF model in options (JSON from the Fiji plugin) is its name, as [`str::parse`] reads it.
+impl<'de> serde::Deserialize<'de> for PsfModel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::str::FromStr for PsfModel {
+    type Err = crate::Error;
+    /// The model by name: `gaussian`, or `born-wolf` (also `born & wolf`, `bornwolf`), in
+    /// any case.
+    fn from_str(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "gaussian" => Ok(PsfModel::Gaussian),
+            "born-wolf" | "born & wolf" | "bornwolf" => Ok(PsfModel::BornWolf),
+            other => invalid!("unknown PSF model '{other}': use born-wolf or gaussian"),
+        }
+    }
+}
+
+/// Optical parameters of a PSF model. Its serde form (every field, no other) is the options
+/// of the Fiji plugin's PSF calls.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PsfParams {
     pub model: PsfModel,
     /// Numerical aperture of the objective.

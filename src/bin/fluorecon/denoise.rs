@@ -6,11 +6,11 @@
 use crate::terminal::{install_ctrlc, CliProgress};
 use clap::{Args, Subcommand};
 use fluorecon::denoise::care::{train_care, CareOptions};
-use fluorecon::denoise::n2v::{train_n2v, N2vOptions};
-use fluorecon::denoise::{restore, RestoreOptions};
+use fluorecon::denoise::n2v::{denoise_n2v_each, train_n2v, N2vOptions};
+use fluorecon::denoise::{check_uncertainty, finish_training, restore, RestoreOptions};
 use fluorecon::io::tiff::{read_tiff, write_tiff_with_progress, Hyperstack};
 use fluorecon::nn::tiling::TileOptions;
-use fluorecon::nn::{load_model, save_model, Model, Normalization, TrainOptions};
+use fluorecon::nn::{load_model, Model, Normalization, TrainOptions};
 use fluorecon::progress::check_cancel;
 use fluorecon::{invalid, Result, Volume};
 use std::path::{Path, PathBuf};
@@ -286,12 +286,12 @@ fn n2v_train(a: &N2vTrainArgs) -> Result<()> {
     let refs: Vec<&Volume> = images.iter().collect();
     // The training loop logs every epoch's losses through the progress bar.
     let model = train_n2v(&refs, &opts, &mut bar, &mut |_| {})?;
-    finish_training(&model, &a.output, &mut bar, start)
+    save_trained(&model, &a.output, &mut bar, start)
 }
 
-fn finish_training(model: &Model, dir: &Path, bar: &mut CliProgress, start: Instant) -> Result<()> {
-    check_cancel(bar)?;
-    save_model(dir, &model.vars, &model.info)?;
+/// Saves a trained model (nothing when the user cancelled) and says so.
+fn save_trained(model: &Model, dir: &Path, bar: &mut CliProgress, start: Instant) -> Result<()> {
+    finish_training(model, Some(dir), bar)?;
     bar.finish();
     let h = &model.info.history;
     eprintln!(
@@ -347,7 +347,7 @@ fn care_train(a: &CareTrainArgs) -> Result<()> {
     let pairs: Vec<(&Volume, &Volume)> = lows.iter().zip(highs.iter()).collect();
     let mut bar = CliProgress::new(install_ctrlc());
     let model = train_care(&pairs, &opts, &mut bar, &mut |_| {})?;
-    finish_training(&model, &a.output, &mut bar, start)
+    save_trained(&model, &a.output, &mut bar, start)
 }
 
 fn tile_options(t: &TileArgs) -> TileOptions {
@@ -356,6 +356,15 @@ fn tile_options(t: &TileArgs) -> TileOptions {
         memory_mib: t.memory,
         ..Default::default()
     }
+}
+
+/// A hyperstack of zeros with `h`'s dimensions and calibration.
+fn empty_like(h: &Hyperstack) -> Hyperstack {
+    let mut o = Hyperstack::zeros(
+        h.width, h.height, h.channels, h.slices, h.frames, h.voxel, &h.unit,
+    );
+    o.frame_interval = h.frame_interval;
+    o
 }
 
 /// Restores every (channel, frame) volume of `input` with `model`, then writes the result
@@ -370,21 +379,10 @@ fn restore_file(
 ) -> Result<()> {
     let start = Instant::now();
     let h = read_tiff(input)?;
-    if uncertainty.is_some() && model.info.method != fluorecon::denoise::METHOD_CARE_PROBABILISTIC {
-        return invalid!(
-            "--uncertainty needs a probabilistic CARE model; '{}' is a {} model",
-            model.info.name,
-            model.info.method
-        );
+    if uncertainty.is_some() {
+        check_uncertainty(model)?;
     }
-    let empty = || {
-        let mut o = Hyperstack::zeros(
-            h.width, h.height, h.channels, h.slices, h.frames, h.voxel, &h.unit,
-        );
-        o.frame_interval = h.frame_interval;
-        o
-    };
-    let (mut out, mut sigma) = (empty(), empty());
+    let (mut out, mut sigma) = (empty_like(&h), empty_like(&h));
     let parts = h.channels * h.frames;
     let mut device = String::new();
     for t in 0..h.frames {
@@ -400,19 +398,34 @@ fn restore_file(
             device = r.device;
         }
     }
+    let uncertainty = uncertainty.map(|path| (path, &sigma));
+    write_restored(&out, output, uncertainty, model, &device, start, bar)
+}
+
+/// Writes a restored hyperstack (and the uncertainty) and says what was done.
+fn write_restored(
+    out: &Hyperstack,
+    output: &Path,
+    uncertainty: Option<(&Path, &Hyperstack)>,
+    model: &Model,
+    device: &str,
+    start: Instant,
+    bar: &mut CliProgress,
+) -> Result<()> {
     check_cancel(bar)?;
     bar.restart(&format!("writing {}", output.display()));
-    write_tiff_with_progress(output, &out, bar)?;
-    if let Some(u) = uncertainty {
-        write_tiff_with_progress(u, &sigma, bar)?;
+    write_tiff_with_progress(output, out, bar)?;
+    if let Some((path, sigma)) = uncertainty {
+        write_tiff_with_progress(path, sigma, bar)?;
     }
     bar.finish();
     eprintln!(
-        "fluorecon: restored {parts} stack(s) of {}×{}×{} (x×y×z) with '{}' ({}) on {device} in \
+        "fluorecon: restored {} stack(s) of {}×{}×{} (x×y×z) with '{}' ({}) on {device} in \
          {:.1} s → {}",
-        h.width,
-        h.height,
-        h.slices,
+        out.channels * out.frames,
+        out.width,
+        out.height,
+        out.slices,
         model.info.name,
         model.info.method,
         start.elapsed().as_secs_f64(),
@@ -443,22 +456,31 @@ fn predict(a: &PredictArgs) -> Result<()> {
 
 fn n2v_denoise(a: &N2vDenoiseArgs) -> Result<()> {
     let start = Instant::now();
-    let (_, images) = volumes(&a.input)?;
+    let (h, images) = volumes(&a.input)?;
+    // The result's dimensions and calibration; the pixels are in `images`.
+    let mut out = empty_like(&h);
+    drop(h);
     let opts = n2v_options(&a.net, &a.mask, a.save_model.as_deref().unwrap_or(&a.input));
-    let mut bar = CliProgress::new(install_ctrlc());
-    let refs: Vec<&Volume> = images.iter().collect();
-    let model = train_n2v(&refs, &opts, &mut bar, &mut |_| {})?;
-    if let Some(dir) = &a.save_model {
-        check_cancel(&mut bar)?;
-        save_model(dir, &model.vars, &model.info)?;
-        eprintln!("fluorecon: model saved → {}", dir.display());
-    }
     let options = RestoreOptions {
         tiles: tile_options(&a.tiles),
         normalization: None,
         device: a.net.compute.device,
     };
-    restore_file(&model, &a.input, &a.output, None, &options, &mut bar)?;
+    let mut bar = CliProgress::new(install_ctrlc());
+    let refs: Vec<&Volume> = images.iter().collect();
+    let (restored, model) = denoise_n2v_each(
+        &refs,
+        &opts,
+        &options,
+        a.save_model.as_deref(),
+        &mut bar,
+        &mut |_| {},
+    )?;
+    for (k, r) in restored.iter().enumerate() {
+        out.set_volume(k % out.channels, k / out.channels, &r.image)?;
+    }
+    let device = restored.last().map_or("", |r| r.device.as_str());
+    write_restored(&out, &a.output, None, &model, device, start, &mut bar)?;
     eprintln!(
         "fluorecon: Noise2Void training and denoising took {:.1} s",
         start.elapsed().as_secs_f64()

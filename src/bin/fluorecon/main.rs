@@ -76,7 +76,7 @@ pub struct DeviceChoice {
     /// Where to compute: auto (the GPU when this build and the machine have one, else the
     /// CPU), cpu, cuda or cuda:N. A CUDA request that cannot be honoured is reported with the
     /// reason and runs on the CPU
-    #[arg(long, value_name = "DEVICE", default_value = "auto", value_parser = parse_device)]
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: DeviceRequest,
 }
 
@@ -90,10 +90,6 @@ fn keep_freed_memory() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
-}
-
-fn parse_device(s: &str) -> std::result::Result<DeviceRequest, String> {
-    s.parse::<DeviceRequest>().map_err(|e| e.to_string())
 }
 
 /// Three positive sizes separated by `sep` characters.

@@ -69,18 +69,17 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         int nc = imp.getNChannels();
         int nt = imp.getNFrames();
         float[][] volumes = new float[nc * nt][];
+        String options = new NativeOptions().put("measured_psf", psf.measured).put("iterations", s.iterations)
+                .put("tv_lambda", s.regularization).put("acceleration", s.acceleration).put("circulant", s.circulant)
+                .put("tolerance", s.tolerance).put("voxel_nm", s.voxelNm).put("device", s.device).toString();
         JavaProgress progress = new JavaProgress();
         try {
             for (int t = 1; t <= nt; t++) {
                 for (int c = 1; c <= nc; c++) {
                     int part = (t - 1) * nc + (c - 1);
                     progress.startPart(part, volumes.length);
-                    volumes[part] = Native.deconvolve(Hyperstacks.readVolume(imp, c, t),
-                            imp.getWidth(), imp.getHeight(), imp.getNSlices(),
-                            psf.pixels, psf.nx, psf.ny, psf.nz, psf.measured,
-                            s.iterations, (float) s.regularization, s.acceleration, s.circulant,
-                            (float) s.tolerance, (float) s.voxelNm[0], (float) s.voxelNm[1], (float) s.voxelNm[2],
-                            s.device, progress);
+                    volumes[part] = Native.deconvolve(Hyperstacks.readVolume(imp, c, t), imp.getWidth(),
+                            imp.getHeight(), imp.getNSlices(), psf.pixels, psf.nx, psf.ny, psf.nz, options, progress);
                 }
             }
         } finally {
@@ -102,11 +101,9 @@ public class DeconvolvePlugIn extends FluoreconCommand {
             warnIfVoxelsDiffer(p, s.voxelNm);
             return new Psf(Hyperstacks.readVolume(p, 1, 1), p.getWidth(), p.getHeight(), p.getNSlices(), true);
         }
-        Optics o = s.optics;
-        int[] size = Native.suggestPsfSize(s.model.engineName, o.na, o.wavelengthNm, o.immersionIndex,
-                s.voxelNm[0], s.voxelNm[2], imp.getWidth(), imp.getHeight(), imp.getNSlices());
-        float[] pixels = Native.generatePsf(s.model.engineName, o.na, o.wavelengthNm, o.immersionIndex,
-                s.voxelNm[0], s.voxelNm[2], size[0], size[1], size[2]);
+        String options = s.optics.psfOptions(s.model, s.voxelNm[0], s.voxelNm[2]);
+        int[] size = Native.suggestPsfSize(options, imp.getWidth(), imp.getHeight(), imp.getNSlices());
+        float[] pixels = Native.generatePsf(options, size[0], size[1], size[2]);
         return new Psf(pixels, size[0], size[1], size[2], false);
     }
 

@@ -66,8 +66,9 @@ public class DeepStormPlugIn extends FluoreconCommand {
         int h = imp.getHeight();
         int n = imp.getStackSize();
         JavaProgress progress = new JavaProgress();
-        long handle = NativeDeepStorm.deepstormNew(model, w, h, cam.pixelNm, cam.offset, cam.ePerAdu, cam.emGain,
-                threshold, device, progress);
+        long handle = NativeDeepStorm.deepstormNew(w, h, new NativeOptions()
+                .put("model_dir", model.isEmpty() ? null : model).put("pixel_nm", cam.pixelNm)
+                .put("camera", cam.options()).put("threshold", threshold).put("device", device).toString(), progress);
         float[] locs;
         float[] density;
         int up;

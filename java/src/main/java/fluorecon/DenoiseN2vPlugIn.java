@@ -27,15 +27,14 @@ public class DenoiseN2vPlugIn extends FluoreconCommand {
         int nc = imp.getNChannels();
         int nt = imp.getNFrames();
         float[][] volumes = new float[nc * nt][];
-        float[] voxel = Denoising.voxelNm(imp);
+        String options = t.n2vOptions("n2v", Denoising.voxelNm(imp), null, true);
         TrainingProgress progress = new TrainingProgress("Noise2Void \"" + imp.getTitle() + "\"");
         try {
             for (int f = 1; f <= nt; f++) {
                 for (int c = 1; c <= nc; c++) {
                     int part = (f - 1) * nc + (c - 1);
                     volumes[part] = NativeNn.n2v(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
-                            imp.getNSlices(), voxel[0], voxel[1], voxel[2], t.json(true, false, "n2v"), null, true,
-                            t.device, progress);
+                            imp.getNSlices(), options, progress);
                 }
             }
         } finally {

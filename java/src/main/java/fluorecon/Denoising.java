@@ -11,10 +11,9 @@ import java.util.Locale;
 
 /**
  * What the denoising commands share: the training fields of their dialogs (remembered in
- * ImageJ's preferences unless a macro gives the options), the JSON the engine reads, and running
- * the engine once per (channel, frame) volume. Every denoising dialog ends with the {@code device}
- * choice (macro key {@code device}: auto|cpu|cuda; the networks run on the CPU in this version and a
- * CUDA request is logged with the reason).
+ * ImageJ's preferences unless a macro gives the options) and the options the engine reads. Every
+ * denoising dialog ends with the {@code device} choice (macro key {@code device}: auto|cpu|cuda; the
+ * networks run on the CPU in this version and a CUDA request is logged with the reason).
  */
 final class Denoising {
     private static final String PREFIX = "fluorecon.nn.";
@@ -101,27 +100,29 @@ final class Denoising {
             }
         }
 
-        /** The engine's N2vOptions / CareOptions as JSON. */
-        String json(boolean n2v, boolean probabilistic, String name) {
-            StringBuilder b = new StringBuilder();
-            b.append(String.format(Locale.ROOT, "{\"unet\":{\"depth\":2,\"base_filters\":%d,\"kernel_size\":%d",
-                    filters, kernel));
-            if (n2v) {
-                b.append(String.format(Locale.ROOT, ",\"batch_norm\":true,\"residual\":false,\"n2v2\":%b", n2v2));
-            } else {
-                b.append(",\"batch_norm\":false,\"residual\":true");
-            }
-            b.append(String.format(Locale.ROOT, "},\"train\":{\"epochs\":%d,\"steps_per_epoch\":%d,\"seed\":%d,"
-                    + "\"learning_rate\":%s},\"patch\":%d,\"batch\":%d,\"name\":\"%s\"", epochs, steps, seed,
-                    Double.toString(learningRate), patch, batch,
-                    name.replace("\\", "\\\\").replace("\"", "\\\"")));
-            if (n2v) {
-                b.append(String.format(Locale.ROOT, ",\"masking\":{\"masked_percent\":%s,\"radius\":5,\"median\":%b}",
-                        Double.toString(maskedPercent), n2v2));
-            } else {
-                b.append(String.format(Locale.ROOT, ",\"probabilistic\":%b", probabilistic));
-            }
-            return b.append('}').toString();
+        /** @return the training fields as the engine reads them ({@code training} of a call's options) */
+        NativeOptions options(String name) {
+            return new NativeOptions().put("name", name).put("epochs", epochs).put("steps_per_epoch", steps)
+                    .put("batch", batch).put("patch", patch).put("filters", filters).put("kernel", kernel)
+                    .put("learning_rate", learningRate).put("seed", seed);
+        }
+
+        /**
+         * @param modelDir where to save the model, or null
+         * @param denoise  also denoise the image with the trained model
+         * @return the options of {@link NativeNn#n2v}
+         */
+        String n2vOptions(String name, double[] voxelNm, String modelDir, boolean denoise) {
+            return new NativeOptions().put("voxel_nm", voxelNm).put("training", options(name))
+                    .put("masked_percent", maskedPercent).put("n2v2", n2v2).put("model_dir", modelDir)
+                    .put("denoise", denoise).put("device", device).toString();
+        }
+
+        /** @return the options of {@link NativeNn#careTrain} */
+        String careOptions(String name, double[] voxelNm, boolean probabilistic, String modelDir) {
+            return new NativeOptions().put("voxel_nm", voxelNm).put("training", options(name))
+                    .put("probabilistic", probabilistic).put("model_dir", modelDir).put("device", device)
+                    .toString();
         }
     }
 
@@ -144,13 +145,10 @@ final class Denoising {
         }
     }
 
-    /** Voxel size in nm (1 nm when uncalibrated: the networks do not use it). */
-    static float[] voxelNm(ImagePlus imp) {
+    /** Voxel size {x, y, z} in nm (1 nm when uncalibrated: the networks do not use it). */
+    static double[] voxelNm(ImagePlus imp) {
         double[] v = Units.voxelSizeNm(imp.getCalibration());
-        if (v == null) {
-            return new float[] {1, 1, 1};
-        }
-        return new float[] {(float) v[0], (float) v[1], (float) v[2]};
+        return v == null ? new double[] {1, 1, 1} : v;
     }
 
     /** @return the model folder as an absolute path, or fails with a message */

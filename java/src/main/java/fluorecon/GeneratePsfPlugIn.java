@@ -91,8 +91,7 @@ public class GeneratePsfPlugIn extends FluoreconCommand {
         }
 
         Native.ensureLoaded();
-        float[] psf = Native.generatePsf(model.engineName, optics.na, optics.wavelengthNm, optics.immersionIndex,
-                pixelSizeNm, zStepNm, nx, ny, nz);
+        float[] psf = Native.generatePsf(optics.psfOptions(model, pixelSizeNm, zStepNm), nx, ny, nz);
         ImagePlus imp = Hyperstacks.create(title(model, optics), nx, ny, 1, nz, 1, new float[][] {psf});
         imp.setCalibration(micronCalibration(pixelSizeNm, zStepNm));
         imp.show();

@@ -27,6 +27,17 @@ final class Localizations {
         double offset;
         double ePerAdu;
         double emGain;
+
+        /** @return the engine's camera options (the pixel size goes beside them) */
+        NativeOptions options() {
+            return new NativeOptions().put("offset_adu", offset).put("electrons_per_adu", ePerAdu)
+                    .put("em_gain", emGain);
+        }
+    }
+
+    /** @return the options of {@link NativeSmlm#correctDrift}: blocks of {@code framesPerBlock} frames */
+    static String driftOptions(double framesPerBlock) {
+        return new NativeOptions().put("frames_per_block", (int) framesPerBlock).toString();
     }
 
     /**

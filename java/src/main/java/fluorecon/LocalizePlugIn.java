@@ -76,8 +76,10 @@ public class LocalizePlugIn extends FluoreconCommand {
         long start = System.nanoTime();
         int n = imp.getStackSize();
         JavaProgress progress = new JavaProgress();
-        long handle = NativeSmlm.localizerNew(imp.getWidth(), imp.getHeight(), cam.pixelNm, cam.offset, cam.ePerAdu,
-                cam.emGain, threshold, mle, sigmaNm, (int) fitRadius, sigmaTolerance, device);
+        long handle = NativeSmlm.localizerNew(imp.getWidth(), imp.getHeight(), new NativeOptions()
+                .put("pixel_nm", cam.pixelNm).put("camera", cam.options()).put("threshold", threshold).put("mle", mle)
+                .put("sigma_nm", sigmaNm).put("fit_radius", (int) fitRadius).put("sigma_tolerance", sigmaTolerance)
+                .put("device", device).toString());
         float[] locs;
         try {
             final long hh = handle;
@@ -92,7 +94,7 @@ public class LocalizePlugIn extends FluoreconCommand {
             progress.done();
         }
         if (driftBlock > 0) {
-            locs = NativeSmlm.correctDrift(locs, (int) driftBlock, progress);
+            locs = NativeSmlm.correctDrift(locs, Localizations.driftOptions(driftBlock), progress);
         }
         if (!csv.isEmpty()) {
             NativeSmlm.writeCsv(csv, locs);

@@ -1,7 +1,7 @@
 package fluorecon;
 
 /**
- * JNI entry points of Deep-STORM ({@code src/jni_deepstorm.rs}). Call {@link Native#ensureLoaded()}
+ * JNI entry points of Deep-STORM ({@code src/jni/native_deepstorm.rs}). Call {@link Native#ensureLoaded()}
  * first. Localizations are 8 floats each, as in {@link NativeSmlm}.
  */
 final class NativeDeepStorm {
@@ -14,14 +14,13 @@ final class NativeDeepStorm {
     /**
      * A Deep-STORM run over frames of nx × ny raw pixels (ADU); photons = (ADU − offset) · e⁻/ADU / EM gain.
      *
-     * @param modelDir  model folder, or empty for the model bundled with Fluorecon
-     * @param emGain    0 for a camera without EM gain
-     * @param threshold detection threshold (fraction of one molecule's peak); ≤ 0 for the model's own
-     * @param device    auto, cpu or cuda
+     * @param options {@code model_dir} (a model folder, or null for the model bundled with Fluorecon),
+     *                {@code pixel_nm}, {@code camera} ({@link Localizations.Camera#options}), {@code threshold}
+     *                (detection threshold, fraction of one molecule's peak; ≤ 0 for the model's own),
+     *                {@code device} ("auto", "cpu" or "cuda")
      * @return a handle for {@link #deepstormPush} and {@link #deepstormFinish} (or {@link #deepstormFree})
      */
-    static native long deepstormNew(String modelDir, int nx, int ny, double pixelNm, double offsetAdu,
-            double electronsPerAdu, double emGain, double threshold, String device, ProgressListener listener)
+    static native long deepstormNew(int nx, int ny, String options, ProgressListener listener)
             throws FluoreconException;
 
     /** Runs the network on whole frames (any number, x fastest, frame after frame) and localizes. */

@@ -1,7 +1,7 @@
 package fluorecon;
 
 /**
- * JNI entry points of localization microscopy ({@code src/jni_smlm.rs}). Call
+ * JNI entry points of localization microscopy ({@code src/jni/native_smlm.rs}). Call
  * {@link Native#ensureLoaded()} first.
  *
  * <p>A localization is 8 floats: frame (from 1), x [nm], y [nm], sigma [nm], intensity [photon],
@@ -18,20 +18,16 @@ final class NativeSmlm {
     /**
      * A localizer for frames of nx × ny raw pixels (ADU); photons = (ADU − offset) · e⁻/ADU / EM gain.
      *
-     * @param emGain         0 for a camera without EM gain (sCMOS, CCD)
-     * @param threshold      detection threshold, multiple of std(Wave.F1)
-     * @param mle            true: Poisson MLE; false: least squares
-     * @param sigmaNm        starting PSF σ, nm
-     * @param fitRadius      fit window half-size, pixels
-     * @param sigmaTolerance reject fits whose σ is further than this fraction from the typical σ; 0 = off
-     * @param device         "auto", "cpu" or "cuda[:N]" (null = auto); the first frames pushed log the
-     *                       device that fits them, and why when CUDA was asked for but is not used
+     * @param options {@code pixel_nm}, {@code camera} ({@link Localizations.Camera#options}),
+     *                {@code threshold} (detection threshold, multiple of std(Wave.F1)), {@code mle} (true:
+     *                Poisson MLE; false: least squares), {@code sigma_nm} (starting PSF σ), {@code fit_radius}
+     *                (fit window half-size, pixels), {@code sigma_tolerance} (reject fits whose σ is further
+     *                than this fraction from the typical σ; 0 = off), {@code device} ("auto", "cpu" or
+     *                "cuda[:N]"; the first frames pushed log the device that fits them, and why when CUDA was
+     *                asked for but is not used)
      * @return a handle for {@link #localizerPush} and {@link #localizerFinish} (or {@link #localizerFree})
      */
-    static native long localizerNew(int nx, int ny, double pixelNm, double offsetAdu, double electronsPerAdu,
-            double emGain, double threshold, boolean mle, double sigmaNm, int fitRadius, double sigmaTolerance,
-            String device)
-            throws FluoreconException;
+    static native long localizerNew(int nx, int ny, String options) throws FluoreconException;
 
     /** Localizes whole frames (any number, x fastest, frame after frame). */
     static native void localizerPush(long handle, float[] frames, ProgressListener listener)
@@ -43,12 +39,18 @@ final class NativeSmlm {
     /** Frees an unfinished localizer. */
     static native void localizerFree(long handle);
 
-    /** Rendered image, (height·m) rows of (width·m) pixels, each localization adding 1 to its sum. */
-    static native float[] render(float[] locs, int widthPx, int heightPx, double cameraPixelNm,
-            double magnification, boolean histogram) throws FluoreconException;
+    /**
+     * Rendered image, (height·m) rows of (width·m) pixels, each localization adding 1 to its sum. Options:
+     * {@code width_px}, {@code height_px} (camera pixels), {@code camera_pixel_nm}, {@code magnification} (m),
+     * {@code histogram} (false: Gaussians).
+     */
+    static native float[] render(float[] locs, String options) throws FluoreconException;
 
-    /** The localizations with the drift (cross-correlation of blocks of frames) removed. */
-    static native float[] correctDrift(float[] locs, int framesPerBlock, ProgressListener listener)
+    /**
+     * The localizations with the drift (cross-correlation of blocks of frames) removed. Options:
+     * {@code frames_per_block}.
+     */
+    static native float[] correctDrift(float[] locs, String options, ProgressListener listener)
             throws FluoreconException;
 
     /** Reads a ThunderSTORM CSV. */

@@ -73,6 +73,16 @@ final class Optics {
         }
     }
 
+    /**
+     * @return the options of {@link Native#generatePsf} and {@link Native#suggestPsfSize}: the engine's
+     *         {@code PsfParams} for these optics, {@code model}, and the sampling in nm
+     */
+    String psfOptions(PsfModel model, double pixelSizeNm, double zStepNm) {
+        return new NativeOptions().put("model", model.engineName).put("na", na).put("wavelength_nm", wavelengthNm)
+                .put("immersion_index", immersionIndex).put("pixel_size_nm", pixelSizeNm).put("z_step_nm", zStepNm)
+                .toString();
+    }
+
     /** Makes these values the next interactive dialog's defaults. */
     void remember() {
         Prefs.set(PREFIX + "na", na);

@@ -86,7 +86,7 @@ public class RenderLocalizationsPlugIn extends FluoreconCommand {
         }
         JavaProgress progress = new JavaProgress();
         if (driftBlock > 0) {
-            locs = NativeSmlm.correctDrift(locs, (int) driftBlock, progress);
+            locs = NativeSmlm.correctDrift(locs, Localizations.driftOptions(driftBlock), progress);
         }
         int wPx = (int) width;
         int hPx = (int) height;
@@ -100,7 +100,9 @@ public class RenderLocalizationsPlugIn extends FluoreconCommand {
             wPx = wPx > 0 ? wPx : (int) Math.floor(mx / pixelNm) + 1;
             hPx = hPx > 0 ? hPx : (int) Math.floor(my / pixelNm) + 1;
         }
-        float[] pixels = NativeSmlm.render(locs, wPx, hPx, pixelNm, magnification, mode.equals(MODES[1]));
+        float[] pixels = NativeSmlm.render(locs, new NativeOptions().put("width_px", wPx).put("height_px", hPx)
+                .put("camera_pixel_nm", pixelNm).put("magnification", magnification)
+                .put("histogram", mode.equals(MODES[1])).toString());
         progress.done();
         int outW = (int) Math.round(wPx * magnification);
         int outH = (int) Math.round(hPx * magnification);

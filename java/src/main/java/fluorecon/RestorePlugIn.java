@@ -46,7 +46,8 @@ public class RestorePlugIn extends FluoreconCommand {
         int n = imp.getWidth() * imp.getHeight() * imp.getNSlices();
         float[][] restored = new float[nc * nt][];
         float[][] sigma = new float[nc * nt][];
-        float[] voxel = Denoising.voxelNm(imp);
+        String options = new NativeOptions().put("voxel_nm", Denoising.voxelNm(imp)).put("model_dir", dir)
+                .put("uncertainty", uncertainty).put("tile", Math.max(0, tile)).put("device", device).toString();
         JavaProgress progress = new JavaProgress();
         try {
             for (int f = 1; f <= nt; f++) {
@@ -54,8 +55,7 @@ public class RestorePlugIn extends FluoreconCommand {
                     int part = (f - 1) * nc + (c - 1);
                     progress.startPart(part, restored.length);
                     float[] out = NativeNn.restore(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
-                            imp.getNSlices(), voxel[0], voxel[1], voxel[2], dir, uncertainty, Math.max(0, tile),
-                            device, progress);
+                            imp.getNSlices(), options, progress);
                     restored[part] = java.util.Arrays.copyOfRange(out, 0, n);
                     if (uncertainty) {
                         sigma[part] = java.util.Arrays.copyOfRange(out, n, 2 * n);

@@ -125,21 +125,18 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                     float[] volume = Hyperstacks.readVolume(imp, c, t);
                     System.arraycopy(volume, 0, raw, (t - 1) * nz * nx * ny, volume.length);
                 }
-                Object[] r = Native.simReconstruct(raw, nx, ny, frames, s.pixelSizeNm, s.na, s.wavelengthNm,
-                        s.angles, s.phases, s.order, timePoints, s.perPlane, s.wiener, s.apodizationCutoff,
-                        s.apodizationBend, s.otfAttenuation, psf,
+                SimResult r = Native.simReconstruct(raw, nx, ny, frames, psf,
                         psf == null ? 0 : s.psfImage.getWidth(), psf == null ? 0 : s.psfImage.getHeight(),
-                        psf == null ? 0 : s.psfImage.getNSlices(), (float) s.background, s.taperPx,
-                        s.fourier && c == 1, s.device, progress);
-                sim[c - 1] = (float[]) r[0];
-                wf[c - 1] = (float[]) r[1];
-                wwf[c - 1] = (float[]) r[2];
-                double[] params = (double[]) r[3];
-                planes = ((int[]) r[5])[0];
-                addRows(out.table, params, s.angles, c, s.perPlane);
-                logParameters(params, s.angles, nc > 1 ? c : 0);
-                if (r[4] != null) {
-                    out.fourier = fourierView((float[]) r[4], 2 * nx, 2 * ny, params, s, imp);
+                        psf == null ? 0 : s.psfImage.getNSlices(), s.options(timePoints, s.fourier && c == 1),
+                        progress);
+                sim[c - 1] = r.sim;
+                wf[c - 1] = r.widefield;
+                wwf[c - 1] = r.wienerWidefield;
+                planes = r.planes;
+                addRows(out.table, r.parameters, s.angles, c, s.perPlane);
+                logParameters(r.parameters, s.angles, nc > 1 ? c : 0);
+                if (r.fourierView != null) {
+                    out.fourier = fourierView(r.fourierView, 2 * nx, 2 * ny, r.parameters, s, imp);
                 }
             }
         } finally {
@@ -198,7 +195,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
 
     /** Adds one row per direction (and per plane when estimated per plane) to {@code table}. */
     private static void addRows(ResultsTable table, double[] params, int angles, int channel, boolean perPlane) {
-        int fields = Native.SIM_PARAM_FIELDS;
+        int fields = SimResult.PARAM_FIELDS;
         int sets = params.length / (angles * fields);
         // Set 0 is the reference estimate; sets 1.. are the planes. Estimated once, the planes
         // repeat the reference: show it once.
@@ -237,7 +234,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
     }
 
     private static void logParameters(double[] params, int angles, int channel) {
-        int fields = Native.SIM_PARAM_FIELDS;
+        int fields = SimResult.PARAM_FIELDS;
         for (int a = 0; a < angles; a++) {
             int o = a * fields;
             IJ.log(String.format(Locale.ROOT, "  %sangle %d: k0 = %.3f px (%.4f /µm), direction %.2f°, line"
@@ -259,7 +256,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         Overlay overlay = new Overlay();
         double cx = fx / 2;
         double cy = fy / 2;
-        int fields = Native.SIM_PARAM_FIELDS;
+        int fields = SimResult.PARAM_FIELDS;
         // Fourier-grid pixels per cycle/µm: the 2× grid of fx pixels of (p/2) µm.
         double perUmX = fx * s.pixelSizeNm * 1e-3 / 2;
         double perUmY = fy * s.pixelSizeNm * 1e-3 / 2;
@@ -444,6 +441,16 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.table = Prefs.get(PREFIX + "results_table", true);
             s.device = Devices.remembered(PREFIX + "device");
             return s;
+        }
+
+        /** @return the options of {@link Native#simReconstruct} */
+        String options(int timePoints, boolean fourierView) {
+            return new NativeOptions().put("pixel_size_nm", pixelSizeNm).put("na", na)
+                    .put("wavelength_nm", wavelengthNm).put("angles", angles).put("phases", phases).put("order", order)
+                    .put("time_points", timePoints).put("estimate_per_plane", perPlane).put("wiener", wiener)
+                    .put("apodization_cutoff", apodizationCutoff).put("apodization_bend", apodizationBend)
+                    .put("otf_attenuation", otfAttenuation).put("background", background).put("taper_px", taperPx)
+                    .put("fourier_view", fourierView).put("device", device).toString();
         }
 
         void remember() {

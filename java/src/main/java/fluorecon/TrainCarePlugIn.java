@@ -53,12 +53,11 @@ public class TrainCarePlugIn extends FluoreconCommand {
         }
         Native.ensureLoaded();
         long start = System.nanoTime();
-        float[] voxel = Denoising.voxelNm(low);
+        String options = t.careOptions(new java.io.File(dir).getName(), Denoising.voxelNm(low), probabilistic, dir);
         TrainingProgress progress = new TrainingProgress("CARE \"" + low.getTitle() + "\"");
         try {
             NativeNn.careTrain(Hyperstacks.readVolume(low, 1, 1), Hyperstacks.readVolume(high, 1, 1), low.getWidth(),
-                    low.getHeight(), low.getNSlices(), voxel[0], voxel[1], voxel[2],
-                    t.json(false, probabilistic, new java.io.File(dir).getName()), dir, t.device, progress);
+                    low.getHeight(), low.getNSlices(), options, progress);
         } finally {
             progress.done();
         }

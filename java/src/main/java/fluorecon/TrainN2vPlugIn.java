@@ -26,12 +26,11 @@ public class TrainN2vPlugIn extends FluoreconCommand {
         t.read(gd, true, macro);
         Native.ensureLoaded();
         long start = System.nanoTime();
-        float[] voxel = Denoising.voxelNm(imp);
+        String options = t.n2vOptions(new java.io.File(dir).getName(), Denoising.voxelNm(imp), dir, false);
         TrainingProgress progress = new TrainingProgress("Noise2Void \"" + imp.getTitle() + "\"");
         try {
             NativeNn.n2v(Hyperstacks.readVolume(imp, 1, 1), imp.getWidth(), imp.getHeight(), imp.getNSlices(),
-                    voxel[0], voxel[1], voxel[2], t.json(true, false, new java.io.File(dir).getName()), dir, false,
-                    t.device, progress);
+                    options, progress);
         } finally {
             progress.done();
         }

@@ -19,6 +19,15 @@ public class NativeDeepStormTest {
         Native.ensureLoaded();
     }
 
+    private static String options(String model, double ePerAdu, double emGain, String device) {
+        Localizations.Camera cam = new Localizations.Camera();
+        cam.offset = 100;
+        cam.ePerAdu = ePerAdu;
+        cam.emGain = emGain;
+        return new NativeOptions().put("model_dir", model).put("pixel_nm", 100).put("camera", cam.options())
+                .put("threshold", 0).put("device", device).toString();
+    }
+
     /**
      * Two overlapping molecules (300 nm apart, PSF σ 120 nm) and one apart in an EMCCD-like frame (seeded
      * Gaussian shot noise): all three found within 40 nm, with photons near the truth; the density map holds about 3 molecules around them.
@@ -45,7 +54,7 @@ public class NativeDeepStormTest {
             }
         }
         LogRecorder log = new LogRecorder();
-        long h = NativeDeepStorm.deepstormNew("", w, w, 100, 100, 45, 300, 0, "cuda", log);
+        long h = NativeDeepStorm.deepstormNew(w, w, options(null, 45, 300, "cuda"), log);
         assertTrue(log.lines.toString(), log.lines.toString().contains("model 'deepstorm-2d-emccd-100nm' on CPU"));
         assertTrue(log.lines.toString(), log.lines.toString().contains("CUDA:0 was requested but"));
         int up = NativeDeepStorm.deepstormUpsampling(h);
@@ -86,7 +95,7 @@ public class NativeDeepStormTest {
     @Test
     public void badModelFolderIsAClearError() {
         try {
-            NativeDeepStorm.deepstormNew("/nonexistent/model", 16, 16, 100, 100, 1, 0, 0, "auto", null);
+            NativeDeepStorm.deepstormNew(16, 16, options("/nonexistent/model", 1, 0, "auto"), null);
             fail("no error");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("model.json"));

@@ -34,7 +34,9 @@ public class NativeNnTest {
         return v;
     }
 
-    private static String tinyOptions() {
+    private static final double[] VOXEL = {100, 100, 100};
+
+    private static Denoising.Training tiny(String device) {
         Denoising.Training t = new Denoising.Training(3);
         t.epochs = 2;
         t.steps = 2;
@@ -42,7 +44,13 @@ public class NativeNnTest {
         t.patch = 32;
         t.filters = 4;
         t.maskedPercent = 2;
-        return t.json(true, false, "tiny");
+        t.device = device;
+        return t;
+    }
+
+    private static String restoreOptions(String model, boolean uncertainty, String device) {
+        return new NativeOptions().put("voxel_nm", VOXEL).put("model_dir", model).put("uncertainty", uncertainty)
+                .put("tile", 0).put("device", device).toString();
     }
 
     /** Records the epochs the engine reports. */
@@ -62,8 +70,8 @@ public class NativeNnTest {
         float[] image = noisy(1);
         float[] copy = image.clone();
         Recorder rec = new Recorder();
-        float[] denoised = NativeNn.n2v(image, N, N, 1, 100, 100, 100, tinyOptions(), model.getPath(), true,
-                "cuda", rec);
+        float[] denoised = NativeNn.n2v(image, N, N, 1, tiny("cuda").n2vOptions("tiny", VOXEL, model.getPath(), true),
+                rec);
         assertEquals(N * N, denoised.length);
         assertEquals(2, rec.epochs);
         // The networks run on the CPU: a CUDA request says why (training and denoising), then runs.
@@ -73,12 +81,12 @@ public class NativeNnTest {
         assertTrue(new File(model, "model.json").isFile() && new File(model, "model.safetensors").isFile());
         assertTrue(NativeNn.modelInfo(model.getPath()).contains("\"method\": \"n2v\""));
         LogRecorder cpu = new LogRecorder();
-        float[] restored = NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), false, 0, "cpu", cpu);
+        float[] restored = NativeNn.restore(image, N, N, 1, restoreOptions(model.getPath(), false, "cpu"), cpu);
         assertTrue("the saved model restores as the trained one", java.util.Arrays.equals(denoised, restored));
         assertTrue(cpu.lines.toString(), cpu.has("Restoring with model 'tiny' (n2v 2D) on CPU ("));
         assertTrue("no warning for cpu: " + cpu.lines, !cpu.mentions("Warning"));
         try {
-            NativeNn.restore(image, N, N, 1, 100, 100, 100, model.getPath(), true, 0, null, null);
+            NativeNn.restore(image, N, N, 1, restoreOptions(model.getPath(), true, "auto"), null);
             fail("uncertainty from an N2V model");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("probabilistic CARE"));
@@ -88,34 +96,44 @@ public class NativeNnTest {
     @Test
     public void badInputsThrowWithAMessage() {
         try {
-            NativeNn.restore(noisy(2), N, N, 1, 100, 100, 100, "/nonexistent/model", false, 0, "auto", null);
+            NativeNn.restore(noisy(2), N, N, 1, restoreOptions("/nonexistent/model", false, "auto"), null);
             fail("missing model");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("model.json"));
         }
         try {
-            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{\"patch\": 30}", null, true, "auto", null);
+            Denoising.Training t = tiny("auto");
+            t.patch = 30;
+            NativeNn.n2v(noisy(3), N, N, 1, t.n2vOptions("tiny", VOXEL, null, true), null);
             fail("bad patch size");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("multiple of 4"));
         }
         try {
-            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, "{not json", null, true, "auto", null);
+            NativeNn.n2v(noisy(3), N, N, 1, "{not json", null);
             fail("bad options");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("bad Noise2Void options"));
         }
         try {
-            NativeNn.n2v(noisy(3), N, N, 1, 100, 100, 100, tinyOptions(), null, true, "tpu", null);
+            NativeNn.n2v(noisy(3), N, N, 1, tiny("tpu").n2vOptions("tiny", VOXEL, null, true), null);
             fail("unknown device");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("unknown device 'tpu'"));
         }
         try {
-            NativeNn.careTrain(noisy(4), noisy(5), N, N, 1, 100, 100, 100, "{}", "/tmp/x", "gpu:1", null);
+            NativeNn.careTrain(noisy(4), noisy(5), N, N, 1, tiny("gpu:1").careOptions("x", VOXEL, false, "/tmp/x"),
+                    null);
             fail("unknown device");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("unknown device 'gpu:1'"));
+        }
+        try {
+            String misspelt = tiny("auto").n2vOptions("tiny", VOXEL, null, true).replace("\"epochs\"", "\"epoch\"");
+            NativeNn.n2v(noisy(3), N, N, 1, misspelt, null);
+            fail("misspelt option accepted");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("unknown field `epoch`"));
         }
     }
 }

@@ -21,6 +21,15 @@ public class NativeSmlmTest {
         Native.ensureLoaded();
     }
 
+    private static String localizerOptions(double offset, String device) {
+        Localizations.Camera cam = new Localizations.Camera();
+        cam.offset = offset;
+        cam.ePerAdu = 1;
+        return new NativeOptions().put("pixel_nm", 100).put("camera", cam.options()).put("threshold", 1)
+                .put("mle", true).put("sigma_nm", 130).put("fit_radius", 3).put("sigma_tolerance", 0)
+                .put("device", device).toString();
+    }
+
     /** Frames of one spot each (no noise) at known positions, localized in two pushes. */
     @Test
     public void localizesSpotsAtKnownPositions() throws FluoreconException {
@@ -40,7 +49,7 @@ public class NativeSmlmTest {
                 }
             }
         }
-        long h = NativeSmlm.localizerNew(w, w, 100, 100, 1, 0, 1, true, 130, 3, 0, "cuda");
+        long h = NativeSmlm.localizerNew(w, w, localizerOptions(100, "cuda"));
         float[] first = new float[2 * w * w];
         float[] rest = new float[3 * w * w];
         System.arraycopy(frames, 0, first, 0, first.length);
@@ -64,7 +73,8 @@ public class NativeSmlmTest {
         assertTrue(rt.columnExists("x [nm]"));
         float[] again = Localizations.fromTable(rt, "test");
         assertEquals(locs.length, again.length);
-        float[] img = NativeSmlm.render(locs, w, w, 100, 4, false);
+        float[] img = NativeSmlm.render(locs, new NativeOptions().put("width_px", w).put("height_px", w)
+                .put("camera_pixel_nm", 100).put("magnification", 4).put("histogram", false).toString());
         double sum = 0;
         for (float v : img) {
             sum += v;
@@ -74,7 +84,7 @@ public class NativeSmlmTest {
 
     @Test
     public void refusesAnOffsetAboveTheSignal() throws FluoreconException {
-        long h = NativeSmlm.localizerNew(16, 16, 100, 1000, 1, 0, 1, true, 130, 3, 0, null);
+        long h = NativeSmlm.localizerNew(16, 16, localizerOptions(1000, "auto"));
         try {
             NativeSmlm.localizerPush(h, new float[16 * 16], null);
             fail("no error");

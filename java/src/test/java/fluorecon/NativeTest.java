@@ -32,15 +32,26 @@ public class NativeTest {
         assertTrue(Native.info(), Native.info().contains(Native.version()));
     }
 
+    private static String psfOptions(String model) {
+        return new NativeOptions().put("model", model).put("na", 1.4).put("wavelength_nm", 520)
+                .put("immersion_index", 1.518).put("pixel_size_nm", 100).put("z_step_nm", 200).toString();
+    }
+
+    private static String rlOptions(int iterations) {
+        return new NativeOptions().put("measured_psf", false).put("iterations", iterations).put("tv_lambda", 0)
+                .put("acceleration", false).put("circulant", false).put("tolerance", 0)
+                .put("voxel_nm", new double[] {100, 100, 200}).put("device", "cpu").toString();
+    }
+
     @Test
     public void generatesNormalisedModelPsfs() throws FluoreconException {
         for (String model : new String[] {"gaussian", "born-wolf"}) {
-            int[] size = Native.suggestPsfSize(model, 1.4, 520, 1.518, 100, 200, 256, 256, 40);
+            int[] size = Native.suggestPsfSize(psfOptions(model), 256, 256, 40);
             assertEquals(3, size.length);
             for (int n : size) {
                 assertTrue(model + " size " + n, n > 0 && n % 2 == 1);
             }
-            float[] psf = Native.generatePsf(model, 1.4, 520, 1.518, 100, 200, 15, 15, 9);
+            float[] psf = Native.generatePsf(psfOptions(model), 15, 15, 9);
             assertEquals(15 * 15 * 9, psf.length);
             double sum = 0;
             int peak = 0;
@@ -58,10 +69,28 @@ public class NativeTest {
     @Test
     public void rejectsAnUnknownModelWithAMessage() {
         try {
-            Native.generatePsf("airy", 1.4, 520, 1.518, 100, 200, 15, 15, 9);
+            Native.generatePsf(psfOptions("airy"), 15, 15, 9);
             fail("unknown model accepted");
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("airy"));
+        }
+    }
+
+    /** Every call's options are checked field by field: a misspelt or missing key is named. */
+    @Test
+    public void rejectsAMisspeltOrMissingOptionWithItsName() {
+        String misspelt = rlOptions(5).replace("\"tv_lambda\"", "\"tv_lamda\"");
+        try {
+            Native.deconvolve(new float[8], 2, 2, 2, new float[1], 1, 1, 1, misspelt, null);
+            fail("misspelt option accepted");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("unknown field `tv_lamda`"));
+        }
+        try {
+            Native.generatePsf("{\"model\":\"gaussian\",\"na\":1.4}", 15, 15, 9);
+            fail("incomplete options accepted");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("missing field `wavelength_nm`"));
         }
     }
 
@@ -71,8 +100,8 @@ public class NativeTest {
         float[] psf = gaussianPsf();
         float[] blurred = blur(truth, psf);
         float[] input = blurred.clone();
-        float[] restored = Native.deconvolve(input, NX, NY, NZ, psf, PN, PN, PN, false,
-                30, 0f, false, false, 0f, 100f, 100f, 200f, "cpu", new Listener(Integer.MAX_VALUE));
+        float[] restored = Native.deconvolve(input, NX, NY, NZ, psf, PN, PN, PN, rlOptions(30),
+                new Listener(Integer.MAX_VALUE));
         assertEquals(truth.length, restored.length);
         assertArrayEquals("input modified", blurred, input, 0f);
         double before = rmsError(blurred, truth);
@@ -86,8 +115,7 @@ public class NativeTest {
         float[] copy = input.clone();
         Listener listener = new Listener(2);
         try {
-            Native.deconvolve(input, NX, NY, NZ, gaussianPsf(), PN, PN, PN, false,
-                    50, 0f, false, false, 0f, 100f, 100f, 200f, "cpu", listener);
+            Native.deconvolve(input, NX, NY, NZ, gaussianPsf(), PN, PN, PN, rlOptions(50), listener);
             fail("not cancelled");
         } catch (CancelledException e) {
             assertTrue(listener.fractions >= 2);
@@ -105,9 +133,13 @@ public class NativeTest {
         return raw;
     }
 
-    private static Object[] sim(float[] raw, int frames, ProgressListener listener) throws FluoreconException {
-        return Native.simReconstruct(raw, 64, 64, frames, 80, 1.2, 525, 3, 3, "PAZ", 1, false, 0.05, 2, 0.9, 0.3,
-                null, 0, 0, 0, 100f, 12, false, "auto", listener);
+    private static SimResult sim(float[] raw, int frames, ProgressListener listener) throws FluoreconException {
+        String options = new NativeOptions().put("pixel_size_nm", 80).put("na", 1.2).put("wavelength_nm", 525)
+                .put("angles", 3).put("phases", 3).put("order", "PAZ").put("time_points", 1)
+                .put("estimate_per_plane", false).put("wiener", 0.05).put("apodization_cutoff", 2)
+                .put("apodization_bend", 0.9).put("otf_attenuation", 0.3).put("background", 100).put("taper_px", 12)
+                .put("fourier_view", false).put("device", "auto").toString();
+        return Native.simReconstruct(raw, 64, 64, frames, null, 0, 0, 0, options, listener);
     }
 
     @Test

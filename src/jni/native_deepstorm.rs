@@ -1,37 +1,32 @@
 //! JNI entry points of Deep-STORM (`java/…/fluorecon/NativeDeepStorm.java`). As for the
 //! classical localizer, a stack goes through a handle a chunk of frames at a time; the
 //! handle keeps the summed density map and the localizations (8 floats each, see
-//! [`crate::jni_smlm`]).
+//! [`super::native_smlm`]).
 
-use crate::jni::{guard, write_floats, JavaProgress};
-use crate::jni_smlm::{handle_mut, into_handle, pack, push_frames, take_handle, FrameStream};
+use super::convert::{options, parsed, string, write_localizations, CameraOptions};
+use super::guard;
+use super::handles::{free_handle, handle_mut, into_handle, push_frames, take_handle, FrameStream};
+use super::progress::JavaProgress;
+use crate::device::DeviceRequest;
 use crate::progress::Progress;
 use crate::smlm::deepstorm::{DeepStormLocalizer, DeepStormModel, DeepStormOptions};
-use crate::smlm::Camera;
 use crate::{Error, Result};
 use jni::objects::{JClass, JFloatArray, JObject, JString};
-use jni::sys::{jdouble, jfloatArray, jint, jlong, jstring};
+use jni::sys::{jfloatArray, jint, jlong, jstring};
 use jni::JNIEnv;
-use std::path::PathBuf;
+use serde::Deserialize;
+use std::path::Path;
 use std::sync::Arc;
 
 fn runner<'a>(handle: jlong) -> Result<&'a mut DeepStormLocalizer> {
     handle_mut(handle, <DeepStormLocalizer as FrameStream>::WHAT)
 }
 
-fn string_in(env: &mut JNIEnv, s: &JString) -> Result<String> {
-    if s.is_null() {
-        return Ok(String::new());
-    }
-    Ok(env.get_string(s)?.into())
-}
-
-/// The model of a folder, or the bundled one for an empty path.
-fn model_at(dir: &str) -> Result<DeepStormModel> {
-    if dir.trim().is_empty() {
-        DeepStormModel::bundled()
-    } else {
-        DeepStormModel::load(&PathBuf::from(dir.trim()))
+/// The model of a folder, or the bundled one for none (null or blank).
+fn model_at(dir: Option<&str>) -> Result<DeepStormModel> {
+    match dir.map(str::trim).filter(|d| !d.is_empty()) {
+        None => DeepStormModel::bundled(),
+        Some(dir) => DeepStormModel::load(Path::new(dir)),
     }
 }
 
@@ -44,8 +39,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_modelInfo<'l>(
     model_dir: JString<'l>,
 ) -> jstring {
     guard(&mut env, |env| {
-        let dir = string_in(env, &model_dir)?;
-        let m = model_at(&dir)?;
+        let m = model_at(string(env, &model_dir)?.as_deref())?;
         let t = &m.info.training;
         let line = format!(
             "Deep-STORM model '{}': {} nm pixels, PSF σ {} nm, {} camera, ×{} upsampling, \
@@ -64,49 +58,45 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_modelInfo<'l>(
     })
 }
 
-/// `long deepstormNew(String modelDir, int nx, int ny, double pixelNm, double offsetAdu,
-/// double electronsPerAdu, double emGain, double threshold, String device,
-/// ProgressListener listener)`: `modelDir` empty for the bundled model, `threshold` ≤ 0 for
-/// the model's own.
+/// The options of `deepstormNew`: [`DeepStormOptions`] field for field, with the model
+/// folder and the device.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeepStormCall {
+    /// A model folder; null for the model bundled with Fluorecon.
+    model_dir: Option<String>,
+    /// Camera pixel in the sample, nm.
+    pixel_nm: f64,
+    camera: CameraOptions,
+    /// Detection threshold (fraction of one molecule's peak); 0 (or less) for the model's own.
+    threshold: f64,
+    #[serde(deserialize_with = "parsed")]
+    device: DeviceRequest,
+}
+
+/// `long deepstormNew(int nx, int ny, String options, ProgressListener listener)`: a run
+/// over frames of nx × ny raw pixels (ADU).
 #[no_mangle]
-#[allow(clippy::too_many_arguments)]
 pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
     mut env: JNIEnv<'l>,
     _class: JClass<'l>,
-    model_dir: JString<'l>,
     nx: jint,
     ny: jint,
-    pixel_nm: jdouble,
-    offset_adu: jdouble,
-    electrons_per_adu: jdouble,
-    em_gain: jdouble,
-    threshold: jdouble,
-    device: JString<'l>,
+    options_json: JString<'l>,
     listener: JObject<'l>,
 ) -> jlong {
     guard(&mut env, |env| {
+        let call: DeepStormCall = options(env, &options_json, "Deep-STORM")?;
         if nx <= 0 || ny <= 0 {
             return Err(Error::InvalidInput(format!(
                 "the frames are empty ({nx}×{ny} pixels)"
             )));
         }
-        let dir = string_in(env, &model_dir)?;
-        let device = string_in(env, &device)?;
-        let device = if device.is_empty() {
-            "auto".into()
-        } else {
-            device
-        };
-        let request = device.parse()?;
-        let model = Arc::new(model_at(&dir)?);
+        let model = Arc::new(model_at(call.model_dir.as_deref())?);
         let opts = DeepStormOptions {
-            camera: Camera {
-                offset_adu,
-                electrons_per_adu,
-                em_gain: (em_gain != 0.0).then_some(em_gain),
-            },
-            pixel_nm,
-            threshold: (threshold > 0.0).then_some(threshold),
+            camera: call.camera.into(),
+            pixel_nm: call.pixel_nm,
+            threshold: (call.threshold > 0.0).then_some(call.threshold),
             ..DeepStormOptions::default()
         };
         let name = model.info.name.clone();
@@ -115,7 +105,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
             env,
             listener: &listener,
         };
-        let (device, device_name) = crate::nn::select_device(request, &mut progress);
+        let (device, device_name) = crate::nn::select_device(call.device, &mut progress);
         let device = runner.run_on(&device, &device_name, &mut progress);
         progress.log(&format!("Fluorecon Deep-STORM: model '{name}' on {device}"));
         for w in runner.warnings() {
@@ -178,7 +168,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFinish<'l>(
             }
             env.set_float_array_region(&density, 0, &result.density)?;
         }
-        write_floats(env, &pack(&result.localizations))
+        write_localizations(env, &result.localizations)
     })
 }
 
@@ -189,10 +179,5 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormFree<'l>(
     _class: JClass<'l>,
     handle: jlong,
 ) {
-    if handle != 0 {
-        drop(take_handle::<DeepStormLocalizer>(
-            handle,
-            <DeepStormLocalizer as FrameStream>::WHAT,
-        ));
-    }
+    free_handle::<DeepStormLocalizer>(handle, <DeepStormLocalizer as FrameStream>::WHAT)
 }
