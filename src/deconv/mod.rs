@@ -1,9 +1,11 @@
 //! Deconvolution: the Richardson–Lucy family (RL, RL-TV, Biggs–Andrews acceleration,
 //! circulant and non-circulant boundaries).
 
+mod biggs_andrews;
 mod rl;
 #[cfg(feature = "cuda")]
 pub mod rl_cuda;
+mod rl_tiled;
 mod tv;
 
 #[cfg(feature = "cuda")]

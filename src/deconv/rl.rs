@@ -8,6 +8,8 @@
 //! Update: x ← x · Hᵀ[y / (H x)] / Hᵀ1, with H the convolution by the PSF (through its OTF)
 //! and Hᵀ its adjoint (through the conjugate OTF).
 
+use super::biggs_andrews::extrapolate;
+use super::rl_tiled::{check_memory_against, deconvolve_tiled};
 use super::tv::tv_denominator;
 use crate::device::{cpu_device, gpu_device, open_gpu, Device, DeviceRequest, GpuSlot};
 use crate::fft::{next_fast_even_len, next_fast_len, OtfConvolver};
@@ -90,10 +92,6 @@ pub const MIN_IMAGE_SIZE: usize = 3;
 /// Denominators (the normalisation Hᵀ1) below this are treated as 1: those voxels lie
 /// outside the PSF's reach of the field of view and carry no information.
 const NORMAL_FLOOR: f32 = 1e-5;
-/// Number of volume-sized f32 buffers one run holds at most (x, y, Hx/ratio, correction,
-/// normalisation, the complex half spectrum and the OTF count as one each, two more for
-/// acceleration), used for the memory estimate.
-const BUFFERS: u64 = 10;
 
 /// Richardson–Lucy deconvolution of `image` by `psf`.
 ///
@@ -227,7 +225,7 @@ fn crop_centred(kernel: &Array3<f32>, max: (usize, usize, usize)) -> Option<Arra
 
 /// Deconvolves one volume (or plane) with a kernel of matching dimensionality.
 /// Returns the estimate, the iterations run and warnings.
-fn deconvolve_volume(
+pub(super) fn deconvolve_volume(
     data: &Array3<f32>,
     kernel: &Array3<f32>,
     image: &Volume,
@@ -499,125 +497,6 @@ fn crop_estimate(
         .mapv(|v| if v.is_finite() { v } else { 0.0 });
     debug_assert_eq!(out.len_of(Axis(0)), m.0);
     out
-}
-
-/// Non-circulant RL of a volume too large for `budget`, in k × k lateral tiles (the smallest
-/// k that fits). Each tile is deconvolved with a margin of one PSF size around its core,
-/// where the non-circulant model lets the object extend; only the core is kept.
-#[allow(clippy::too_many_arguments)]
-fn deconvolve_tiled(
-    data: ArrayView3<f32>,
-    kernel: &Array3<f32>,
-    image: &Volume,
-    opts: &RlOptions,
-    gpu: &mut GpuSlot,
-    progress: &mut dyn Progress,
-    budget: u64,
-    too_big: Error,
-) -> Result<(Array3<f32>, usize, Vec<String>)> {
-    let m = data.dim();
-    let p = kernel.dim();
-    let (oy, ox) = (p.1, p.2);
-    let padded = |n: usize, k: usize| if k > 1 { next_fast_len(n + k - 1) } else { n };
-    let tiles = (2..=m.1.max(m.2))
-        .find(|&k| {
-            let ext_y = (m.1.div_ceil(k) + 2 * oy).min(m.1);
-            let ext_x = (m.2.div_ceil(k) + 2 * ox).min(m.2);
-            let grid_x = if p.2 > 1 {
-                next_fast_even_len(ext_x + p.2 - 1)
-            } else {
-                ext_x
-            };
-            let grid = (padded(m.0, p.0), padded(ext_y, p.1), grid_x);
-            check_memory_against(grid, opts, Some(budget)).is_ok()
-        })
-        .ok_or(too_big)?;
-    let msg = format!(
-        "the volume does not fit in memory at once: deconvolving it in {tiles}×{tiles} overlapping tiles"
-    );
-    progress.log(&msg);
-    let mut out = Array3::<f32>::zeros(m);
-    let mut iterations = 0;
-    let (cy, cx) = (m.1.div_ceil(tiles), m.2.div_ceil(tiles));
-    for ty in 0..tiles {
-        for tx in 0..tiles {
-            let (y0, y1) = ((ty * cy).min(m.1), ((ty + 1) * cy).min(m.1));
-            let (x0, x1) = ((tx * cx).min(m.2), ((tx + 1) * cx).min(m.2));
-            if y0 == y1 || x0 == x1 {
-                continue;
-            }
-            let (ey0, ey1) = (y0.saturating_sub(oy), (y1 + oy).min(m.1));
-            let (ex0, ex1) = (x0.saturating_sub(ox), (x1 + ox).min(m.2));
-            let tile = data.slice(s![.., ey0..ey1, ex0..ex1]).to_owned();
-            let mut part = SubProgress::new(progress, ty * tiles + tx, tiles * tiles);
-            let (res, its, _) = deconvolve_volume(&tile, kernel, image, opts, gpu, &mut part)?;
-            out.slice_mut(s![.., y0..y1, x0..x1]).assign(&res.slice(s![
-                ..,
-                y0 - ey0..y1 - ey0,
-                x0 - ex0..x1 - ex0
-            ]));
-            iterations = iterations.max(its);
-        }
-    }
-    Ok((out, iterations, vec![msg]))
-}
-
-/// Biggs–Andrews step. On entry `x` = RL(y_k) (the new estimate) and `y_k` = the point
-/// the step was taken from; `prev` = previous estimate x_k, `g_prev` = previous step
-/// g_{k−1}. On exit `x` = y_{k+1} = max(x_{k+1} + α(x_{k+1} − x_k), 0) with
-/// α = Σ g_k g_{k−1} / Σ g_{k−1}², clamped to [0, 1]; `prev` = x_{k+1}; `g_prev` = g_k.
-fn extrapolate(
-    x: &mut [f32],
-    y_k: &[f32],
-    prev: &mut [f32],
-    g_prev: &mut [f32],
-    have_g: &mut bool,
-) {
-    let (num, den) = x
-        .par_iter()
-        .zip(y_k.par_iter())
-        .zip(g_prev.par_iter())
-        .map(|((&xn, &yk), &gp)| {
-            let g = (xn - yk) as f64;
-            (g * gp as f64, (gp as f64) * (gp as f64))
-        })
-        .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
-    let alpha = if *have_g && den > 0.0 {
-        (num / den).clamp(0.0, 1.0) as f32
-    } else {
-        0.0
-    };
-    x.par_iter_mut()
-        .zip(y_k.par_iter())
-        .zip(prev.par_iter_mut())
-        .zip(g_prev.par_iter_mut())
-        .for_each(|(((xn, &yk), p), gp)| {
-            let new = *xn;
-            *gp = new - yk;
-            let predicted = new + alpha * (new - *p);
-            *p = new;
-            *xn = predicted.max(0.0);
-        });
-    *have_g = true;
-}
-
-/// Fails with [`Error::OutOfMemory`] when the buffers for a `grid` would not fit in
-/// `available` bytes (None: unknown, no check).
-fn check_memory_against(
-    grid: (usize, usize, usize),
-    opts: &RlOptions,
-    available: Option<u64>,
-) -> Result<()> {
-    let voxels = (grid.0 * grid.1 * grid.2) as u64;
-    let buffers = BUFFERS + if opts.tv_lambda > 0.0 { 1 } else { 0 };
-    let needed = voxels * 4 * buffers;
-    match available {
-        Some(available) if needed > available => Err(Error::OutOfMemory {
-            needed_mib: needed >> 20,
-            available_mib: available >> 20,
-        }),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -396,7 +396,7 @@ mod tests {
             .raw
             .data
             .outer_iter()
-            .map(|f| super::super::preprocess(f, 0.0, 12))
+            .map(|f| super::super::stack::preprocess(f, 0.0, 12))
             .collect();
         let frames: Vec<&[f32]> = tapered.iter().map(|f| f.as_slice()).collect();
         let mut params: Vec<AngleParams> = (0..2)

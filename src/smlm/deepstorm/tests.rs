@@ -1,9 +1,12 @@
 use super::training::TrainingSettings;
 use super::*;
-use crate::nn::TrainOptions;
+use crate::nn::{device, TrainOptions};
+use crate::smlm::Camera;
 use crate::NoProgress;
+use candle_core::{DType, ModuleT, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
 
 fn tiny() -> DeepStormConfig {
     DeepStormConfig {
