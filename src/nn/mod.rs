@@ -3,8 +3,8 @@
 //! prediction of any image size, normalisation, and model files
 //! (`model.safetensors` + `model.json`).
 //!
-//! Nothing here knows about a particular method: Noise2Void and CARE
-//! ([`crate::denoise`]) and Deep-STORM build on these pieces.
+//! Nothing here knows about a particular method: Noise2Void and CARE (the `denoise`
+//! module) and Deep-STORM (in `smlm`) build on these pieces.
 //!
 //! Tensors are f32, channels-first: (batch, channel, [z,] y, x). The CPU kernels behind the
 //! layers are in [`cpu`]; [`device()`] is the device of the current job.
