@@ -97,6 +97,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
             camera: call.camera.into(),
             pixel_nm: call.pixel_nm,
             threshold: (call.threshold > 0.0).then_some(call.threshold),
+            device: call.device,
             ..DeepStormOptions::default()
         };
         let name = model.info.name.clone();
@@ -105,8 +106,7 @@ pub extern "system" fn Java_fluorecon_NativeDeepStorm_deepstormNew<'l>(
             env,
             listener: &listener,
         };
-        let (device, device_name) = crate::nn::select_device(call.device, &mut progress);
-        let device = runner.run_on(&device, &device_name, &mut progress);
+        let device = runner.choose_device(&mut progress);
         progress.log(&format!("Fluorecon Deep-STORM: model '{name}' on {device}"));
         for w in runner.warnings() {
             progress.log(&format!("Fluorecon Deep-STORM warning: {w}"));

@@ -172,7 +172,6 @@ fn localize(a: &LocalizeArgs) -> Result<()> {
     let camera = a.camera.camera();
     camera.validate()?;
     let mut bar = CliProgress::new(install_ctrlc());
-    let (device, device_name) = fluorecon::nn::select_device(a.compute.device, &mut bar);
     bar.restart(&format!("Deep-STORM {}", a.input.display()));
     // The pixel size: given, or from the TIFF's calibration (a first pass over the file reads
     // it: decoding is cheap next to the network).
@@ -194,6 +193,7 @@ fn localize(a: &LocalizeArgs) -> Result<()> {
         pixel_nm,
         threshold: a.threshold,
         batch: a.batch,
+        device: a.compute.device,
     };
     let mut runner: Option<DeepStormLocalizer> = None;
     let mut buf: Vec<f32> = Vec::new();
@@ -201,7 +201,7 @@ fn localize(a: &LocalizeArgs) -> Result<()> {
     let info = read_tiff_planes(&a.input, &mut |plane, w, h| {
         if runner.is_none() {
             let mut r = DeepStormLocalizer::new(model.clone(), w, h, &opts)?;
-            let on = r.run_on(&device, &device_name, &mut bar);
+            let on = r.choose_device(&mut bar);
             bar.log(&format!("Deep-STORM model '{}' on {on}", model.info.name));
             for warning in r.warnings() {
                 bar.log(&format!("warning: {warning}"));

@@ -23,6 +23,8 @@ pub struct DeepStormOptions {
     pub threshold: Option<f64>,
     /// Frames passed through the network at once.
     pub batch: usize,
+    /// Where the network runs, once [`DeepStormLocalizer::choose_device`] is called.
+    pub device: crate::device::DeviceRequest,
 }
 
 impl Default for DeepStormOptions {
@@ -32,6 +34,7 @@ impl Default for DeepStormOptions {
             pixel_nm: 100.0,
             threshold: None,
             batch: 8,
+            device: crate::device::DeviceRequest::Auto,
         }
     }
 }
@@ -107,6 +110,14 @@ impl DeepStormLocalizer {
             blur,
             threshold_value,
         })
+    }
+
+    /// Runs the network on the device that the options' `device` and the machine allow
+    /// ([`crate::nn::select_device`]: why a wanted GPU is not used is logged) from now on.
+    /// Returns the name of the device the network runs on.
+    pub fn choose_device(&mut self, progress: &mut dyn Progress) -> String {
+        let (device, name) = crate::nn::select_device(self.opts.device, progress);
+        self.run_on(&device, &name, progress)
     }
 
     /// Runs the network on `device` (from [`crate::nn::select_device`], named `name` in the
