@@ -2,6 +2,7 @@
 //! the CLI (progress bar / Ctrl-C) and tests.
 
 use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
 
 /// Receives progress from long computations and tells them when to stop.
 ///
@@ -18,6 +19,22 @@ pub trait Progress {
     fn cancelled(&mut self) -> bool {
         false
     }
+    /// A training epoch has ended (losses for a plot, the time left).
+    fn epoch(&mut self, _stats: &EpochStats) {}
+}
+
+/// One epoch's numbers, reported as it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Mean training loss over the epoch's steps.
+    pub loss: f64,
+    pub validation_loss: f64,
+    pub learning_rate: f64,
+    /// Estimated time to the end of training, seconds.
+    pub seconds_left: f64,
 }
 
 /// Ignores progress and never cancels.
@@ -66,5 +83,8 @@ impl Progress for SubProgress<'_> {
     }
     fn cancelled(&mut self) -> bool {
         self.inner.cancelled()
+    }
+    fn epoch(&mut self, stats: &EpochStats) {
+        self.inner.epoch(stats)
     }
 }

@@ -10,9 +10,13 @@ use fluorecon::metrics::psnr;
 use fluorecon::nn::tiling::TileOptions;
 use fluorecon::nn::{load_model, new_unet, save_model, Model, ModelInfo, Normalization};
 use fluorecon::nn::{TrainOptions, UNetConfig};
+use fluorecon::progress::EpochStats;
 use fluorecon::synthetic::poisson_gaussian;
 use fluorecon::{Error, NoProgress, Progress, Volume, VoxelSize};
 use std::time::Instant;
+
+mod common;
+use common::Log;
 
 const SHAPE: (usize, usize, usize) = (1, 128, 128);
 const PEAK: f32 = 20.0;
@@ -108,15 +112,10 @@ fn n2v_gains_5_db_care_gains_more_and_models_round_trip() {
     let input_copy = noisy.clone();
 
     let t = Instant::now();
-    let mut epochs = Vec::new();
-    let (n2v, model) = denoise_n2v(
-        &noisy,
-        &small_n2v(),
-        &RestoreOptions::default(),
-        &mut NoProgress,
-        &mut |e| epochs.push(e.clone()),
-    )
-    .unwrap();
+    let mut log = Log::default();
+    let (n2v, model) =
+        denoise_n2v(&noisy, &small_n2v(), &RestoreOptions::default(), &mut log).unwrap();
+    let epochs = log.1;
     let n2v_secs = t.elapsed().as_secs_f64();
     let n2v_psnr = psnr(&n2v.image.data, &truth.data, 0);
     assert_eq!(epochs.len(), 8);
@@ -129,7 +128,7 @@ fn n2v_gains_5_db_care_gains_more_and_models_round_trip() {
     let pairs = noisy_clean_pairs(&[21, 22]);
     let refs: Vec<(&Volume, &Volume)> = pairs.iter().map(|(a, b)| (a, b)).collect();
     let t = Instant::now();
-    let care_model = train_care(&refs, &small_care(), &mut NoProgress, &mut |_| {}).unwrap();
+    let care_model = train_care(&refs, &small_care(), &mut NoProgress).unwrap();
     let care = restore(
         &care_model,
         &noisy,
@@ -191,7 +190,7 @@ fn probabilistic_care_uncertainty_tracks_the_error() {
         },
         ..base
     };
-    let model = train_care(&refs, &opts, &mut NoProgress, &mut |_| {}).unwrap();
+    let model = train_care(&refs, &opts, &mut NoProgress).unwrap();
     assert_eq!(model.info.method, "care-probabilistic");
     let (truth, noisy) = sample(33);
     let out = restore(&model, &noisy, &RestoreOptions::default(), &mut NoProgress).unwrap();
@@ -334,7 +333,8 @@ fn bad_inputs_fail_with_clear_messages() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-struct CancelAfter(usize);
+/// Cancels after `.0` checks; counts the epochs reported (`.1`).
+struct CancelAfter(usize, usize);
 
 impl Progress for CancelAfter {
     fn cancelled(&mut self) -> bool {
@@ -344,15 +344,17 @@ impl Progress for CancelAfter {
         self.0 -= 1;
         false
     }
+    fn epoch(&mut self, _: &EpochStats) {
+        self.1 += 1;
+    }
 }
 
 #[test]
 fn cancel_mid_training_returns_cancelled() {
     let (_, noisy) = sample(6);
-    let mut epochs = 0;
-    let r = train_n2v(&[&noisy], &small_n2v(), &mut CancelAfter(30), &mut |_| {
-        epochs += 1
-    });
+    let mut progress = CancelAfter(30, 0);
+    let r = train_n2v(&[&noisy], &small_n2v(), &mut progress);
+    let epochs = progress.1;
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
     assert!((1..8).contains(&epochs), "cancelled after {epochs} epochs");
 }
@@ -374,14 +376,8 @@ fn n2v_3d_and_n2v2_train_and_restore() {
     o.patch = 16;
     o.patch_z = 8;
     o.batch = 2;
-    let (out, model) = denoise_n2v(
-        &noisy3d,
-        &o,
-        &RestoreOptions::default(),
-        &mut NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let (out, model) =
+        denoise_n2v(&noisy3d, &o, &RestoreOptions::default(), &mut NoProgress).unwrap();
     assert_eq!(model.info.architecture.dims, 3);
     assert_eq!(out.image.shape(), (16, 32, 32));
     assert!(out.image.data.iter().all(|v| v.is_finite()));
@@ -390,14 +386,8 @@ fn n2v_3d_and_n2v2_train_and_restore() {
     let mut o2 = small_n2v().n2v2();
     o2.train.epochs = 2;
     o2.train.steps_per_epoch = 2;
-    let (out, model) = denoise_n2v(
-        &noisy,
-        &o2,
-        &RestoreOptions::default(),
-        &mut NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let (out, model) =
+        denoise_n2v(&noisy, &o2, &RestoreOptions::default(), &mut NoProgress).unwrap();
     assert!(model.info.architecture.n2v2 && !model.info.architecture.residual);
     assert_eq!(out.image.shape(), noisy.shape());
 }
@@ -422,8 +412,7 @@ fn seeded_training_is_reproducible_with_any_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let model =
-            pool.install(|| train_n2v(&[&noisy], &opts, &mut NoProgress, &mut |_| {}).unwrap());
+        let model = pool.install(|| train_n2v(&[&noisy], &opts, &mut NoProgress).unwrap());
         let data = model.vars.data().lock().unwrap();
         let mut v: Vec<(String, Vec<f32>)> = data
             .iter()

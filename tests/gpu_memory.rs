@@ -50,13 +50,7 @@ fn out_of_gpu_memory_falls_back() {
         batch: 4,
         ..Default::default()
     };
-    let model = train_n2v(
-        &[&Volume::new(noisy, voxel)],
-        &opts,
-        &mut NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let model = train_n2v(&[&Volume::new(noisy, voxel)], &opts, &mut NoProgress).unwrap();
     let (dev, _) = fluorecon::nn::select_device(DeviceRequest::Cuda(0), &mut NoProgress);
     assert!(!dev.is_cpu(), "candle could not open CUDA:0");
     let gpu = fluorecon::gpu::Gpu::open(0).unwrap();

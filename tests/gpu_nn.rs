@@ -122,18 +122,11 @@ fn prediction_on_gpu_matches_cpu() {
         return;
     }
     let (clean, noisy) = sample(96, 1);
-    let n2v = train_n2v(
-        &[&noisy],
-        &n2v_options(DeviceRequest::Cpu),
-        &mut NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let n2v = train_n2v(&[&noisy], &n2v_options(DeviceRequest::Cpu), &mut NoProgress).unwrap();
     let care = train_care(
         &[(&noisy, &clean)],
         &care_options(DeviceRequest::Cpu),
         &mut NoProgress,
-        &mut |_| {},
     )
     .unwrap();
     // Sizes that are no multiple of the tiles or of 2^depth, and a stack.
@@ -222,26 +215,17 @@ fn training_on_gpu_follows_cpu() {
         assert!(err < 2e-2, "{what}: relative RMS {err:.2e} ≥ 2e-2");
     };
     let n2v = |device| {
-        let (mut losses, mut log) = (Vec::new(), Log::default());
-        let m = train_n2v(&[&noisy], &n2v_options(device), &mut log, &mut |s| {
-            losses.push(s.loss)
-        })
-        .unwrap();
-        ((m, losses), log.0)
+        let mut log = Log::default();
+        let m = train_n2v(&[&noisy], &n2v_options(device), &mut log).unwrap();
+        ((m, log.1.iter().map(|e| e.loss).collect()), log.0)
     };
     let (cpu, _) = n2v(DeviceRequest::Cpu);
     let (gpu, log) = n2v(DeviceRequest::Cuda(0));
     compare("Noise2Void", cpu, gpu, log);
     let care = |device| {
-        let (mut losses, mut log) = (Vec::new(), Log::default());
-        let m = train_care(
-            &[(&noisy, &clean)],
-            &care_options(device),
-            &mut log,
-            &mut |s| losses.push(s.loss),
-        )
-        .unwrap();
-        ((m, losses), log.0)
+        let mut log = Log::default();
+        let m = train_care(&[(&noisy, &clean)], &care_options(device), &mut log).unwrap();
+        ((m, log.1.iter().map(|e| e.loss).collect()), log.0)
     };
     let (cpu, _) = care(DeviceRequest::Cpu);
     let (gpu, log) = care(DeviceRequest::Cuda(0));

@@ -13,7 +13,7 @@ use super::n2v::describe_net;
 use super::patches::{check_patches, PatchSet};
 use super::{describe_data, laplace_scale, METHOD_CARE, METHOD_CARE_PROBABILISTIC};
 use crate::image::check_finite;
-use crate::nn::{new_unet, train, EpochStats, Model, ModelInfo, Normalization, Objective};
+use crate::nn::{new_unet, train, Model, ModelInfo, Normalization, Objective};
 use crate::nn::{TrainOptions, UNet, UNetConfig};
 use crate::progress::Progress;
 use crate::{invalid, Result, Volume};
@@ -142,11 +142,10 @@ pub fn train_care(
     pairs: &[(&Volume, &Volume)],
     options: &CareOptions,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Model> {
     options.validate()?;
     let (model, _) = crate::nn::run_on_device(options.train.device, progress, |progress| {
-        train_care_here(pairs, options, progress, on_epoch)
+        train_care_here(pairs, options, progress)
     })?;
     model.into_device(&candle_core::Device::Cpu)
 }
@@ -156,7 +155,6 @@ fn train_care_here(
     pairs: &[(&Volume, &Volume)],
     options: &CareOptions,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Model> {
     if pairs.is_empty() {
         return invalid!("CARE needs at least one pair of low- and high-quality images");
@@ -226,7 +224,7 @@ fn train_care_here(
         probabilistic: options.probabilistic,
         validation,
     };
-    let report = train(&vars, &mut objective, &options.train, progress, on_epoch)?;
+    let report = train(&vars, &mut objective, &options.train, progress)?;
     let method = if options.probabilistic {
         METHOD_CARE_PROBABILISTIC
     } else {

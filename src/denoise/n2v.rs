@@ -11,7 +11,7 @@
 use super::patches::{check_patches, PatchSet};
 use super::{describe_data, finish_training, restore, RestoreOptions, Restored, METHOD_N2V};
 use crate::image::check_finite;
-use crate::nn::{new_unet, train, EpochStats, Model, ModelInfo, Normalization, Objective};
+use crate::nn::{new_unet, train, Model, ModelInfo, Normalization, Objective};
 use crate::nn::{TrainOptions, UNet, UNetConfig};
 use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result, Volume};
@@ -301,16 +301,15 @@ impl Objective for N2vObjective<'_> {
 
 /// Trains a Noise2Void model on `images` (each a plane or stack; 2D networks learn from
 /// every plane). Returns the model with the weights of the best validation epoch, ready to
-/// [`restore`] or save. `on_epoch` receives the losses after each epoch.
+/// [`restore`] or save. Each epoch's losses go to [`Progress::epoch`].
 pub fn train_n2v(
     images: &[&Volume],
     options: &N2vOptions,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Model> {
     options.validate()?;
     let (model, _) = crate::nn::run_on_device(options.train.device, progress, |progress| {
-        train_n2v_here(images, options, progress, on_epoch)
+        train_n2v_here(images, options, progress)
     })?;
     model.into_device(&candle_core::Device::Cpu)
 }
@@ -320,7 +319,6 @@ fn train_n2v_here(
     images: &[&Volume],
     options: &N2vOptions,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<Model> {
     if images.is_empty() {
         return invalid!("Noise2Void needs at least one training image");
@@ -377,7 +375,7 @@ fn train_n2v_here(
         let batch = objective.batch_tensors(patches, &mut val_rng)?;
         objective.validation.push(batch);
     }
-    let report = train(&vars, &mut objective, &options.train, progress, on_epoch)?;
+    let report = train(&vars, &mut objective, &options.train, progress)?;
     let mut info = ModelInfo::new(
         METHOD_N2V,
         &options.name,
@@ -411,10 +409,9 @@ pub fn denoise_n2v(
     options: &N2vOptions,
     restore_options: &RestoreOptions,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<(Restored, Model)> {
     let (mut restored, model) =
-        denoise_n2v_each(&[image], options, restore_options, None, progress, on_epoch)?;
+        denoise_n2v_each(&[image], options, restore_options, None, progress)?;
     Ok((restored.pop().expect("one image"), model))
 }
 
@@ -428,11 +425,10 @@ pub fn denoise_n2v_each(
     restore_options: &RestoreOptions,
     save_to: Option<&std::path::Path>,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<(Vec<Restored>, Model)> {
     let model = {
         let mut sub = crate::progress::SubProgress::new(progress, 0, 1);
-        train_n2v(images, options, &mut sub, on_epoch)?
+        train_n2v(images, options, &mut sub)?
     };
     finish_training(&model, save_to, progress)?;
     progress.status("Denoising…");
@@ -522,10 +518,10 @@ mod tests {
             patch: 30,
             ..Default::default()
         };
-        let e = train_n2v(&[&v], &o, &mut crate::NoProgress, &mut |_| {}).unwrap_err();
+        let e = train_n2v(&[&v], &o, &mut crate::NoProgress).unwrap_err();
         assert!(e.to_string().contains("multiple of 4"), "{e}");
         o.patch = 128;
-        let e = train_n2v(&[&v], &o, &mut crate::NoProgress, &mut |_| {}).unwrap_err();
+        let e = train_n2v(&[&v], &o, &mut crate::NoProgress).unwrap_err();
         assert!(
             e.to_string().contains("smaller than one training patch"),
             "{e}"
@@ -533,7 +529,7 @@ mod tests {
         let mut nan = v.clone();
         nan.data[[0, 3, 4]] = f32::NAN;
         o.patch = 32;
-        let e = train_n2v(&[&nan], &o, &mut crate::NoProgress, &mut |_| {}).unwrap_err();
+        let e = train_n2v(&[&nan], &o, &mut crate::NoProgress).unwrap_err();
         assert!(e.to_string().contains("not numbers"), "{e}");
     }
 }

@@ -164,24 +164,17 @@ pub extern "system" fn Java_fluorecon_NativeNn_n2v<'l>(
         let opts = call.n2v();
         let dir = call.model_dir.as_deref().map(Path::new);
         let mut progress = TrainingProgress::new(&mut *env, &listener);
-        let mut on_epoch = progress.epochs();
         let out = if call.denoise {
             let restore_opts = RestoreOptions {
                 device: call.device,
                 ..Default::default()
             };
-            let (mut restored, _) = denoise_n2v_each(
-                &[&v],
-                &opts,
-                &restore_opts,
-                dir,
-                &mut progress,
-                &mut on_epoch,
-            )?;
+            let (mut restored, _) =
+                denoise_n2v_each(&[&v], &opts, &restore_opts, dir, &mut progress)?;
             let denoised = restored.pop().expect("one image").image.data;
             denoised.into_raw_vec_and_offset().0
         } else {
-            let model = train_n2v(&[&v], &opts, &mut progress, &mut on_epoch)?;
+            let model = train_n2v(&[&v], &opts, &mut progress)?;
             finish_training(&model, dir, &mut progress)?;
             Vec::new()
         };
@@ -226,8 +219,7 @@ pub extern "system" fn Java_fluorecon_NativeNn_careTrain<'l>(
         }
         let opts = call.care();
         let mut progress = TrainingProgress::new(&mut *env, &listener);
-        let mut on_epoch = progress.epochs();
-        let model = train_care(&[(&lo, &hi)], &opts, &mut progress, &mut on_epoch)?;
+        let model = train_care(&[(&lo, &hi)], &opts, &mut progress)?;
         finish_training(&model, Some(Path::new(&call.model_dir)), &mut progress)
     })
 }

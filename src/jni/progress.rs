@@ -4,12 +4,10 @@
 //! `epoch` method (the loss plot of `TrainingProgress`). A null listener ignores everything;
 //! a listener that throws does not stop the computation.
 
-use crate::nn::EpochStats;
+use crate::progress::EpochStats;
 use crate::progress::Progress;
 use jni::objects::{JObject, JValue};
 use jni::JNIEnv;
-use std::cell::RefCell;
-use std::rc::Rc;
 
 /// The core's [`Progress`] on a Java `ProgressListener`.
 pub(crate) struct JavaProgress<'a, 'l> {
@@ -74,69 +72,51 @@ impl Progress for JavaProgress<'_, '_> {
     }
 }
 
-/// Java's progress plus the epochs reported since its last call, delivered to the
-/// listener's `epoch(int, int, double, double, double)` method at the next progress call (the
-/// training loop reports an epoch while it holds the progress, so the two cannot both borrow
-/// the JNI environment).
+/// Java's progress for training: also delivers each epoch to the listener's
+/// `epoch(int, int, double, double, double)` method (epoch, epochs, loss, validation loss,
+/// seconds left), for the loss plot.
 pub(crate) struct TrainingProgress<'a, 'l> {
     java: JavaProgress<'a, 'l>,
-    pending: Rc<RefCell<Vec<EpochStats>>>,
 }
 
 impl<'a, 'l> TrainingProgress<'a, 'l> {
     pub(crate) fn new(env: &'a mut JNIEnv<'l>, listener: &'a JObject<'l>) -> Self {
         TrainingProgress {
             java: JavaProgress { env, listener },
-            pending: Rc::new(RefCell::new(Vec::new())),
-        }
-    }
-
-    /// The training loop's `on_epoch`: keeps the epoch for the next progress call.
-    pub(crate) fn epochs(&self) -> impl FnMut(&EpochStats) {
-        let sink = self.pending.clone();
-        move |e| sink.borrow_mut().push(e.clone())
-    }
-
-    /// Delivers the epochs kept so far.
-    fn flush(&mut self) {
-        let epochs: Vec<EpochStats> = self.pending.borrow_mut().drain(..).collect();
-        if self.java.listener.is_null() {
-            return;
-        }
-        for e in epochs {
-            let _ = self.java.env.call_method(
-                self.java.listener,
-                "epoch",
-                "(IIDDD)V",
-                &[
-                    JValue::Int(e.epoch as i32),
-                    JValue::Int(e.epochs as i32),
-                    JValue::Double(e.loss),
-                    JValue::Double(e.validation_loss),
-                    JValue::Double(e.seconds_left),
-                ],
-            );
-            // A listener without `epoch` raises NoSuchMethodError: ignore it.
-            self.java.clear_exception();
         }
     }
 }
 
 impl Progress for TrainingProgress<'_, '_> {
     fn fraction(&mut self, f: f32) {
-        self.flush();
         self.java.fraction(f)
     }
     fn status(&mut self, m: &str) {
-        self.flush();
         self.java.status(m)
     }
     fn log(&mut self, m: &str) {
-        self.flush();
         self.java.log(m)
     }
     fn cancelled(&mut self) -> bool {
-        self.flush();
         self.java.cancelled()
+    }
+    fn epoch(&mut self, e: &EpochStats) {
+        if self.java.listener.is_null() {
+            return;
+        }
+        let _ = self.java.env.call_method(
+            self.java.listener,
+            "epoch",
+            "(IIDDD)V",
+            &[
+                JValue::Int(e.epoch as i32),
+                JValue::Int(e.epochs as i32),
+                JValue::Double(e.loss),
+                JValue::Double(e.validation_loss),
+                JValue::Double(e.seconds_left),
+            ],
+        );
+        // A listener without `epoch` raises NoSuchMethodError: ignore it.
+        self.java.clear_exception();
     }
 }

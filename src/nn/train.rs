@@ -76,19 +76,7 @@ impl TrainOptions {
     }
 }
 
-/// One epoch's numbers, reported as it ends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochStats {
-    /// 1-based.
-    pub epoch: usize,
-    pub epochs: usize,
-    /// Mean training loss over the epoch's steps.
-    pub loss: f64,
-    pub validation_loss: f64,
-    pub learning_rate: f64,
-    /// Estimated time to the end of training, seconds.
-    pub seconds_left: f64,
-}
+pub use crate::progress::EpochStats;
 
 /// The whole history, stored in `model.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -101,7 +89,7 @@ pub struct TrainReport {
 }
 
 /// Trains the parameters in `vars` on `objective`. Reports each epoch through `progress`
-/// (fraction, status, a log line) and `on_epoch`; checks for cancel after every step
+/// (fraction, status, a log line and [`Progress::epoch`]); checks for cancel after every step
 /// (`Err(Cancelled)`, the variables are then left in an unspecified state). At the end
 /// the variables hold the weights of the epoch with the lowest validation loss.
 pub fn train(
@@ -109,7 +97,6 @@ pub fn train(
     objective: &mut dyn Objective,
     options: &TrainOptions,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<TrainReport> {
     options.validate()?;
     let _heap = super::reuse_freed_memory();
@@ -176,7 +163,7 @@ pub fn train(
             "epoch {epoch}/{}: loss {:.6}, validation loss {:.6}, learning rate {:.2e}",
             options.epochs, stats.loss, validation_loss, lr
         ));
-        on_epoch(&stats);
+        progress.epoch(&stats);
         report.history.push(stats);
         if plateau.stalled(validation_loss) {
             let new_lr = (lr * options.lr_factor).max(options.min_lr);
@@ -240,7 +227,6 @@ impl Plateau {
 mod tests {
     use super::*;
     use crate::nn::device;
-    use crate::NoProgress;
     use candle_core::DType;
     use candle_nn::{Init, VarBuilder};
 
@@ -294,12 +280,16 @@ mod tests {
             learning_rate: 0.1,
             ..Default::default()
         };
-        let mut epochs = 0;
-        let report = train(&vars, &mut line, &opts, &mut NoProgress, &mut |_| {
-            epochs += 1
-        })
-        .unwrap();
-        assert_eq!(epochs, 20);
+        /// Counts the epochs reported.
+        struct Epochs(usize);
+        impl Progress for Epochs {
+            fn epoch(&mut self, _: &EpochStats) {
+                self.0 += 1;
+            }
+        }
+        let mut epochs = Epochs(0);
+        let report = train(&vars, &mut line, &opts, &mut epochs).unwrap();
+        assert_eq!(epochs.0, 20);
         let a = line.a.to_vec1::<f32>().unwrap()[0];
         let b = line.b.to_vec1::<f32>().unwrap()[0];
         assert!(
@@ -333,13 +323,7 @@ mod tests {
             x: Tensor::new(&[1f32], &device()).unwrap(),
             y: Tensor::new(&[1f32], &device()).unwrap(),
         };
-        let r = train(
-            &vars,
-            &mut line,
-            &TrainOptions::default(),
-            &mut Cancels(0),
-            &mut |_| {},
-        );
+        let r = train(&vars, &mut line, &TrainOptions::default(), &mut Cancels(0));
         assert!(matches!(r, Err(crate::Error::Cancelled)));
     }
 }

@@ -88,12 +88,16 @@ pub fn gpu_here(test: &str) -> bool {
     }
 }
 
-/// A progress that keeps every log line (device choices, warnings, fallbacks).
+/// A progress that keeps every log line (device choices, warnings, fallbacks) and every
+/// training epoch.
 #[derive(Default)]
-pub struct Log(pub Vec<String>);
+pub struct Log(pub Vec<String>, pub Vec<fluorecon::progress::EpochStats>);
 
 impl fluorecon::Progress for Log {
     fn log(&mut self, line: &str) {
         self.0.push(line.to_string());
+    }
+    fn epoch(&mut self, stats: &fluorecon::progress::EpochStats) {
+        self.1.push(stats.clone());
     }
 }

@@ -312,7 +312,7 @@ fn train(a: &TrainArgs) -> Result<()> {
     });
     let mut bar = CliProgress::new(install_ctrlc());
     bar.restart("training Deep-STORM");
-    let model = train_deepstorm(&name, &config, &settings, &mut bar, &mut |_| {})?;
+    let model = train_deepstorm(&name, &config, &settings, &mut bar)?;
     check_cancel(&mut bar)?;
     model.save(&a.output)?;
     bar.finish();

@@ -285,7 +285,7 @@ fn n2v_train(a: &N2vTrainArgs) -> Result<()> {
     let mut bar = CliProgress::new(install_ctrlc());
     let refs: Vec<&Volume> = images.iter().collect();
     // The training loop logs every epoch's losses through the progress bar.
-    let model = train_n2v(&refs, &opts, &mut bar, &mut |_| {})?;
+    let model = train_n2v(&refs, &opts, &mut bar)?;
     save_trained(&model, &a.output, &mut bar, start)
 }
 
@@ -346,7 +346,7 @@ fn care_train(a: &CareTrainArgs) -> Result<()> {
     opts.name = model_name(&a.net, &a.output);
     let pairs: Vec<(&Volume, &Volume)> = lows.iter().zip(highs.iter()).collect();
     let mut bar = CliProgress::new(install_ctrlc());
-    let model = train_care(&pairs, &opts, &mut bar, &mut |_| {})?;
+    let model = train_care(&pairs, &opts, &mut bar)?;
     save_trained(&model, &a.output, &mut bar, start)
 }
 
@@ -468,14 +468,8 @@ fn n2v_denoise(a: &N2vDenoiseArgs) -> Result<()> {
     };
     let mut bar = CliProgress::new(install_ctrlc());
     let refs: Vec<&Volume> = images.iter().collect();
-    let (restored, model) = denoise_n2v_each(
-        &refs,
-        &opts,
-        &options,
-        a.save_model.as_deref(),
-        &mut bar,
-        &mut |_| {},
-    )?;
+    let (restored, model) =
+        denoise_n2v_each(&refs, &opts, &options, a.save_model.as_deref(), &mut bar)?;
     for (k, r) in restored.iter().enumerate() {
         out.set_volume(k % out.channels, k / out.channels, &r.image)?;
     }

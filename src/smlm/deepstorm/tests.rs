@@ -186,7 +186,7 @@ fn a_small_network_learns_to_localize() {
         },
         ..TrainingSettings::default()
     };
-    let model = train_deepstorm("tiny", &config, &settings, &mut NoProgress, &mut |_| {}).unwrap();
+    let model = train_deepstorm("tiny", &config, &settings, &mut NoProgress).unwrap();
     let h = &model.info.history.history;
     let (first, best) = (
         h[0].validation_loss,

@@ -270,17 +270,16 @@ impl Objective for DeepStormObjective<'_> {
 }
 
 /// Trains a new Deep-STORM model named `name`, then calibrates its detection threshold.
-/// Progress: training is the first 90 %, calibration the rest; `on_epoch` sees every epoch.
+/// Progress: training is the first 90 %, calibration the rest; every epoch is reported.
 pub fn train_deepstorm(
     name: &str,
     config: &DeepStormConfig,
     settings: &TrainingSettings,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<DeepStormModel> {
     settings.validate(config)?;
     let (model, _) = crate::nn::run_on_device(settings.schedule.device, progress, |progress| {
-        train_deepstorm_here(name, config, settings, progress, on_epoch)
+        train_deepstorm_here(name, config, settings, progress)
     })?;
     model.into_device(&candle_core::Device::Cpu)
 }
@@ -291,7 +290,6 @@ fn train_deepstorm_here(
     config: &DeepStormConfig,
     settings: &TrainingSettings,
     progress: &mut dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochStats),
 ) -> Result<DeepStormModel> {
     let mut model = DeepStormModel::untrained(name, config, settings)?;
     let up = config.upsampling;
@@ -332,13 +330,7 @@ fn train_deepstorm_here(
             inner: progress,
             scale: 0.9,
         };
-        train(
-            &model.vars,
-            &mut objective,
-            &settings.schedule,
-            &mut part,
-            on_epoch,
-        )?
+        train(&model.vars, &mut objective, &settings.schedule, &mut part)?
     };
     model.info.history = report;
     progress.status("Deep-STORM: choosing the detection threshold");
@@ -371,6 +363,9 @@ impl Progress for ScaledProgress<'_> {
     }
     fn cancelled(&mut self) -> bool {
         self.inner.cancelled()
+    }
+    fn epoch(&mut self, stats: &EpochStats) {
+        self.inner.epoch(stats)
     }
 }
 
