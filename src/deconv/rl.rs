@@ -287,9 +287,8 @@ pub(super) fn deconvolve_volume(
     } else {
         1.0
     };
-    #[cfg(feature = "cuda")]
     if let Some(g) = gpu.as_ref() {
-        let problem = super::rl_cuda::RlProblem {
+        let problem = RlProblem {
             observed: data.view(),
             kernel,
             grid,
@@ -305,8 +304,8 @@ pub(super) fn deconvolve_volume(
             Err(Error::Cancelled) => return Err(Error::Cancelled),
             Err(e) => {
                 let msg = format!(
-                    "RL on CUDA device {} failed ({e}); redoing it on the CPU",
-                    g.ordinal
+                    "RL on {} failed ({e}); redoing it on the CPU",
+                    g.device().ran_on()
                 );
                 progress.log(&format!("Warning: {msg}"));
                 warnings.push(msg);
@@ -497,6 +496,29 @@ fn crop_estimate(
         .mapv(|v| if v.is_finite() { v } else { 0.0 });
     debug_assert_eq!(out.len_of(Axis(0)), m.0);
     out
+}
+
+/// The problem as [`deconvolve_volume`] prepared it, for the GPU path (`rl_cuda`).
+#[allow(dead_code)] // read by the GPU path alone, which a build without `cuda` does not have
+pub(crate) struct RlProblem<'a> {
+    /// The field of view (negative values are read as 0), standard layout.
+    pub(crate) observed: ArrayView3<'a, f32>,
+    /// The normalised, centred kernel (already cropped to fit `grid`).
+    pub(crate) kernel: &'a ndarray::Array3<f32>,
+    /// The FFT grid (nz, ny, nx) with the field of view at its origin.
+    pub(crate) grid: (usize, usize, usize),
+    /// Non-circulant boundaries: divide by Hᵀ(field-of-view mask).
+    pub(crate) non_circulant: bool,
+    /// Starting value inside the PSF's reach (the mean of the image).
+    pub(crate) mean: f32,
+    /// Ratios y/Hx with Hx ≤ eps are set to 0.
+    pub(crate) eps: f32,
+    /// z spacing in lateral pixels (TV anisotropy).
+    pub(crate) z_aspect: f32,
+    /// Normalisation values below this are out of the PSF's reach (set to 1).
+    pub(crate) normal_floor: f32,
+    /// Smallest TV denominator.
+    pub(crate) min_tv_denominator: f32,
 }
 
 #[cfg(test)]

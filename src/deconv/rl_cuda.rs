@@ -3,41 +3,19 @@
 //! model and arithmetic as the CPU path (`deconv::rl`), in f32 with f64 reductions; the
 //! volume stays on the GPU from the first iteration to the last.
 
+use super::rl::{converged, start_iteration, RlProblem};
 use super::RlOptions;
 use crate::gpu::cufft::{Direction, Plan};
 use crate::gpu::{gpu_error, kernels, launch, ptr, Gpu};
 use crate::progress::Progress;
 use crate::{Error, Result};
 use cudarc::driver::CudaSlice;
-use ndarray::ArrayView3;
 
 /// Kernel source, compiled at run time for the GPU present.
 const KERNELS: &str = include_str!("rl_kernels.cu");
 
 kernels!("RL", KERNELS; fov_mask, complex_multiply, init_estimate, ratio, tv_denominator,
     rl_update, accel_dots, accel_step);
-
-/// The problem as `deconv::rl` prepared it.
-pub struct RlProblem<'a> {
-    /// The field of view (negative values are read as 0), standard layout.
-    pub observed: ArrayView3<'a, f32>,
-    /// The normalised, centred kernel (already cropped to fit `grid`).
-    pub kernel: &'a ndarray::Array3<f32>,
-    /// The FFT grid (nz, ny, nx) with the field of view at its origin.
-    pub grid: (usize, usize, usize),
-    /// Non-circulant boundaries: divide by Hᵀ(field-of-view mask).
-    pub non_circulant: bool,
-    /// Starting value inside the PSF's reach (the mean of the image).
-    pub mean: f32,
-    /// Ratios y/Hx with Hx ≤ eps are set to 0.
-    pub eps: f32,
-    /// z spacing in lateral pixels (TV anisotropy).
-    pub z_aspect: f32,
-    /// Normalisation values below this are out of the PSF's reach (set to 1).
-    pub normal_floor: f32,
-    /// Smallest TV denominator.
-    pub min_tv_denominator: f32,
-}
 
 /// What one run needs on the GPU, for a grid, a field of view of `fov` voxels and the options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +58,7 @@ pub fn footprint(
 
 /// Runs RL on `gpu`. Returns the estimate on the whole grid (x fastest) and the iterations
 /// run. Cancel is checked every iteration; any CUDA failure is an [`Error::Device`].
-pub fn deconvolve(
+pub(crate) fn deconvolve(
     gpu: &Gpu,
     p: &RlProblem,
     opts: &RlOptions,
@@ -178,7 +156,7 @@ pub fn deconvolve(
     let measure_change = opts.tolerance > 0.0;
     let mut done = 0;
     for it in 0..opts.iterations {
-        super::rl_start_iteration(it, opts, " (GPU)", progress)?;
+        start_iteration(it, opts, " (GPU)", progress)?;
         // ratio = y / Hx
         fwd.forward(stream, &x, &mut spec).map_err(Error::Device)?;
         multiply(0)?;
@@ -237,7 +215,7 @@ pub fn deconvolve(
             gpu.sync()?; // progress follows the GPU, and a failure surfaces in this iteration
             f64::INFINITY
         };
-        if super::rl_converged(done, change, opts, progress) {
+        if converged(done, change, opts, progress) {
             break;
         }
     }
