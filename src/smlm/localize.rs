@@ -243,7 +243,6 @@ pub fn localize_frame(
 
 /// [`localize_frames`] with the fits on a GPU: the windows of all frames are cut in parallel
 /// on the CPU, then fitted in one batch by `fitter`.
-#[cfg(feature = "cuda")]
 fn localize_frames_gpu(
     fitter: &super::fit_cuda::SpotFitter,
     frames: &[f32],
@@ -331,7 +330,6 @@ pub struct Localizer {
     /// `out[unfiltered..]` has not been through the σ filter yet.
     unfiltered: usize,
     /// The GPU that fits the spots, when the device is CUDA (chosen at the first frame).
-    #[cfg(feature = "cuda")]
     gpu: Option<super::fit_cuda::SpotFitter>,
 }
 
@@ -351,7 +349,6 @@ impl Localizer {
             out: Vec::new(),
             sigma_range: None,
             unfiltered: 0,
-            #[cfg(feature = "cuda")]
             gpu: None,
         })
     }
@@ -421,19 +418,12 @@ impl Localizer {
     /// (its kernel loaded), else the CPU; why a GPU that was wanted is not used is logged.
     fn choose_device(&mut self, progress: &mut dyn Progress) -> Device {
         let mut warn = |w: String| progress.log(&format!("Warning: {w}"));
-        #[cfg(feature = "cuda")]
-        {
-            self.gpu = choose_gpu(self.opts.device, "spot fitting", &mut warn, |g| {
-                super::fit_cuda::SpotFitter::new(g.ordinal).map_err(|e| e.to_string())
-            });
-            if let Some(fitter) = &self.gpu {
-                return fitter.device();
-            }
-        }
-        #[cfg(not(feature = "cuda"))]
-        choose_gpu(self.opts.device, "spot fitting", &mut warn, |_| {
-            Err::<(), _>("no GPU code in this build".to_string())
+        self.gpu = choose_gpu(self.opts.device, "spot fitting", &mut warn, |g| {
+            super::fit_cuda::SpotFitter::new(g.ordinal).map_err(|e| e.to_string())
         });
+        if let Some(fitter) = &self.gpu {
+            return fitter.device();
+        }
         Device::Cpu {
             threads: rayon::current_num_threads(),
         }
@@ -449,7 +439,6 @@ impl Localizer {
         progress: &mut dyn Progress,
     ) -> Result<Vec<Localization>> {
         let (w, h) = (self.width, self.height);
-        #[cfg(feature = "cuda")]
         if let Some(fitter) = &self.gpu {
             match localize_frames_gpu(fitter, frames, w, h, first, &self.opts) {
                 Ok(found) => return Ok(found),
@@ -463,8 +452,6 @@ impl Localizer {
                 }
             }
         }
-        #[cfg(not(feature = "cuda"))]
-        let _ = &progress;
         localize_frames(frames, w, h, first, &self.opts)
     }
 

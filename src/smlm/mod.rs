@@ -24,6 +24,39 @@ pub mod drift;
 pub mod fit;
 #[cfg(feature = "cuda")]
 pub mod fit_cuda;
+/// Without the `cuda` feature there is no GPU to fit on: a [`fit_cuda::SpotFitter`] cannot
+/// be made, so the localizer's GPU branch is never taken.
+#[cfg(not(feature = "cuda"))]
+mod fit_cuda {
+    use super::fit::{FitOptions, Spot};
+    use crate::{device::Device, Error, Result};
+
+    /// A spot fitter on a GPU: none exists in this build (the type has no values).
+    pub enum SpotFitter {}
+
+    impl SpotFitter {
+        pub fn new(_ordinal: usize) -> Result<SpotFitter> {
+            Err(Error::Device(
+                "this library was built without the 'cuda' feature".into(),
+            ))
+        }
+        pub fn name(&self) -> String {
+            match *self {}
+        }
+        pub fn device(&self) -> Device {
+            match *self {}
+        }
+        pub fn fit(
+            &self,
+            _: &[f64],
+            _: &[bool],
+            _: usize,
+            _: &FitOptions,
+        ) -> Result<Vec<Option<Spot>>> {
+            match *self {}
+        }
+    }
+}
 pub mod localize;
 pub mod metrics;
 pub mod render;
