@@ -38,6 +38,31 @@ mod stack;
 pub mod synthetic;
 #[cfg(feature = "cuda")]
 pub mod wiener_cuda;
+/// Without the `cuda` feature there is no GPU for the Wiener filter: a
+/// [`wiener_cuda::SimGpu`] cannot be made, so the GPU branch of the plane loop is never taken.
+#[cfg(not(feature = "cuda"))]
+mod wiener_cuda {
+    use super::reconstruct::WienerFilters;
+    use crate::{device::Device, gpu::Gpu, Result};
+
+    /// The SIM reconstruction on a GPU: none exists in this build (the type has no values).
+    pub enum SimGpu {}
+
+    impl SimGpu {
+        pub fn new(gpu: Gpu, _: (usize, usize), _: usize, _: usize) -> Result<SimGpu> {
+            match gpu {}
+        }
+        pub fn device(&self) -> Device {
+            match *self {}
+        }
+        pub fn set_filters(&mut self, _: &WienerFilters) -> Result<()> {
+            match *self {}
+        }
+        pub fn reconstruct(&mut self, _: &[Vec<&[f32]>], _: [&mut [f32]; 3]) -> Result<()> {
+            match *self {}
+        }
+    }
+}
 
 pub use estimate::{AngleParams, ParamFlags};
 pub use frame_order::FrameOrder;

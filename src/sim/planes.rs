@@ -1,7 +1,6 @@
 //! The Wiener filter of every plane, on the GPU while it works, else on the CPU.
 
 use super::reconstruct::{wiener_sim_with, WienerFilters, WienerSettings};
-#[cfg(feature = "cuda")]
 use super::wiener_cuda;
 use super::{AngleParams, Otf, SimOptics, SimOptions};
 use crate::device::{self, Device};
@@ -15,10 +14,8 @@ pub(super) struct Planes {
     settings: WienerSettings,
     /// The parameters the filters were computed for, and the filters.
     filters: Option<(Vec<AngleParams>, WienerFilters)>,
-    #[cfg(feature = "cuda")]
     gpu: Option<wiener_cuda::SimGpu>,
     /// Whether the GPU holds the current filters.
-    #[cfg(feature = "cuda")]
     gpu_filters: bool,
 }
 
@@ -31,35 +28,26 @@ impl Planes {
         settings: WienerSettings,
         why_not: &mut Vec<String>,
     ) -> Planes {
-        let gpu = device::open_gpu(opts.device, why_not);
-        #[cfg(feature = "cuda")]
-        let gpu = gpu.and_then(|g| {
-            let ordinal = g.ordinal;
+        let gpu = device::open_gpu(opts.device, why_not).and_then(|g| {
+            let on = g.device().ran_on();
             wiener_cuda::SimGpu::new(g, raw, opts.angles, opts.phases)
                 .map_err(|e| {
-                    why_not.push(format!(
-                        "SIM cannot run on CUDA device {ordinal} ({e}); running on the CPU"
-                    ))
+                    why_not.push(format!("SIM cannot run on {on} ({e}); running on the CPU"))
                 })
                 .ok()
         });
-        #[cfg(not(feature = "cuda"))]
-        let _ = gpu;
         Planes {
             raw,
             phases: opts.phases,
             settings,
             filters: None,
-            #[cfg(feature = "cuda")]
             gpu,
-            #[cfg(feature = "cuda")]
             gpu_filters: false,
         }
     }
 
     /// The device the planes run on now.
     pub(super) fn device(&self) -> Device {
-        #[cfg(feature = "cuda")]
         if let Some(g) = &self.gpu {
             return g.device();
         }
@@ -80,13 +68,9 @@ impl Planes {
         if self.filters.as_ref().is_none_or(|(p, _)| p != params) {
             let f = WienerFilters::new(self.raw, self.phases, optics, otf, params, &self.settings);
             self.filters = Some((params.to_vec(), f));
-            #[cfg(feature = "cuda")]
-            {
-                self.gpu_filters = false;
-            }
+            self.gpu_filters = false;
         }
         let filters = &self.filters.as_ref().expect("just set").1;
-        #[cfg(feature = "cuda")]
         let (out, warning) = match self.gpu.as_mut() {
             None => (out, None),
             Some(g) => {
@@ -113,11 +97,6 @@ impl Planes {
                     }
                 }
             }
-        };
-        #[cfg(not(feature = "cuda"))]
-        let warning = {
-            let _ = plane;
-            None
         };
         let r = wiener_sim_with(frames, filters);
         for (dst, src) in out
