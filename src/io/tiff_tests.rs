@@ -2,6 +2,7 @@
 //! `tiff` crate's encoder (as other software writes them).
 
 use super::*;
+use crate::{Volume, VoxelSize};
 use ::tiff::encoder::{colortype, compression, Rational, TiffEncoder};
 use ::tiff::tags::{ResolutionUnit, Tag};
 use std::fs::File;
