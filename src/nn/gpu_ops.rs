@@ -1,7 +1,7 @@
-//! Ops whose candle 0.9 CUDA versions give wrong gradients, for the networks on a GPU: the
+//! Ops whose candle 0.9 versions give wrong gradients, for the networks on a GPU: the CUDA
 //! convolution's kernel gradient (a strided kernel read as contiguous) and the 2×2 max
-//! pooling's input gradient (scaled by the fraction of maxima in the window instead of
-//! divided by their number: ¼ of the gradient for a unique maximum). Forward values are
+//! pooling's input gradient on any device (scaled by the fraction of maxima in the window
+//! instead of divided by their number: ¼ of the gradient for a unique maximum). Forward values are
 //! candle's own; the backward passes are computed here from candle ops on contiguous
 //! operands. On the CPU the networks use `cpu::conv` and `cpu::pool` instead. Both ops are
 //! checked against correct gradients on the CPU here and on a GPU in tests/gpu_nn.rs.
