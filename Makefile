@@ -8,10 +8,13 @@ VERSION   := 0.1.0
 LIB       := target/release/libfluorecon.so
 CLI       := target/release/fluorecon
 JAR       := java/target/Fluorecon_-$(VERSION).jar
-# Offline Maven against Debian's repository when it is there, Maven Central otherwise.
+# Offline Maven against Debian's repository when it is there, Maven Central otherwise. Both
+# are recursive (`=`), and the test is a shell test, not $(wildcard) (make caches directory
+# listings): they are evaluated when a recipe runs, after `deps` has installed the packages,
+# not when the Makefile is read (a fresh machine's first `make demo` went to Maven Central).
 MVN_REPO  := /usr/share/maven-repo
-MVN_FLAGS ?= $(if $(wildcard $(MVN_REPO)/net/imagej/ij),-o -Dmaven.repo.local=$(MVN_REPO),)
-MVN       := mvn -B -q $(MVN_FLAGS)
+MVN_FLAGS ?= $(if $(shell test -d $(MVN_REPO)/net/imagej/ij && echo yes),-o -Dmaven.repo.local=$(MVN_REPO),)
+MVN        = mvn -B -q $(MVN_FLAGS)
 FIJI      ?=
 
 .PHONY: all deps cuda-toolchain cuda-compiler native native-cuda jar demo test test-rust test-cuda-fallback test-java test-imagej lint install clean

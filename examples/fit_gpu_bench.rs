@@ -20,7 +20,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("fit_gpu_bench on {}", fitter.name());
+    println!("fit_gpu_bench on {}", fitter.device());
     for w in [7, 9, 11] {
         let opts = FitOptions {
             radius: (w - 1) / 2,

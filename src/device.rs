@@ -125,6 +125,68 @@ pub fn choose_gpu<G>(
         .ok()
 }
 
+/// What [`run_on_gpu`] did.
+#[derive(Debug)]
+pub enum OnGpu<T> {
+    /// The GPU ran the job: its result.
+    Done(T),
+    /// There was no GPU: the caller runs its CPU path.
+    NoGpu,
+    /// The GPU failed: the warning (already logged) says why. The slot is empty now, so the
+    /// rest of the work stays on the CPU; the caller runs its CPU path.
+    FellBack(String),
+}
+
+/// Whether a job that failed with `e` on a GPU is run again on the CPU: any failure but a
+/// cancel, an input the job cannot take or a file error (those would fail on the CPU the same
+/// way).
+pub fn worth_retrying_on_cpu(e: &crate::Error) -> bool {
+    !matches!(
+        e,
+        crate::Error::Cancelled | crate::Error::InvalidInput(_) | crate::Error::File { .. }
+    )
+}
+
+/// The one fallback after a GPU failure, used by every method with a GPU path and by the
+/// networks: runs `job` on the GPU in `slot` when there is one ([`choose_gpu`] filled it).
+/// When the job fails in a way the CPU would not repeat ([`worth_retrying_on_cpu`]) or panics
+/// in the GPU code, "Warning: `what` failed on DEVICE (why); running it on the CPU" is logged,
+/// the slot is emptied and [`OnGpu::FellBack`] returned; other errors are returned as they are.
+/// `ran_on` names the slot's device for the log ([`Device::ran_on`]).
+pub fn run_on_gpu<G, T>(
+    slot: &mut Option<G>,
+    what: &str,
+    ran_on: impl Fn(&G) -> String,
+    progress: &mut dyn crate::progress::Progress,
+    job: impl FnOnce(&mut G, &mut dyn crate::progress::Progress) -> Result<T>,
+) -> Result<OnGpu<T>> {
+    let Some(gpu) = slot.as_mut() else {
+        return Ok(OnGpu::NoGpu);
+    };
+    let device = ran_on(gpu);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(gpu, progress)))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(crate::Error::Device(format!(
+                "panic in the GPU code: {what}"
+            )))
+        });
+    match result {
+        Ok(t) => Ok(OnGpu::Done(t)),
+        Err(e) if worth_retrying_on_cpu(&e) => {
+            let warning = format!("{what} failed on {device} ({e}); running it on the CPU");
+            progress.log(&format!("Warning: {warning}"));
+            *slot = None;
+            Ok(OnGpu::FellBack(warning))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens the GPU for `request` (operations with a GPU path: RL, SIM), or None with the reason
 /// pushed to `warnings` when one was wanted but cannot be used.
 pub(crate) fn open_gpu(request: DeviceRequest, warnings: &mut Vec<String>) -> GpuSlot {
@@ -424,5 +486,86 @@ mod tests {
     fn cuda_versions_read_as_major_minor() {
         assert_eq!(cuda_version_text(13000), "13.0");
         assert_eq!(cuda_version_text(12080), "12.8");
+    }
+
+    /// A progress that keeps the log.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+    impl crate::progress::Progress for Log {
+        fn log(&mut self, message: &str) {
+            self.0.push(message.to_string());
+        }
+    }
+
+    /// A stand-in for a method's GPU resources: its device name.
+    struct FakeGpu(&'static str);
+
+    fn run(slot: &mut Option<FakeGpu>, log: &mut Log, result: Result<u32>) -> Result<OnGpu<u32>> {
+        run_on_gpu(slot, "the job", |g| g.0.to_string(), log, |_, _| result)
+    }
+
+    #[test]
+    fn a_gpu_job_that_succeeds_keeps_the_gpu() {
+        let (mut slot, mut log) = (Some(FakeGpu("CUDA device 0 (X)")), Log::default());
+        assert!(matches!(
+            run(&mut slot, &mut log, Ok(7)),
+            Ok(OnGpu::Done(7))
+        ));
+        assert!(slot.is_some() && log.0.is_empty());
+    }
+
+    #[test]
+    fn without_a_gpu_the_caller_runs_the_cpu_path() {
+        let (mut slot, mut log) = (None, Log::default());
+        assert!(matches!(run(&mut slot, &mut log, Ok(7)), Ok(OnGpu::NoGpu)));
+        assert!(log.0.is_empty());
+    }
+
+    #[test]
+    fn a_gpu_failure_is_logged_and_the_rest_runs_on_the_cpu() {
+        let (mut slot, mut log) = (Some(FakeGpu("CUDA device 0 (X)")), Log::default());
+        let oom = Err(crate::Error::Device("the GPU is out of memory".into()));
+        let Ok(OnGpu::FellBack(w)) = run(&mut slot, &mut log, oom) else {
+            panic!("expected a fallback");
+        };
+        let why = crate::Error::Device("the GPU is out of memory".into());
+        assert_eq!(
+            w,
+            format!("the job failed on CUDA device 0 (X) ({why}); running it on the CPU")
+        );
+        assert!(slot.is_none());
+        assert_eq!(log.0, vec![format!("Warning: {w}")]);
+    }
+
+    #[test]
+    fn a_panic_in_the_gpu_code_falls_back_too() {
+        let (mut slot, mut log) = (Some(FakeGpu("CUDA device 1 (Y)")), Log::default());
+        let r = run_on_gpu(
+            &mut slot,
+            "SIM",
+            |g| g.0.to_string(),
+            &mut log,
+            |_, _| -> Result<u32> { panic!("cuda kernel launch") },
+        );
+        let Ok(OnGpu::FellBack(w)) = r else {
+            panic!("expected a fallback");
+        };
+        assert!(
+            w.contains("panic in the GPU code: cuda kernel launch"),
+            "{w}"
+        );
+        assert!(slot.is_none() && log.0.len() == 1);
+    }
+
+    #[test]
+    fn a_cancel_or_bad_input_is_not_retried_on_the_cpu() {
+        for e in [
+            crate::Error::Cancelled,
+            crate::Error::InvalidInput("no".into()),
+        ] {
+            let (mut slot, mut log) = (Some(FakeGpu("CUDA device 0 (X)")), Log::default());
+            assert!(run(&mut slot, &mut log, Err(e)).is_err());
+            assert!(slot.is_some() && log.0.is_empty());
+        }
     }
 }

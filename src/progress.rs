@@ -68,6 +68,16 @@ impl<'a> SubProgress<'a> {
             span: 1.0 / parts,
         }
     }
+
+    /// Reports fractions in `[start, end]` of the whole (e.g. 0 to 0.9 for training that is
+    /// followed by a shorter step).
+    pub fn range(inner: &'a mut dyn Progress, start: f32, end: f32) -> Self {
+        SubProgress {
+            inner,
+            start,
+            span: end - start,
+        }
+    }
 }
 
 impl Progress for SubProgress<'_> {
@@ -86,5 +96,36 @@ impl Progress for SubProgress<'_> {
     }
     fn epoch(&mut self, stats: &EpochStats) {
         self.inner.epoch(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps the fractions reported to it.
+    #[derive(Default)]
+    struct Fractions(Vec<f32>);
+    impl Progress for Fractions {
+        fn fraction(&mut self, fraction: f32) {
+            self.0.push(fraction);
+        }
+    }
+
+    #[test]
+    fn sub_progress_maps_a_part_onto_its_range_of_the_whole() {
+        let mut whole = Fractions::default();
+        let mut part = SubProgress::new(&mut whole, 1, 4);
+        for f in [0.0, 0.5, 1.0, 2.0] {
+            part.fraction(f);
+        }
+        let mut first = SubProgress::range(&mut whole, 0.0, 0.9);
+        first.fraction(0.5);
+        first.fraction(1.0);
+        let want = [0.25, 0.375, 0.5, 0.5, 0.45, 0.9];
+        assert_eq!(whole.0.len(), want.len());
+        for (got, want) in whole.0.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{:?}", whole.0);
+        }
     }
 }

@@ -11,7 +11,9 @@
 use super::biggs_andrews::extrapolate;
 use super::rl_tiled::{check_memory_against, deconvolve_tiled};
 use super::tv::tv_denominator;
-use crate::device::{cpu_device, gpu_device, open_gpu, Device, DeviceRequest, GpuSlot};
+use crate::device::{
+    cpu_device, gpu_device, open_gpu, run_on_gpu, Device, DeviceRequest, GpuSlot, OnGpu,
+};
 use crate::fft::{next_fast_even_len, next_fast_len, OtfConvolver};
 use crate::image::{check_finite, check_min_size, work_buffer};
 use crate::progress::{check_cancel, Progress, SubProgress};
@@ -287,7 +289,7 @@ pub(super) fn deconvolve_volume(
     } else {
         1.0
     };
-    if let Some(g) = gpu.as_ref() {
+    if gpu.is_some() {
         let problem = RlProblem {
             observed: data.view(),
             kernel,
@@ -299,18 +301,19 @@ pub(super) fn deconvolve_volume(
             normal_floor: NORMAL_FLOOR,
             min_tv_denominator: super::tv::MIN_DENOMINATOR,
         };
-        match super::rl_cuda::deconvolve(g, &problem, opts, progress) {
-            Ok((estimate, done)) => return Ok((crop_estimate(&estimate, grid, m), done, warnings)),
-            Err(Error::Cancelled) => return Err(Error::Cancelled),
-            Err(e) => {
-                let msg = format!(
-                    "RL on {} failed ({e}); redoing it on the CPU",
-                    g.device().ran_on()
-                );
-                progress.log(&format!("Warning: {msg}"));
-                warnings.push(msg);
-                *gpu = None;
+        let on_gpu = run_on_gpu(
+            gpu,
+            "RL",
+            |g| g.device().ran_on(),
+            progress,
+            |g, progress| super::rl_cuda::deconvolve(g, &problem, opts, progress),
+        )?;
+        match on_gpu {
+            OnGpu::Done((estimate, done)) => {
+                return Ok((crop_estimate(&estimate, grid, m), done, warnings))
             }
+            OnGpu::FellBack(w) => warnings.push(w),
+            OnGpu::NoGpu => {}
         }
     }
 

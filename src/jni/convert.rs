@@ -15,7 +15,7 @@ use crate::sim::{AngleParams, SimResult};
 use crate::smlm::{Camera, Localization};
 use crate::{Error, Result, Volume, VoxelSize};
 use jni::objects::{JFloatArray, JObject, JString, JValue};
-use jni::sys::{jfloat, jfloatArray, jint, jintArray, jobject};
+use jni::sys::{jfloat, jfloatArray, jint, jintArray, jobject, jobjectArray};
 use jni::JNIEnv;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
@@ -116,6 +116,18 @@ pub(crate) fn read_all_floats(
 pub(crate) fn write_floats(env: &mut JNIEnv, data: &[f32]) -> Result<jfloatArray> {
     let out = env.new_float_array(data.len() as i32)?;
     env.set_float_array_region(&out, 0, data)?;
+    Ok(out.into_raw())
+}
+
+/// A new Java `float[][]` holding one `float[]` per slice of `data`.
+pub(crate) fn write_float_arrays(env: &mut JNIEnv, data: &[&[f32]]) -> Result<jobjectArray> {
+    let out = env.new_object_array(data.len() as i32, "[F", JObject::null())?;
+    for (i, d) in data.iter().enumerate() {
+        let a = env.new_float_array(d.len() as i32)?;
+        env.set_float_array_region(&a, 0, d)?;
+        env.set_object_array_element(&out, i as i32, &a)?;
+        env.delete_local_ref(a)?;
+    }
     Ok(out.into_raw())
 }
 

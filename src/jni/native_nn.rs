@@ -6,7 +6,7 @@
 //! double, double)` method when it has one (the loss plot), besides the usual progress and
 //! log.
 
-use super::convert::{options, parsed, required_string, volume, write_floats};
+use super::convert::{options, parsed, required_string, volume, write_float_arrays, write_floats};
 use super::guard;
 use super::progress::{JavaProgress, TrainingProgress};
 use crate::denoise::care::{train_care, CareOptions};
@@ -18,7 +18,7 @@ use crate::nn::{load_model, TrainOptions, UNetConfig};
 use crate::progress::Progress;
 use crate::Error;
 use jni::objects::{JClass, JFloatArray, JObject, JString};
-use jni::sys::{jfloatArray, jint, jstring};
+use jni::sys::{jfloatArray, jint, jobjectArray, jstring};
 use jni::JNIEnv;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -224,9 +224,9 @@ pub extern "system" fn Java_fluorecon_NativeNn_careTrain<'l>(
     })
 }
 
-/// `float[] restore(float[] image, int nx, int ny, int nz, String options, ProgressListener
-/// listener)`: restores one volume with the model folder `model_dir`. Returns the restored
-/// image, followed by the uncertainty (standard deviation) image when `uncertainty` is set
+/// `float[][] restore(float[] image, int nx, int ny, int nz, String options, ProgressListener
+/// listener)`: restores one volume with the model folder `model_dir`. Returns `{restored}`, or
+/// `{restored, uncertainty}` (the standard deviation per pixel) when `uncertainty` is set
 /// (probabilistic CARE models only).
 #[no_mangle]
 pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
@@ -238,7 +238,7 @@ pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
     nz: jint,
     options_json: JString<'l>,
     listener: JObject<'l>,
-) -> jfloatArray {
+) -> jobjectArray {
     guard(&mut env, |env| {
         let call: RestoreCall = options(env, &options_json, "restore")?;
         let v = volume(env, &image, (nx, ny, nz), call.voxel_nm, "the image")?;
@@ -258,13 +258,16 @@ pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
             "Fluorecon: restored with '{}' ({}) on {}",
             model.info.name, model.info.method, r.device
         ));
-        let mut out = r.image.data.into_raw_vec_and_offset().0;
-        if call.uncertainty {
-            if let Some(s) = r.uncertainty {
-                out.extend(s.data.iter());
+        let restored = r.image.data.as_standard_layout();
+        let restored = restored.as_slice().expect("standard layout");
+        match r.uncertainty.filter(|_| call.uncertainty) {
+            Some(sigma) => {
+                let sigma = sigma.data.as_standard_layout();
+                let sigma = sigma.as_slice().expect("standard layout");
+                write_float_arrays(env, &[restored, sigma])
             }
+            None => write_float_arrays(env, &[restored]),
         }
-        write_floats(env, &out)
     })
 }
 

@@ -2,7 +2,7 @@
 //! the user's request, held per thread while the job runs, and the fallback to the CPU when
 //! the job fails on the GPU.
 
-use crate::Error;
+use crate::device::{run_on_gpu, OnGpu};
 use candle_core::Device;
 
 thread_local! {
@@ -92,19 +92,11 @@ pub fn select_device(
     .unwrap_or_else(|| (Device::Cpu, cpu_name()))
 }
 
-/// Whether a network job that failed with `e` on a GPU is run again on the CPU: any failure
-/// but a cancel or an input the job cannot take (those would fail on the CPU the same way).
-pub fn worth_retrying_on_cpu(e: &Error) -> bool {
-    !matches!(
-        e,
-        Error::Cancelled | Error::InvalidInput(_) | Error::File { .. }
-    )
-}
-
 /// Runs a network job on the device `request` selects (see [`select_device`]): `job` creates
 /// its tensors and networks on [`device()`] and names it with [`device_name()`]. On a GPU, a
 /// failure of the job (a CUDA error such as running out of GPU memory, or a panic in candle's
-/// CUDA code) is logged as a warning with its reason and the whole job runs again on the CPU.
+/// CUDA code) is logged as a warning with its reason and the whole job runs again on the CPU
+/// ([`crate::device::run_on_gpu`], the one fallback).
 /// Returns the job's result and the name of the device that produced it.
 pub fn run_on_device<T>(
     request: crate::device::DeviceRequest,
@@ -112,30 +104,20 @@ pub fn run_on_device<T>(
     mut job: impl FnMut(&mut dyn crate::progress::Progress) -> crate::Result<T>,
 ) -> crate::Result<(T, String)> {
     let (dev, name) = select_device(request, progress);
-    if dev.is_cpu() {
-        let _scope = DeviceScope::cpu();
-        return Ok((job(progress)?, cpu_name()));
+    let mut gpu = (!dev.is_cpu()).then_some((dev, name));
+    let on_gpu = run_on_gpu(
+        &mut gpu,
+        "the network",
+        |(_, n)| n.clone(),
+        progress,
+        |g, p| {
+            let _scope = DeviceScope::enter(g.0.clone(), g.1.clone());
+            job(p).map(|t| (t, g.1.clone()))
+        },
+    )?;
+    if let OnGpu::Done(done) = on_gpu {
+        return Ok(done);
     }
-    let result = {
-        let _scope = DeviceScope::enter(dev, name.clone());
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut *progress)))
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("no message");
-                Err(Error::Device(format!("panic in the GPU code: {what}")))
-            })
-    };
-    match result {
-        Err(e) if worth_retrying_on_cpu(&e) => {
-            progress.log(&format!(
-                "Warning: the network failed on {name} ({e}); running it again on the CPU"
-            ));
-            let _scope = DeviceScope::cpu();
-            Ok((job(progress)?, cpu_name()))
-        }
-        r => r.map(|t| (t, name)),
-    }
+    let _scope = DeviceScope::cpu();
+    Ok((job(progress)?, cpu_name()))
 }

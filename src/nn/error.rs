@@ -37,6 +37,6 @@ mod tests {
         assert!(matches!(other, Error::Device(_)), "{other}");
         let bug = Error::from(candle_core::Error::Msg("shape mismatch".into()));
         assert!(matches!(bug, Error::Internal(_)), "{bug}");
-        assert!(crate::nn::worth_retrying_on_cpu(&oom));
+        assert!(crate::device::worth_retrying_on_cpu(&oom));
     }
 }

@@ -23,9 +23,7 @@ pub mod unet;
 mod vars;
 
 pub use cpu::{reuse_freed_memory, FreedMemoryReuse};
-pub use device::{
-    cpu_name, device, device_name, run_on_device, select_device, worth_retrying_on_cpu, DeviceScope,
-};
+pub use device::{cpu_name, device, device_name, run_on_device, select_device, DeviceScope};
 pub use model_file::{load_model, save_model, Model, ModelInfo};
 pub use normalize::Normalization;
 pub use train::{train, EpochStats, Objective, TrainOptions, TrainReport};

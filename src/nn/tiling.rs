@@ -167,7 +167,7 @@ pub fn predict(
         match predict_tiles(net, image, &layout, tile, progress) {
             Err(e)
                 if !super::device().is_cpu()
-                    && super::worth_retrying_on_cpu(&e)
+                    && crate::device::worth_retrying_on_cpu(&e)
                     && tile > layout.min_tile =>
             {
                 let smaller = (tile / 2 / layout.m * layout.m).max(layout.min_tile);

@@ -3,7 +3,9 @@
 use super::reconstruct::{wiener_sim_with, WienerFilters, WienerSettings};
 use super::wiener_cuda;
 use super::{AngleParams, Otf, SimOptics, SimOptions};
-use crate::device::{self, Device};
+use crate::device::{self, run_on_gpu, Device, OnGpu};
+use crate::progress::Progress;
+use crate::Result;
 
 /// Runs the Wiener filter of each plane: on the GPU while it works (the `cuda` feature and a
 /// usable GPU), on the CPU otherwise. The filters are computed (on the host) for the first
@@ -55,8 +57,8 @@ impl Planes {
     }
 
     /// Reconstructs plane `plane` (0-based) from `frames` with pattern `params` into `out`
-    /// (SIM, widefield, Wiener-filtered widefield). Returns a warning when the GPU failed: this
-    /// plane and the rest are then computed on the CPU.
+    /// (SIM, widefield, Wiener-filtered widefield). Returns the warning (logged to `progress`)
+    /// when the GPU failed: this plane and the rest are then computed on the CPU.
     pub(super) fn run(
         &mut self,
         frames: &[Vec<&[f32]>],
@@ -64,40 +66,35 @@ impl Planes {
         (optics, otf): (&SimOptics, &Otf),
         out: [&mut [f32]; 3],
         plane: usize,
-    ) -> Option<String> {
+        progress: &mut dyn Progress,
+    ) -> Result<Option<String>> {
         if self.filters.as_ref().is_none_or(|(p, _)| p != params) {
             let f = WienerFilters::new(self.raw, self.phases, optics, otf, params, &self.settings);
             self.filters = Some((params.to_vec(), f));
             self.gpu_filters = false;
         }
         let filters = &self.filters.as_ref().expect("just set").1;
-        let (out, warning) = match self.gpu.as_mut() {
-            None => (out, None),
-            Some(g) => {
-                let set = if self.gpu_filters {
-                    Ok(())
-                } else {
-                    g.set_filters(filters)
-                };
-                let [a, b, c] = out;
-                match set.and_then(|()| g.reconstruct(frames, [&mut *a, &mut *b, &mut *c])) {
-                    Ok(()) => {
-                        self.gpu_filters = true;
-                        return None;
-                    }
-                    Err(e) => {
-                        let warning = format!(
-                            "SIM on {} failed ({e}); plane {} and the rest are computed on the \
-                             CPU",
-                            g.device().ran_on(),
-                            plane + 1
-                        );
-                        self.gpu = None;
-                        ([a, b, c], Some(warning))
-                    }
+        let [a, b, c] = out;
+        let gpu_filters = &mut self.gpu_filters;
+        let on_gpu = run_on_gpu(
+            &mut self.gpu,
+            &format!("SIM of plane {}", plane + 1),
+            |g| g.device().ran_on(),
+            progress,
+            |g, _| {
+                if !*gpu_filters {
+                    g.set_filters(filters)?;
+                    *gpu_filters = true;
                 }
-            }
+                g.reconstruct(frames, [&mut *a, &mut *b, &mut *c])
+            },
+        )?;
+        let warning = match on_gpu {
+            OnGpu::Done(()) => return Ok(None),
+            OnGpu::FellBack(w) => Some(w),
+            OnGpu::NoGpu => None,
         };
+        let out = [a, b, c];
         let r = wiener_sim_with(frames, filters);
         for (dst, src) in out
             .into_iter()
@@ -105,6 +102,6 @@ impl Planes {
         {
             dst.copy_from_slice(&src);
         }
-        warning
+        Ok(warning)
     }
 }

@@ -150,8 +150,8 @@ pub fn reconstruct(
                 .into_slice()
                 .expect("standard layout")
         });
-        if let Some(w) = planes.run(&refs, &used, (optics, &otf), out, plane) {
-            progress.log(&format!("Warning: {w}"));
+        // A GPU failure is logged by `run`; the warning also goes into the result.
+        if let Some(w) = planes.run(&refs, &used, (optics, &otf), out, plane, progress)? {
             device_warnings.push(w);
         }
         plane_params.push(used);

@@ -41,11 +41,6 @@ impl SpotFitter {
         Ok(SpotFitter { gpu, fit })
     }
 
-    /// The GPU, for the log: "CUDA:0 (NVIDIA H100)".
-    pub fn name(&self) -> String {
-        format!("CUDA:{} ({})", self.gpu.ordinal, self.gpu.name)
-    }
-
     /// The device, as the localizer reports it.
     pub fn device(&self) -> crate::device::Device {
         self.gpu.device()

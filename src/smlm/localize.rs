@@ -5,7 +5,7 @@
 use super::detect::detect;
 use super::fit::{fit_spot_masked, FitOptions, Spot, MAX_WINDOW};
 use super::{Camera, Localization};
-use crate::device::{choose_gpu, Device, DeviceRequest};
+use crate::device::{choose_gpu, run_on_gpu, Device, DeviceRequest, OnGpu};
 use crate::progress::{check_cancel, Progress};
 use crate::{invalid, Result};
 use ndarray::Array3;
@@ -439,18 +439,16 @@ impl Localizer {
         progress: &mut dyn Progress,
     ) -> Result<Vec<Localization>> {
         let (w, h) = (self.width, self.height);
-        if let Some(fitter) = &self.gpu {
-            match localize_frames_gpu(fitter, frames, w, h, first, &self.opts) {
-                Ok(found) => return Ok(found),
-                Err(e @ crate::Error::InvalidInput(_)) => return Err(e),
-                Err(e) => {
-                    progress.log(&format!(
-                        "Warning: spot fitting failed on {} ({e}); fitting on the CPU from now on",
-                        fitter.name()
-                    ));
-                    self.gpu = None;
-                }
-            }
+        let opts = &self.opts;
+        let on_gpu = run_on_gpu(
+            &mut self.gpu,
+            "spot fitting",
+            |fitter| fitter.device().ran_on(),
+            progress,
+            |fitter, _| localize_frames_gpu(fitter, frames, w, h, first, opts),
+        )?;
+        if let OnGpu::Done(found) = on_gpu {
+            return Ok(found);
         }
         localize_frames(frames, w, h, first, &self.opts)
     }

@@ -40,9 +40,6 @@ mod fit_cuda {
                 "this library was built without the 'cuda' feature".into(),
             ))
         }
-        pub fn name(&self) -> String {
-            match *self {}
-        }
         pub fn device(&self) -> Device {
             match *self {}
         }

@@ -6,6 +6,7 @@ use super::model::DeepStormModel;
 use super::peaks::{
     find_peaks, fit_amplitudes, gaussian_kernel, mortensen_px, single_peak, BLUR_SIGMA, SPIKE,
 };
+use crate::device::{run_on_gpu, OnGpu};
 use crate::progress::{check_cancel, Progress};
 use crate::smlm::{Camera, Localization};
 use crate::{invalid, Result};
@@ -152,18 +153,15 @@ impl DeepStormLocalizer {
     /// GPU failure is logged and the network runs on the CPU from then on.
     fn predict_maps(&mut self, batch: &[f32], progress: &mut dyn Progress) -> Result<Vec<f32>> {
         let (w, h, camera) = (self.width, self.height, &self.opts.camera);
-        if let Some((model, name)) = &self.gpu {
-            match model.predict_maps(batch, w, h, camera) {
-                Ok(maps) => return Ok(maps),
-                Err(e) if crate::nn::worth_retrying_on_cpu(&e) => {
-                    progress.log(&format!(
-                        "Warning: the Deep-STORM network failed on {name} ({e}); running it on \
-                         the CPU from now on"
-                    ));
-                    self.gpu = None;
-                }
-                Err(e) => return Err(e),
-            }
+        let on_gpu = run_on_gpu(
+            &mut self.gpu,
+            "the Deep-STORM network",
+            |(_, name)| name.clone(),
+            progress,
+            |(model, _), _| model.predict_maps(batch, w, h, camera),
+        )?;
+        if let OnGpu::Done(maps) = on_gpu {
+            return Ok(maps);
         }
         self.model.predict_maps(batch, w, h, camera)
     }

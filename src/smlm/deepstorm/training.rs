@@ -15,8 +15,8 @@ use super::{
     BLUR_SIGMA, SPIKE,
 };
 use crate::nn::layers::conv2d_same;
-use crate::nn::{device, train, EpochStats, Objective, TrainOptions};
-use crate::progress::Progress;
+use crate::nn::{device, train, Objective, TrainOptions};
+use crate::progress::{Progress, SubProgress};
 use crate::smlm::metrics::assess;
 use crate::smlm::synthetic::{simulate_smlm, SimCamera, SmlmSimOptions, SpotScratch};
 use crate::{invalid, Result};
@@ -326,10 +326,7 @@ fn train_deepstorm_here(
             kernel,
             validation,
         };
-        let mut part = ScaledProgress {
-            inner: progress,
-            scale: 0.9,
-        };
+        let mut part = SubProgress::range(progress, 0.0, 0.9);
         train(&model.vars, &mut objective, &settings.schedule, &mut part)?
     };
     model.info.history = report;
@@ -343,30 +340,6 @@ fn train_deepstorm_here(
     ));
     progress.fraction(1.0);
     Ok(model)
-}
-
-/// Reports `scale`·fraction to `inner`.
-struct ScaledProgress<'a> {
-    inner: &'a mut dyn Progress,
-    scale: f32,
-}
-
-impl Progress for ScaledProgress<'_> {
-    fn fraction(&mut self, f: f32) {
-        self.inner.fraction(f * self.scale)
-    }
-    fn status(&mut self, m: &str) {
-        self.inner.status(m)
-    }
-    fn log(&mut self, m: &str) {
-        self.inner.log(m)
-    }
-    fn cancelled(&mut self) -> bool {
-        self.inner.cancelled()
-    }
-    fn epoch(&mut self, stats: &EpochStats) {
-        self.inner.epoch(stats)
-    }
 }
 
 /// Thresholds tried by [`calibrate_threshold`] (fractions of one molecule's blurred peak).

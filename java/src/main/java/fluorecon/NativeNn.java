@@ -29,12 +29,13 @@ final class NativeNn {
             ProgressListener listener) throws FluoreconException;
 
     /**
-     * Restores one volume with a model folder (Noise2Void or CARE). Returns nx*ny*nz floats, followed by as
-     * many for the uncertainty (standard deviation) when {@code uncertainty} is set. Options besides
+     * Restores one volume with a model folder (Noise2Void or CARE). Returns {restored}, or {restored,
+     * uncertainty} (the standard deviation per pixel) when {@code uncertainty} is set; each nx*ny*nz floats,
+     * x fastest. Options besides
      * {@code voxel_nm} and {@code device}: {@code model_dir}, {@code uncertainty}, {@code tile} (tile side in
      * pixels, 0 = chosen from a memory estimate).
      */
-    static native float[] restore(float[] image, int nx, int ny, int nz, String options, ProgressListener listener)
+    static native float[][] restore(float[] image, int nx, int ny, int nz, String options, ProgressListener listener)
             throws FluoreconException;
 
     /** The model folder's model.json, checked and pretty-printed. */

@@ -43,7 +43,6 @@ public class RestorePlugIn extends FluoreconCommand {
         long start = System.nanoTime();
         int nc = imp.getNChannels();
         int nt = imp.getNFrames();
-        int n = imp.getWidth() * imp.getHeight() * imp.getNSlices();
         float[][] restored = new float[nc * nt][];
         float[][] sigma = new float[nc * nt][];
         String options = new NativeOptions().put("voxel_nm", Denoising.voxelNm(imp)).put("model_dir", dir)
@@ -54,11 +53,11 @@ public class RestorePlugIn extends FluoreconCommand {
                 for (int c = 1; c <= nc; c++) {
                     int part = (f - 1) * nc + (c - 1);
                     progress.startPart(part, restored.length);
-                    float[] out = NativeNn.restore(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
+                    float[][] out = NativeNn.restore(Hyperstacks.readVolume(imp, c, f), imp.getWidth(), imp.getHeight(),
                             imp.getNSlices(), options, progress);
-                    restored[part] = java.util.Arrays.copyOfRange(out, 0, n);
+                    restored[part] = out[0];
                     if (uncertainty) {
-                        sigma[part] = java.util.Arrays.copyOfRange(out, n, 2 * n);
+                        sigma[part] = out[1];
                     }
                 }
             }

@@ -81,7 +81,9 @@ public class NativeNnTest {
         assertTrue(new File(model, "model.json").isFile() && new File(model, "model.safetensors").isFile());
         assertTrue(NativeNn.modelInfo(model.getPath()).contains("\"method\": \"n2v\""));
         LogRecorder cpu = new LogRecorder();
-        float[] restored = NativeNn.restore(image, N, N, 1, restoreOptions(model.getPath(), false, "cpu"), cpu);
+        float[][] out = NativeNn.restore(image, N, N, 1, restoreOptions(model.getPath(), false, "cpu"), cpu);
+        assertEquals("no uncertainty image unless asked for", 1, out.length);
+        float[] restored = out[0];
         assertTrue("the saved model restores as the trained one", java.util.Arrays.equals(denoised, restored));
         assertTrue(cpu.lines.toString(), cpu.has("Restoring with model 'tiny' (n2v 2D) on CPU ("));
         assertTrue("no warning for cpu: " + cpu.lines, !cpu.mentions("Warning"));
@@ -91,6 +93,29 @@ public class NativeNnTest {
         } catch (FluoreconException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("probabilistic CARE"));
         }
+    }
+
+    @Test
+    public void probabilisticCareGivesTheImageAndItsUncertainty() throws Exception {
+        File model = new File(Files.createTempDirectory("fluorecon-care").toFile(), "model");
+        float[] low = noisy(6);
+        float[] high = new float[N * N];
+        for (int y = 0; y < N; y++) {
+            for (int x = 0; x < N; x++) {
+                high[y * N + x] = (float) (10 + 5 * Math.sin(x / 5.0) * Math.cos(y / 7.0));
+            }
+        }
+        NativeNn.careTrain(low, high, N, N, 1, tiny("cpu").careOptions("tiny", VOXEL, true, model.getPath()), null);
+        float[][] out = NativeNn.restore(low, N, N, 1, restoreOptions(model.getPath(), true, "cpu"), null);
+        assertEquals("the image and its uncertainty", 2, out.length);
+        assertEquals(N * N, out[0].length);
+        assertEquals(N * N, out[1].length);
+        for (float s : out[1]) {
+            assertTrue("a standard deviation is positive and finite: " + s, s > 0 && Float.isFinite(s));
+        }
+        float[][] plain = NativeNn.restore(low, N, N, 1, restoreOptions(model.getPath(), false, "cpu"), null);
+        assertEquals(1, plain.length);
+        assertTrue("the same image with or without its uncertainty", java.util.Arrays.equals(out[0], plain[0]));
     }
 
     @Test
