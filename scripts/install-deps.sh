@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Fluorecon's build, demo and tests need on Debian/Ubuntu, skipping what is
-# already there: a JDK, Maven with the Debian repository of plugins (offline builds),
-# ImageJ 1.x, Xvfb (headless ImageJ), and Rust (via rustup) when cargo is missing.
+# already there: a C compiler and linker (Rust links with it), curl and CA certificates
+# (rustup), Python's venv (the CUDA compiler for the lint, from PyPI), a JDK, Maven with the
+# Debian repository of plugins (offline builds), ImageJ 1.x, Xvfb (headless ImageJ), and Rust
+# (via rustup) when cargo is missing. A fresh Debian 12 needs only `make` and this folder
+# (scripts/fresh-machine-check.sh proves it in a debootstrap root).
 set -euo pipefail
 
-pkgs=(default-jdk-headless imagej xvfb xauth maven junit4 libmaven-compiler-plugin-java
+pkgs=(gcc libc6-dev curl ca-certificates python3-venv unzip
+      default-jdk-headless imagej xvfb xauth maven junit4 libmaven-compiler-plugin-java
       libmaven-jar-plugin-java libsurefire-java libmaven-resources-plugin-java
       libmaven-install-plugin-java maven-debian-helper)
 missing=()

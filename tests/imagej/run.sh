@@ -23,7 +23,7 @@ cp "$jar" "$work/ij/plugins/"
 
 # run_macro MACRO ARGUMENT: ImageJ in batch mode under a virtual display, output to stdout.
 run_macro() {
-  timeout 300 xvfb-run -a java -Xmx6g -Dplugins.dir="$work/ij" -Duser.home="$work" \
+  timeout "${MACRO_TIMEOUT:-300}" xvfb-run -a java -Xmx6g -Dplugins.dir="$work/ij" -Duser.home="$work" \
     -cp "$ij" ij.ImageJ -batch "$1" "$2" 2>&1 || true
 }
 
@@ -33,7 +33,9 @@ if [ "$mode" = demo ]; then
   mkdir -p "$out"
   target/release/fluorecon simulate-sim --size 512 --seed 1 -o "$out/sim-input" >/dev/null 2>&1 \
     || { echo "fluorecon simulate-sim failed"; exit 1; }
-  run_macro tests/imagej/demo.ijm "$root/samples/|$out/" | tee "$out/log.txt"
+  target/release/fluorecon simulate-smlm --frames 500 --seed 1 -o "$out/smlm-input" >/dev/null 2>&1 \
+    || { echo "fluorecon simulate-smlm failed"; exit 1; }
+  MACRO_TIMEOUT=1200 run_macro tests/imagej/demo.ijm "$root/samples/|$out/" | tee "$out/log.txt"
   grep -q "^Demo finished" "$out/log.txt" || { echo "demo failed"; exit 1; }
   echo "Results in $out:"
   ls -l "$out"

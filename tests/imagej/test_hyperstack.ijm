@@ -2,6 +2,8 @@
 // each (channel, frame) stack is deconvolved on its own; Generate PSF and About work.
 // expect-output: Device: CPU
 // expect-output: Library: 
+// expect-output: Licence: BSD 2-Clause
+// expect-output: Platform libraries in this jar: linux_64
 setBatchMode(true);
 
 function check(name, ok, detail) {

@@ -20,9 +20,12 @@ import java.util.Set;
 import java.util.function.Predicate;
 
 /**
- * Finds and loads the native engine, once per JVM. The plugin may carry two builds of it: the CPU
- * library {@code libfluorecon.so} and the CUDA library {@code libfluorecon_cuda.so}, which needs an
- * NVIDIA driver and the CUDA 13 runtime libraries. Looks, in order:
+ * Finds and loads the native engine, once per JVM. The plugin carries the CPU library of every
+ * platform it was built for ({@link NativePlatform}: {@code natives/<platform>/}, {@code
+ * libfluorecon.so}, {@code fluorecon.dll} or {@code libfluorecon.dylib}) and, on Linux x86-64, may
+ * carry the CUDA library {@code libfluorecon_cuda.so}, which needs an NVIDIA driver and the CUDA 13
+ * runtime libraries. On a platform without a build, the first command says so, naming the
+ * platform, before its dialog opens. Looks, in order:
  * <ol>
  * <li>at the path in the system property {@value #PROPERTY}. When it is set, it is the only place
  * tried: a wrong path is reported instead of silently loading another copy;</li>
@@ -30,8 +33,8 @@ import java.util.function.Predicate;
  * {@code cuda}; system property, else the ImageJ preference of that name, else {@code auto}) is not
  * {@code cpu} and {@link #decide} finds a driver and the runtime libraries: the CUDA library, in
  * {@code <ImageJ>/lib/linux64/} and then in the plugin jar at {@value #CUDA_RESOURCE};</li>
- * <li>the CPU library in {@code <ImageJ>/lib/linux64/} (an installed Fiji), when ImageJ is
- * present;</li>
+ * <li>the CPU library in Fiji's folder for the platform ({@code <ImageJ>/lib/linux64/},
+ * {@code win64/}, {@code macosx/}, …), when ImageJ is present;</li>
  * <li>the CPU library in the plugin jar at {@value #RESOURCE}.</li>
  * </ol>
  * A library from the jar is copied into a per-process temporary folder and the copy is deleted as
@@ -44,9 +47,14 @@ final class NativeLoader {
     static final String PROPERTY = "fluorecon.library";
     /** System property (and ImageJ preference) with the requested device: auto, cpu or cuda. */
     static final String DEVICE_PROPERTY = "fluorecon.device";
-    /** Where the CPU library sits inside the plugin jar. */
-    static final String RESOURCE = "/natives/linux_64/libfluorecon.so";
-    static final String FILE_NAME = "libfluorecon.so";
+    /** The platform this JVM runs on; null when the engine is not built for it. */
+    static final NativePlatform PLATFORM = NativePlatform.current();
+    /** Where this platform's CPU library sits inside the plugin jar (natives/&lt;platform&gt;/). */
+    static final String RESOURCE = PLATFORM == null ? "/natives/linux_64/libfluorecon.so" : PLATFORM.resource();
+    /** The CPU library's file name on this platform (libfluorecon.so, fluorecon.dll, libfluorecon.dylib). */
+    static final String FILE_NAME = PLATFORM == null ? "libfluorecon.so" : PLATFORM.libraryFile;
+    /** Fiji's folder of native libraries for this platform, under {@code Fiji.app/lib/}. */
+    static final String FIJI_LIB = PLATFORM == null ? "linux64" : PLATFORM.fijiLib;
     /** Where the CUDA library sits inside the plugin jar (absent from a CPU-only build). */
     static final String CUDA_RESOURCE = "/natives/linux_64/libfluorecon_cuda.so";
     static final String CUDA_FILE_NAME = "libfluorecon_cuda.so";
@@ -208,6 +216,11 @@ final class NativeLoader {
             req = Request.AUTO;
         }
         String prefix = req == Request.CUDA ? "cuda was requested but " : "";
+        if (!cudaLibraryAvailable && PLATFORM != null && !PLATFORM.hasCudaBuild()) {
+            reasons.add(prefix + "the CUDA build of the engine exists for Linux x86-64 only; this is "
+                    + PLATFORM.label);
+            return new Decision(req, false, new LinkedHashMap<String, File>(), reasons);
+        }
         if (!cudaLibraryAvailable) {
             reasons.add(prefix + "the CUDA library is not in this plugin (" + CUDA_FILE_NAME
                     + ": the jar was built without a CUDA toolchain)");
@@ -297,7 +310,7 @@ final class NativeLoader {
         }
         gpuReasons.addAll(reasons.subList(before, reasons.size()));
         if (imageJDir != null) {
-            File installed = new File(new File(new File(imageJDir, "lib"), "linux64"), FILE_NAME);
+            File installed = new File(new File(new File(imageJDir, "lib"), FIJI_LIB), FILE_NAME);
             String problem = tryLoad(installed);
             if (problem == null) {
                 return installed.getAbsolutePath();
@@ -374,14 +387,9 @@ final class NativeLoader {
         return String.valueOf(NativeLoader.class.getResource(resource));
     }
 
-    /** @return null on Linux x86-64, the only platform the engine is built for, else a message */
+    /** @return null on a platform the engine is built for ({@link NativePlatform}), else a message naming it */
     static String unsupportedPlatform(String os, String arch) {
-        String a = arch == null ? "" : arch.toLowerCase(Locale.ROOT);
-        boolean linux = os != null && os.toLowerCase(Locale.ROOT).startsWith("linux");
-        if (linux && (a.equals("amd64") || a.equals("x86_64"))) {
-            return null;
-        }
-        return "Fluorecon's native engine is built for Linux x86-64; this is " + os + "/" + arch + ".";
+        return NativePlatform.of(os, arch) != null ? null : NativePlatform.unsupportedMessage(os, arch);
     }
 
     /** @return null when loaded, else why not (for a sentence "…, but &lt;why&gt;") */
@@ -404,7 +412,9 @@ final class NativeLoader {
         InputStream in = NativeLoader.class.getResourceAsStream(resource);
         if (in == null) {
             throw new IOException("it does not contain " + resource.substring(1) + (resource.equals(CUDA_RESOURCE)
-                    ? " (built without a CUDA toolchain)" : " (was it built before `cargo build --release`?)"));
+                    ? " (built without a CUDA toolchain)"
+                    : " (this jar was built without the library for " + (PLATFORM == null ? "this platform"
+                            : PLATFORM.label) + "; the release jar of `make release` carries every platform's)"));
         }
         try {
             File dir = Files.createTempDirectory("fluorecon-").toFile();
@@ -428,8 +438,11 @@ final class NativeLoader {
         return new FluoreconException(message.toString());
     }
 
-    /** @return whether the CUDA library is in ImageJ's lib/linux64 or in the jar */
+    /** @return whether the CUDA library is in ImageJ's lib/linux64 or in the jar (Linux x86-64 only) */
     private static boolean cudaLibraryAvailable(String imageJDir) {
+        if (PLATFORM == null || !PLATFORM.hasCudaBuild()) {
+            return false;
+        }
         if (imageJDir != null && new File(new File(new File(imageJDir, "lib"), "linux64"), CUDA_FILE_NAME).isFile()) {
             return true;
         }

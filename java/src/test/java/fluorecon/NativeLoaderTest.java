@@ -32,12 +32,43 @@ public class NativeLoaderTest {
     }
 
     @Test
-    public void onlyLinuxX86_64IsSupported() {
-        assertNull(NativeLoader.unsupportedPlatform("Linux", "amd64"));
-        assertNull(NativeLoader.unsupportedPlatform("Linux", "x86_64"));
-        assertEquals("Fluorecon's native engine is built for Linux x86-64; this is Mac OS X/aarch64.",
-                NativeLoader.unsupportedPlatform("Mac OS X", "aarch64"));
-        assertTrue(NativeLoader.unsupportedPlatform("Windows 10", "amd64").contains("Windows 10/amd64"));
+    public void everyDesktopPlatformHasItsLibrary() {
+        String[][] cases = {
+            {"Linux", "amd64", "/natives/linux_64/libfluorecon.so", "linux64"},
+            {"Linux", "x86_64", "/natives/linux_64/libfluorecon.so", "linux64"},
+            {"Linux", "aarch64", "/natives/linux_arm64/libfluorecon.so", "linux-arm64"},
+            {"Windows 11", "amd64", "/natives/windows_64/fluorecon.dll", "win64"},
+            {"Windows 10", "amd64", "/natives/windows_64/fluorecon.dll", "win64"},
+            {"Mac OS X", "x86_64", "/natives/macos_64/libfluorecon.dylib", "macosx"},
+            {"Mac OS X", "aarch64", "/natives/macos_arm64/libfluorecon.dylib", "macos-arm64"},
+        };
+        for (String[] c : cases) {
+            NativePlatform p = NativePlatform.of(c[0], c[1]);
+            assertEquals(c[0] + " " + c[1], c[2], p.resource());
+            assertEquals(c[3], p.fijiLib);
+            assertNull(NativeLoader.unsupportedPlatform(c[0], c[1]));
+            assertEquals(c[2].startsWith("/natives/linux_64/"), p.hasCudaBuild());
+        }
+        for (String[] c : new String[][] {{"Windows 11", "aarch64"}, {"Linux", "ppc64le"}, {"FreeBSD", "amd64"},
+            {"Linux", "x86"}}) {
+            assertNull(NativePlatform.of(c[0], c[1]));
+            String message = NativeLoader.unsupportedPlatform(c[0], c[1]);
+            assertTrue(message, message.contains("(" + c[0] + ", " + c[1] + ")"));
+            assertTrue(message, message.contains("it runs on Linux x86-64, Linux arm64, Windows x86-64, macOS Intel, "
+                    + "macOS Apple silicon."));
+        }
+    }
+
+    /** The CUDA build exists for Linux x86-64 only: elsewhere the reason says so, and no CUDA load is tried. */
+    @Test
+    public void cudaIsOfferedOnLinuxX86_64Only() {
+        assumeTrue(NativeLoader.PLATFORM != null);
+        NativeLoader.Decision d = NativeLoader.decide("cuda", false, new java.util.ArrayList<File>(),
+                new java.util.ArrayList<File>(), f -> true);
+        assertTrue(!d.tryCuda && d.reasons.size() == 1);
+        String expected = NativeLoader.PLATFORM.hasCudaBuild() ? "the jar was built without a CUDA toolchain"
+                : "exists for Linux x86-64 only";
+        assertTrue(d.reasons.get(0), d.reasons.get(0).contains(expected));
     }
 
     /** Surefire sets the property to ../target/release/libfluorecon.so; skipped until cargo built it. */
