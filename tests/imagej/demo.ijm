@@ -19,6 +19,18 @@ function psnr(est, truth) {
   return 10 * log((hi - lo) * (hi - lo) / mse) / log(10);
 }
 
+// The same for single planes (Stack.getStatistics needs a stack).
+function psnr2d(est, truth) {
+  imageCalculator("Subtract create 32-bit", est, truth);
+  diff = getTitle();
+  run("Square");
+  getStatistics(n, mse);
+  close(diff);
+  selectImage(truth);
+  getStatistics(n, mean, lo, hi);
+  return 10 * log((hi - lo) * (hi - lo) / mse) / log(10);
+}
+
 run("About Fluorecon...");
 open(dir + "truth.tif");
 open(dir + "psf.tif");
@@ -92,8 +104,8 @@ t0 = getTime();
 run("Denoise (Noise2Void)...", "epochs=10 steps_per_epoch=20 batch_size=16 patch_size=32 seed=1");
 n2v = getTitle();
 print(n2v + " (Noise2Void, 10 short epochs): " + (getTime() - t0) + " ms");
-print("PSNR against the clean plane: noisy " + d2s(psnr("noisy", "clean"), 2) + " dB, Noise2Void "
-  + d2s(psnr(n2v, "clean"), 2) + " dB");
+print("PSNR against the clean plane: noisy " + d2s(psnr2d("noisy", "clean"), 2) + " dB, Noise2Void "
+  + d2s(psnr2d(n2v, "clean"), 2) + " dB");
 saveAs("Tiff", out + "n2v-denoised.tif");
 n2v = getTitle();
 selectImage("noisy");
@@ -123,7 +135,12 @@ if (File.exists(out + "smlm-input/stack.tif")) {
   for (i = 1; i < truth.length; i++) {
     t = split(truth[i], ",");
     tf = parseInt(t[0]);
-    while (j0 < found.length && parseInt(split(found[j0], ",")[1]) < tf) j0++;
+    frame = -1;
+    while (j0 < found.length && frame < tf) {
+      f = split(found[j0], ",");
+      frame = parseInt(f[1]);
+      if (frame < tf) j0++;
+    }
     best = 250;
     bestj = -1;
     for (j = j0; j < found.length; j++) {
