@@ -3,6 +3,7 @@
 #   dist/Fluorecon_-VERSION.jar                    the plugin: drop it into Fiji.app/plugins/
 #   dist/fluorecon-VERSION-<platform>.tar.gz|.zip   the CLI of each platform, with README and LICENSE
 #   dist/SHA256SUMS
+#   dist/update-site/                               a Fiji update site (plugins/, db.xml.gz) to host
 #
 #   scripts/make-dist.sh VERSION
 set -euo pipefail
@@ -26,5 +27,6 @@ for dir in target-cross/cli/*/; do
   rm -rf "$stage"
 done
 (cd dist && sha256sum -- * >SHA256SUMS)
+python3 scripts/update-site.py "$JAR" dist/update-site
 echo "dist/:"
 ls -l dist
