@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export PATH="$HOME/.cargo/bin:$HOME/.cache/fluorecon-cross/venv/bin:$PATH"
-export CARGO_TARGET_DIR="$PWD/target-cross"
+mkdir -p target-cross
+export CARGO_TARGET_DIR="$(realpath target-cross)"
 OUT="$CARGO_TARGET_DIR"
 GLIBC=2.28
 

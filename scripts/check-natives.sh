@@ -115,6 +115,12 @@ LINUX_CLI=target-cross/cli/linux_64/fluorecon
 WIN_CLI=target-cross/cli/windows_64/fluorecon.exe
 if [ "$RUN" = yes ] && [ -z "$JAR" ] && command -v wine >/dev/null && [ -x "$LINUX_CLI" ] && [ -f "$WIN_CLI" ]; then
   export WINEPREFIX="$HOME/.cache/fluorecon-wine" WINEDEBUG=-all
+  # Wine 8 lacks bcryptprimitives.dll (ProcessPrng, used by Rust's standard library; every
+  # Windows 10/11 has it): the executable runs from a folder with a stand-in built here.
+  mkdir -p "$WORK/win"
+  cp "$WIN_CLI" "$WORK/win/"
+  x86_64-w64-mingw32-gcc -shared -O2 -o "$WORK/win/bcryptprimitives.dll" scripts/wine/bcryptprimitives.c -ladvapi32
+  WIN_CLI="$WORK/win/fluorecon.exe"
   cargo build -q --release --example tiff_diff
   DIFF=target/release/examples/tiff_diff
   D="$WORK/run"
