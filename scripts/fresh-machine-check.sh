@@ -29,6 +29,15 @@ mount -t sysfs sys "$ROOT/sys"
 mount --bind /dev "$ROOT/dev"
 mount --bind /dev/pts "$ROOT/dev/pts"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# This machine's network, not software: where HTTPS goes through an egress proxy with its own
+# certificate authority (local CAs in /usr/local/share/ca-certificates, pip told to use the
+# system bundle), the fresh root gets the same, as a machine on that network would.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  chroot "$ROOT" update-ca-certificates >>"$LOG" 2>&1
+fi
+[ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
 git clone -q --no-local . "$ROOT/root/fluorecon"
 if ! curl -sSf --max-time 20 https://sh.rustup.rs >/dev/null 2>&1; then
   echo "== rustup's server is not reachable: seeding the Rust toolchain from this machine" | tee -a "$LOG"
