@@ -121,12 +121,22 @@ impl Default for NoiseEstimateOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NoiseEstimate {
     pub model: NoiseModel,
-    /// (mean ADU, detail variance ADU², blocks) of each level set kept in the fit.
-    pub levels: Vec<(f64, f64, usize)>,
+    /// The level sets kept in the fit.
+    pub levels: Vec<Level>,
     /// 2×2 blocks judged smooth and used.
     pub blocks: usize,
     /// Whether clipped values were found (and left out).
     pub clipped: bool,
+}
+
+/// One level set: blocks of similar mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// Mean of the blocks, ADU.
+    pub mean: f64,
+    /// Variance of their diagonal details, ADU².
+    pub variance: f64,
+    pub blocks: usize,
 }
 
 /// One 2×2 block: its mean (approximation), squared diagonal detail, and from its 8
@@ -213,7 +223,7 @@ pub fn estimate_noise(image: &Volume, options: &NoiseEstimateOptions) -> Result<
         let Some((fit, used)) = fit_affine(&levels) else {
             break;
         };
-        let count = used.iter().map(|l| l.2).sum();
+        let count = used.iter().map(|l| l.blocks).sum();
         model = Some(fit);
         last = Some((fit, used, count));
     }
@@ -223,7 +233,7 @@ pub fn estimate_noise(image: &Volume, options: &NoiseEstimateOptions) -> Result<
              the noise parameters instead"
         );
     };
-    let top = levels.iter().map(|l| l.1).fold(0.0, f64::max);
+    let top = levels.iter().map(|l| l.variance).fold(0.0, f64::max);
     if fit.gain <= 0.0 {
         if top <= 0.0 {
             return invalid!("no noise was found in the image; it needs no denoising");
@@ -312,7 +322,7 @@ fn plane_blocks(
 }
 
 /// Groups of equal size by mean: (mean, trimmed detail variance, blocks).
-fn level_sets(mut blocks: Vec<Block>, max_levels: usize, robust: bool) -> Vec<(f64, f64, usize)> {
+fn level_sets(mut blocks: Vec<Block>, max_levels: usize, robust: bool) -> Vec<Level> {
     blocks.sort_by(|a, b| a.key.total_cmp(&b.key));
     let levels = (blocks.len() / 1200).clamp(4, max_levels.max(4));
     let size = blocks.len() / levels;
@@ -337,38 +347,45 @@ fn level_sets(mut blocks: Vec<Block>, max_levels: usize, robust: bool) -> Vec<(f
                 .collect();
             kept.iter().sum::<f64>() / kept.len().max(1) as f64
         };
-        out.push((mean, var, g.len()));
+        out.push(Level {
+            mean,
+            variance: var,
+            blocks: g.len(),
+        });
     }
     out
 }
 
 /// Drops level sets within 3 standard deviations of a clipped level (their variance is cut).
 fn drop_near_clip(
-    levels: Vec<(f64, f64, usize)>,
+    levels: Vec<Level>,
     clip_lo: Option<f32>,
     clip_hi: Option<f32>,
     model: Option<NoiseModel>,
-) -> Vec<(f64, f64, usize)> {
+) -> Vec<Level> {
     levels
         .into_iter()
-        .filter(|&(mean, var, _)| {
-            let sd = model.map_or(var, |m| m.variance(mean)).max(0.0).sqrt();
-            clip_lo.is_none_or(|c| mean - 3.0 * sd > c as f64)
-                && clip_hi.is_none_or(|c| mean + 3.0 * sd < c as f64)
+        .filter(|l| {
+            let sd = model
+                .map_or(l.variance, |m| m.variance(l.mean))
+                .max(0.0)
+                .sqrt();
+            clip_lo.is_none_or(|c| l.mean - 3.0 * sd > c as f64)
+                && clip_hi.is_none_or(|c| l.mean + 3.0 * sd < c as f64)
         })
         .collect()
 }
 
 /// Weighted least squares of var = a · mean + b; groups more than 4 standard errors off the
 /// fit are dropped once. Returns the model and the groups used.
-fn fit_affine(levels: &[(f64, f64, usize)]) -> Option<(NoiseModel, Vec<(f64, f64, usize)>)> {
-    let mut used: Vec<(f64, f64, usize)> = levels.to_vec();
+fn fit_affine(levels: &[Level]) -> Option<(NoiseModel, Vec<Level>)> {
+    let mut used: Vec<Level> = levels.to_vec();
     let mut model = None;
     for round in 0..2 {
         if used.len() < 2 {
             return None;
         }
-        let mut pred: Vec<f64> = used.iter().map(|l| l.1.max(1e-12)).collect();
+        let mut pred: Vec<f64> = used.iter().map(|l| l.variance.max(1e-12)).collect();
         let mut m = NoiseModel {
             gain: 0.0,
             variance_at_zero: 0.0,
@@ -376,12 +393,12 @@ fn fit_affine(levels: &[(f64, f64, usize)]) -> Option<(NoiseModel, Vec<(f64, f64
         for _ in 0..4 {
             let (mut sw, mut sx, mut sy, mut sxx, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
             for (l, p) in used.iter().zip(&pred) {
-                let w = l.2 as f64 / (2.0 * p * p);
+                let w = l.blocks as f64 / (2.0 * p * p);
                 sw += w;
-                sx += w * l.0;
-                sy += w * l.1;
-                sxx += w * l.0 * l.0;
-                sxy += w * l.0 * l.1;
+                sx += w * l.mean;
+                sy += w * l.variance;
+                sxx += w * l.mean * l.mean;
+                sxy += w * l.mean * l.variance;
             }
             let det = sw * sxx - sx * sx;
             if det.abs() <= f64::MIN_POSITIVE || !det.is_finite() {
@@ -390,8 +407,8 @@ fn fit_affine(levels: &[(f64, f64, usize)]) -> Option<(NoiseModel, Vec<(f64, f64
             m.gain = (sw * sxy - sx * sy) / det;
             m.variance_at_zero = (sy - m.gain * sx) / sw;
             // Floor: a fit can dip below zero between groups; the weights must stay finite.
-            let floor = used.iter().map(|l| l.1).fold(0.0, f64::max) * 1e-3;
-            pred = used.iter().map(|l| m.variance(l.0).max(floor)).collect();
+            let floor = used.iter().map(|l| l.variance).fold(0.0, f64::max) * 1e-3;
+            pred = used.iter().map(|l| m.variance(l.mean).max(floor)).collect();
         }
         model = Some(m);
         if round == 0 {
@@ -399,7 +416,9 @@ fn fit_affine(levels: &[(f64, f64, usize)]) -> Option<(NoiseModel, Vec<(f64, f64
             let kept: Vec<_> = used
                 .iter()
                 .zip(&pred)
-                .filter(|(l, p)| (l.1 - **p).abs() <= 4.0 * **p * (2.0 / l.2 as f64).sqrt())
+                .filter(|(l, p)| {
+                    (l.variance - **p).abs() <= 4.0 * **p * (2.0 / l.blocks as f64).sqrt()
+                })
                 .map(|(l, _)| *l)
                 .collect();
             if kept.len() == before || kept.len() < 2 {
