@@ -104,7 +104,8 @@ impl NoiseModel {
 pub struct NoiseEstimateOptions {
     /// Level sets (groups of blocks of similar mean) at most.
     pub max_levels: usize,
-    /// 2×2 blocks used at most; planes are sampled evenly beyond that (big stacks).
+    /// 2×2 blocks used at most (32 bytes each, twice); fewer grid phases, then planes
+    /// sampled evenly beyond that (big images and stacks).
     pub max_blocks: usize,
 }
 
@@ -112,7 +113,7 @@ impl Default for NoiseEstimateOptions {
     fn default() -> Self {
         NoiseEstimateOptions {
             max_levels: 60,
-            max_blocks: 4_000_000,
+            max_blocks: 1_000_000,
         }
     }
 }
@@ -174,15 +175,16 @@ pub fn estimate_noise(image: &Volume, options: &NoiseEstimateOptions) -> Result<
     let clip_lo = (at(lo) >= clip_share).then_some(lo);
     let clip_hi = (at(hi) >= clip_share).then_some(hi);
     let blocks_per_plane = (ny / 2) * (nx / 2);
-    let plane_step = (4 * nz * blocks_per_plane)
+    // The four phases of the 2×2 grid give four times the details (correlated, yet a
+    // tighter estimate than one phase); big images use fewer phases, then fewer planes.
+    let phases = (options.max_blocks / (nz * blocks_per_plane).max(1)).clamp(1, 4);
+    let plane_step = (phases * nz * blocks_per_plane)
         .div_ceil(options.max_blocks)
         .max(1);
     let mut blocks = Vec::new();
     for z in (0..nz).step_by(plane_step) {
         let plane = image.data.index_axis(ndarray::Axis(0), z);
-        // The four phases of the 2×2 grid: four times the details (correlated, yet a
-        // tighter estimate than one phase).
-        for (oy, ox) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        for &(oy, ox) in &[(0, 0), (1, 1), (0, 1), (1, 0)][..phases] {
             plane_blocks(
                 plane.slice(ndarray::s![oy.., ox..]),
                 clip_lo,
