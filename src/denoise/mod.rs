@@ -3,11 +3,19 @@
 //! 2018), and [`restore`], which applies a trained model of either kind to an image of any
 //! size.
 //!
+//! Classical denoising needs no training: [`classical::denoise_classical`] estimates the
+//! Poisson–Gaussian noise from the image ([`noise_model`]), stabilises it ([`gat`]) and
+//! filters it with BM3D ([`bm3d`]).
+//!
 //! A 2D model restores a stack plane by plane; a 3D model restores the volume. Images are
 //! single-channel [`Volume`]s; the result keeps the voxel size.
 
+pub mod bm3d;
 pub mod care;
+pub mod classical;
+pub mod gat;
 pub mod n2v;
+pub mod noise_model;
 mod patches;
 
 use crate::image::check_finite;

@@ -1,5 +1,6 @@
 //! JNI entry points of the denoising commands (`java/…/fluorecon/NativeNn.java`): train
-//! Noise2Void / CARE, one-click Noise2Void, restore with a model folder. Each call takes its
+//! Noise2Void / CARE, one-click Noise2Void, restore with a model folder, classical
+//! denoising (GAT + BM3D). Each call takes its
 //! options as one JSON object (see [`super::convert`]): the training fields of the dialogs
 //! ([`Training`]) map onto [`N2vOptions`] / [`CareOptions`], whose other fields keep the
 //! core's defaults. Each epoch's losses go to the listener's `epoch(int, int, double,
@@ -10,7 +11,9 @@ use super::convert::{options, parsed, required_string, volume, write_float_array
 use super::guard;
 use super::progress::{JavaProgress, TrainingProgress};
 use crate::denoise::care::{train_care, CareOptions};
+use crate::denoise::classical::{denoise_classical, ClassicalOptions};
 use crate::denoise::n2v::{denoise_n2v_each, train_n2v, N2vOptions};
+use crate::denoise::noise_model::NoiseModel;
 use crate::denoise::{check_uncertainty, finish_training, restore, RestoreOptions};
 use crate::device::DeviceRequest;
 use crate::nn::tiling::TileOptions;
@@ -271,6 +274,67 @@ pub extern "system" fn Java_fluorecon_NativeNn_restore<'l>(
     })
 }
 
+/// The camera of a `denoiseClassical` call, in ADU.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Camera {
+    /// ADU per photon.
+    gain: f64,
+    offset: f64,
+    /// Read noise standard deviation.
+    read_noise: f64,
+}
+
+/// The options of `denoiseClassical`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassicalCall {
+    /// x, y, z in nm.
+    voxel_nm: [f32; 3],
+    /// The camera; null estimates the noise from the image.
+    camera: Option<Camera>,
+}
+
+impl ClassicalCall {
+    fn classical(&self) -> crate::Result<ClassicalOptions> {
+        let noise = match &self.camera {
+            Some(c) => Some(NoiseModel::from_camera(c.gain, c.offset, c.read_noise)?),
+            None => None,
+        };
+        Ok(ClassicalOptions {
+            noise,
+            ..Default::default()
+        })
+    }
+}
+
+/// `float[] denoiseClassical(float[] image, int nx, int ny, int nz, String options,
+/// ProgressListener listener)`: GAT + BM3D of one volume (a stack plane by plane) with the
+/// given or estimated noise (logged). Returns the denoised volume.
+#[no_mangle]
+pub extern "system" fn Java_fluorecon_NativeNn_denoiseClassical<'l>(
+    mut env: JNIEnv<'l>,
+    _: JClass<'l>,
+    image: JFloatArray<'l>,
+    nx: jint,
+    ny: jint,
+    nz: jint,
+    options_json: JString<'l>,
+    listener: JObject<'l>,
+) -> jfloatArray {
+    guard(&mut env, |env| {
+        let call: ClassicalCall = options(env, &options_json, "classical denoising")?;
+        let v = volume(env, &image, (nx, ny, nz), call.voxel_nm, "the image")?;
+        let opts = call.classical()?;
+        let mut progress = JavaProgress {
+            env: &mut *env,
+            listener: &listener,
+        };
+        let d = denoise_classical(&v, &opts, &mut progress)?;
+        write_floats(env, &d.image.data.into_raw_vec_and_offset().0)
+    })
+}
+
 /// `String modelInfo(String modelDir)`: the `model.json` of a model folder, pretty-printed
 /// (for the log), after checking it.
 #[no_mangle]
@@ -328,6 +392,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(call.care(), former);
+    }
+
+    #[test]
+    fn classical_options_map_onto_the_core() {
+        let call: ClassicalCall =
+            serde_json::from_str(r#"{"voxel_nm":[65,65,200],"camera":null}"#).unwrap();
+        assert_eq!(call.classical().unwrap(), ClassicalOptions::default());
+        let call: ClassicalCall = serde_json::from_str(
+            r#"{"voxel_nm":[65,65,200],"camera":{"gain":2.0,"offset":100.0,"read_noise":3.0}}"#,
+        )
+        .unwrap();
+        let noise = call.classical().unwrap().noise.unwrap();
+        assert_eq!(noise.gain, 2.0);
+        assert_eq!(noise.variance_at_zero, 9.0 - 200.0);
+        let bad: ClassicalCall = serde_json::from_str(
+            r#"{"voxel_nm":[1,1,1],"camera":{"gain":0,"offset":0,"read_noise":1}}"#,
+        )
+        .unwrap();
+        assert!(bad.classical().unwrap_err().to_string().contains("gain"));
+        let e = serde_json::from_str::<ClassicalCall>(r#"{"voxel_nm":[1,1,1],"camra":null}"#)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("unknown field `camra`"), "{e}");
     }
 
     #[test]

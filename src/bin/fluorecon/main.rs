@@ -7,6 +7,7 @@
 mod deconv;
 mod deepstorm;
 mod denoise;
+mod denoise_classical;
 mod info;
 mod psf;
 mod sim;
@@ -66,6 +67,11 @@ enum Command {
     /// CARE restoration: train on low/high-quality image pairs, apply a model
     #[command(subcommand)]
     Care(denoise::CareCommand),
+    /// Denoise without training: Poisson–Gaussian noise model (estimated from the image, or
+    /// given), generalised Anscombe transform and BM3D
+    DenoiseClassical(denoise_classical::DenoiseClassicalArgs),
+    /// Estimate the Poisson–Gaussian noise (gain, variance at zero) of a camera image
+    EstimateNoise(denoise_classical::EstimateNoiseArgs),
     /// Show the version, build features and the devices found
     Info,
 }
@@ -169,6 +175,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Deepstorm(c) => deepstorm::deepstorm(&c),
         Command::N2v(c) => denoise::n2v(&c),
         Command::Care(c) => denoise::care(&c),
+        Command::DenoiseClassical(a) => denoise_classical::denoise_classical_cmd(&a),
+        Command::EstimateNoise(a) => denoise_classical::estimate_noise_cmd(&a),
         Command::Info => {
             info::info();
             Ok(())

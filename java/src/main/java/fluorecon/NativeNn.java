@@ -38,6 +38,15 @@ final class NativeNn {
     static native float[][] restore(float[] image, int nx, int ny, int nz, String options, ProgressListener listener)
             throws FluoreconException;
 
+    /**
+     * Classical denoising of one volume (a stack plane by plane): generalised Anscombe transform with the
+     * Poisson-Gaussian noise of {@code camera} ({@code gain} ADU/photon, {@code offset} and {@code read_noise}
+     * ADU), or estimated from the volume when {@code camera} is null, then BM3D. The noise model used goes to
+     * the log. Options: {@code voxel_nm}, {@code camera}.
+     */
+    static native float[] denoiseClassical(float[] image, int nx, int ny, int nz, String options,
+            ProgressListener listener) throws FluoreconException;
+
     /** The model folder's model.json, checked and pretty-printed. */
     static native String modelInfo(String modelDir) throws FluoreconException;
 }
