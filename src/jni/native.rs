@@ -182,6 +182,7 @@ struct SimReconstructOptions {
     background: f32,
     taper_px: i32,
     fourier_view: bool,
+    allow_failed_estimate: bool,
     #[serde(deserialize_with = "parsed")]
     device: DeviceRequest,
 }
@@ -213,6 +214,7 @@ impl SimReconstructOptions {
             background: self.background,
             taper_px: count(self.taper_px, "the edge taper")?,
             device: self.device,
+            allow_failed_estimate: self.allow_failed_estimate,
             ..SimOptions::default()
         })
     }

@@ -39,6 +39,14 @@ pub struct SimOptions {
     pub default_modulation: f64,
     /// Where the Wiener filter runs (default auto: the GPU when there is a usable one).
     pub device: DeviceRequest,
+    /// Reconstruct even when the pattern estimate of a direction failed (no stripes, an
+    /// implausible |k₀|, or a k₀ that disagrees with the other directions), with the failed
+    /// estimate and a warning (default false: such a stack is an error, so that a macro or a
+    /// script stops rather than writing an image with artefacts).
+    pub allow_failed_estimate: bool,
+    /// Replace hot (cosmic-ray) pixels before the estimate and the reconstruction (default
+    /// true; see [`super::outliers`]).
+    pub replace_hot_pixels: bool,
 }
 
 impl Default for SimOptions {
@@ -58,6 +66,8 @@ impl Default for SimOptions {
             taper_px: 12,
             default_modulation: 0.7,
             device: DeviceRequest::Auto,
+            allow_failed_estimate: false,
+            replace_hot_pixels: true,
         }
     }
 }

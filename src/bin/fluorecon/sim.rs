@@ -95,6 +95,12 @@ pub struct SimArgs {
     #[arg(long, value_name = "PX", default_value_t = 12)]
     pub taper: usize,
 
+    /// Reconstruct even when the pattern estimate of a direction failed (no stripes, an
+    /// implausible k0, or a k0 that disagrees with the other directions); without it such a
+    /// stack is an error
+    #[arg(long)]
+    pub allow_failed_estimate: bool,
+
     /// Also write the widefield image (mean of the frames, on the SIM grid)
     #[arg(long, value_name = "WF.tif")]
     pub widefield: Option<PathBuf>,
@@ -181,6 +187,7 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         background: a.background,
         taper_px: a.taper,
         device: a.compute.device,
+        allow_failed_estimate: a.allow_failed_estimate,
         ..SimOptions::default()
     };
 
@@ -314,6 +321,9 @@ fn flags(p: &AngleParams) -> String {
     }
     if f.uneven_angles {
         v.push("uneven-angles");
+    }
+    if f.inconsistent {
+        v.push("inconsistent-k0");
     }
     if v.is_empty() {
         "ok".into()

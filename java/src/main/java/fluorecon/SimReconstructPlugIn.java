@@ -25,13 +25,14 @@ import java.util.Locale;
  * with the detected pattern peaks marked.
  *
  * <p>Macro keys and defaults: {@code na} 1.2, {@code wavelength} 525 (emission, nm),
- * {@code pixel_size} 80 (nm, only for an image not calibrated in nm/µm), {@code angles} 3,
+ * {@code pixel_size} (nm; required for an image not calibrated in nm/µm), {@code angles} 3,
  * {@code phases} 3, {@code order} PAZ|PZA|ZAP, {@code time_points} 0 (= automatic: the hyperstack's
  * t when its z holds the frames, else 1), {@code estimate_per_plane}, {@code wiener} 0.05,
  * {@code apodization_cutoff} 2, {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
  * {@code otf} ([None: model OTF] or the title of an open bead image), {@code background} 0 (counts),
  * {@code edge_taper} 12 (px), {@code widefield}, {@code wiener_widefield}, {@code fourier_view},
- * {@code results_table}, {@code device} auto|cpu|cuda (in the CUDA build the Wiener
+ * {@code results_table}, {@code allow_failed_estimate} (reconstruct even when the pattern
+ * estimate of a direction failed; otherwise the command stops with an error), {@code device} auto|cpu|cuda (in the CUDA build the Wiener
  * reconstruction runs on the GPU, pattern estimation on the CPU; a CUDA request that cannot be
  * honoured is logged with the reason, and the log names the device that ran). Checkboxes are
  * off in macros unless named.
@@ -42,7 +43,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
     static final String TABLE = "SIM parameters";
     private static final String PREFIX = "fluorecon.sim.";
     private static final String[] FLAG_NAMES = {"no stripes", "low modulation", "implausible k0",
-        "uneven angles"};
+        "uneven angles", "inconsistent k0"};
 
     @Override
     void execute() throws FluoreconException {
@@ -72,7 +73,8 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                 + " %s, %d angles × %d phases) → \"%s\" in %.2f s", imp.getTitle(),
                 imp.getNSlices() * imp.getNFrames(), imp.getNChannels(), s.order, s.angles, s.phases,
                 out.sim.getTitle(), (System.nanoTime() - start) * 1e-9));
-        out.sim.show();
+        // The SIM result is shown last, so that it is the active image after the command (a
+        // recorded saveAs saves it).
         if (out.widefield != null) {
             out.widefield.show();
         }
@@ -85,6 +87,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         if (s.table) {
             out.table.show(TABLE);
         }
+        out.sim.show();
     }
 
     /** The images and table one run produces. */
@@ -287,6 +290,12 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         return view;
     }
 
+    /** @return whether the macro options name {@code key} */
+    private static boolean macroHasKey(String key) {
+        String options = ij.Macro.getOptions();
+        return options != null && (" " + options).contains(" " + key + "=");
+    }
+
     /** @return the checked settings, or null when the dialog was cancelled */
     private static Settings showDialog(ImagePlus imp, List<ImagePlus> others) throws FluoreconException {
         boolean macro = calledWithOptions();
@@ -321,6 +330,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addCheckbox("Wiener_widefield", s.wienerWidefield);
         gd.addCheckbox("Fourier_view", s.fourier);
         gd.addCheckbox("Results_table", s.table);
+        gd.addCheckbox("Allow_failed_estimate", s.allowFailedEstimate);
         gd.addChoice(Devices.LABEL, Devices.CHOICES, s.device);
         gd.showDialog();
         if (gd.wasCanceled()) {
@@ -329,6 +339,10 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.na = gd.getNextNumber();
         s.wavelengthNm = gd.getNextNumber();
         s.voxelFromDialog = calibrated == null;
+        if (s.voxelFromDialog && macro && !macroHasKey("pixel_size")) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" is not calibrated in nm or µm: give the camera"
+                    + " pixel size in the sample (pixel_size=… in nm) or calibrate the image (Image › Properties).");
+        }
         if (s.voxelFromDialog) {
             s.pixelSizeNm = gd.getNextNumber();
         } else {
@@ -350,6 +364,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.wienerWidefield = gd.getNextBoolean();
         s.fourier = gd.getNextBoolean();
         s.table = gd.getNextBoolean();
+        s.allowFailedEstimate = gd.getNextBoolean();
         s.device = Devices.check(gd.getNextChoice());
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the SIM Reconstruction dialog is not a number.");
@@ -412,6 +427,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         boolean wienerWidefield;
         boolean fourier;
         boolean table;
+        boolean allowFailedEstimate;
         String device = Devices.CHOICES[0];
 
         static Settings remembered() {
@@ -437,8 +453,9 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             // Interactive users get the comparison images and the table unless they unticked them.
             s.widefield = Prefs.get(PREFIX + "widefield", true);
             s.wienerWidefield = Prefs.get(PREFIX + "wiener_widefield", true);
-            s.fourier = Prefs.get(PREFIX + "fourier_view", false);
+            s.fourier = Prefs.get(PREFIX + "fourier_view", true);
             s.table = Prefs.get(PREFIX + "results_table", true);
+            s.allowFailedEstimate = Prefs.get(PREFIX + "allow_failed_estimate", false);
             s.device = Devices.remembered(PREFIX + "device");
             return s;
         }
@@ -450,7 +467,8 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                     .put("time_points", timePoints).put("estimate_per_plane", perPlane).put("wiener", wiener)
                     .put("apodization_cutoff", apodizationCutoff).put("apodization_bend", apodizationBend)
                     .put("otf_attenuation", otfAttenuation).put("background", background).put("taper_px", taperPx)
-                    .put("fourier_view", fourierView).put("device", device).toString();
+                    .put("fourier_view", fourierView).put("allow_failed_estimate", allowFailedEstimate)
+                    .put("device", device).toString();
         }
 
         void remember() {
@@ -475,6 +493,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             Prefs.set(PREFIX + "wiener_widefield", wienerWidefield);
             Prefs.set(PREFIX + "fourier_view", fourier);
             Prefs.set(PREFIX + "results_table", table);
+            Prefs.set(PREFIX + "allow_failed_estimate", allowFailedEstimate);
             Prefs.set(PREFIX + "device", device);
         }
     }
