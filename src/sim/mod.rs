@@ -31,6 +31,7 @@ pub mod bands;
 pub mod directions;
 pub mod estimate;
 mod frame_order;
+pub mod noise;
 mod options;
 pub mod otf;
 pub mod outliers;

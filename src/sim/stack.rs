@@ -6,7 +6,7 @@ use super::frame_order::{check_frame_order, suspicious, Layout};
 use super::options::validate_options;
 use super::planes::Planes;
 use super::reconstruct::WienerSettings;
-use super::{directions, outliers, AngleParams, Otf, SimOptics, SimOptions, SimResult};
+use super::{directions, noise, outliers, AngleParams, Otf, SimOptics, SimOptions, SimResult};
 use crate::device::DeviceRequest;
 use crate::image::{check_finite, check_min_size};
 use crate::progress::check_cancel;
@@ -117,10 +117,27 @@ pub fn reconstruct(
         ));
     }
 
+    let wiener = if opts.wiener > 0.0 {
+        opts.wiener
+    } else {
+        let refs: Vec<&[f32]> = reference
+            .iter()
+            .flat_map(|a| a.iter().map(|f| f.as_slice()))
+            .collect();
+        let q = noise::noise_to_signal(&refs, (ny, nx), optics, &otf);
+        let w = noise::auto_wiener(q);
+        progress.log(&format!(
+            "SIM: Wiener parameter {w:.3} (automatic; noise-to-signal ratio {q:.4} at half the \
+             cutoff)"
+        ));
+        w
+    };
     let settings = WienerSettings {
-        wiener: opts.wiener,
+        wiener,
         apodization_cutoff: opts.apodization_cutoff,
         apodization_bend: opts.apodization_bend,
+        zero_order_strength: opts.zero_order_strength,
+        zero_order_fwhm_per_um: opts.zero_order_fwhm_per_um,
     };
     let (mut device_warnings, mut no_gpu) = (Vec::new(), Vec::new());
     let mut planes = Planes::new(opts, (ny, nx), settings, &mut no_gpu);
@@ -210,6 +227,7 @@ pub fn reconstruct(
         plane_params,
         warnings,
         device: planes.device(),
+        wiener_used: wiener,
     })
 }
 

@@ -67,12 +67,14 @@ pub struct SimArgs {
     #[arg(long)]
     pub per_plane: bool,
 
-    /// Wiener parameter w (larger: less noise, less resolution)
-    #[arg(long, value_name = "W", default_value_t = 0.05)]
+    /// Wiener parameter w (larger: less noise, less resolution); 0 = automatic, from the noise
+    /// of the raw data
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
     pub wiener: f64,
 
-    /// Apodisation cutoff, multiple of the widefield cutoff
-    #[arg(long, value_name = "F", default_value_t = 2.0)]
+    /// Apodisation cutoff, multiple of the widefield cutoff; 0 = at the SIM support (cutoff +
+    /// |k0|)
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub apodization_cutoff: f64,
 
     /// Apodisation bend (exponent; smaller keeps more high frequencies)
@@ -82,6 +84,10 @@ pub struct SimArgs {
     /// Attenuation a of the model OTF (1 = ideal)
     #[arg(long, value_name = "A", default_value_t = 0.3)]
     pub otf_attenuation: f64,
+
+    /// Zero-order attenuation against out-of-focus light: strength in [0, 1) (0 = off)
+    #[arg(long, value_name = "S", default_value_t = 0.95)]
+    pub zero_order: f64,
 
     /// Measured PSF (a bead, same pixel size) whose OTF replaces the model OTF
     #[arg(long, value_name = "PSF.tif")]
@@ -183,6 +189,7 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         apodization_cutoff: a.apodization_cutoff,
         apodization_bend: a.apodization_bend,
         otf_attenuation: a.otf_attenuation,
+        zero_order_strength: a.zero_order,
         measured_otf,
         background: a.background,
         taper_px: a.taper,

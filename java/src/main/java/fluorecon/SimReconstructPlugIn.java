@@ -27,8 +27,9 @@ import java.util.Locale;
  * <p>Macro keys and defaults: {@code na} 1.2, {@code wavelength} 525 (emission, nm),
  * {@code pixel_size} (nm; required for an image not calibrated in nm/µm), {@code angles} 3,
  * {@code phases} 3, {@code order} PAZ|PZA|ZAP, {@code time_points} 0 (= automatic: the hyperstack's
- * t when its z holds the frames, else 1), {@code estimate_per_plane}, {@code wiener} 0.05,
- * {@code apodization_cutoff} 2, {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
+ * t when its z holds the frames, else 1), {@code estimate_per_plane}, {@code wiener} 0 (automatic),
+ * {@code apodization_cutoff} 0 (at the SIM support), {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
+ * {@code zero_order_suppression} 0.95 (0 = off),
  * {@code otf} ([None: model OTF] or the title of an open bead image), {@code background} 0 (counts),
  * {@code edge_taper} 12 (px), {@code widefield}, {@code wiener_widefield}, {@code fourier_view},
  * {@code results_table}, {@code allow_failed_estimate} (reconstruct even when the pattern
@@ -319,10 +320,11 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addChoice("Order", ORDERS, s.order);
         gd.addNumericField("Time_points", s.timePoints, 0, 6, "(0 = automatic)");
         gd.addCheckbox("Estimate_per_plane", s.perPlane);
-        gd.addNumericField("Wiener", s.wiener, decimals(s.wiener, 3), 8, "parameter w");
-        gd.addNumericField("Apodization_cutoff", s.apodizationCutoff, 2, 6, "× widefield cutoff");
+        gd.addNumericField("Wiener", s.wiener, decimals(s.wiener, 3), 8, "parameter w (0 = automatic)");
+        gd.addNumericField("Apodization_cutoff", s.apodizationCutoff, 2, 6, "× widefield cutoff (0 = SIM support)");
         gd.addNumericField("Apodization_bend", s.apodizationBend, 2, 6, "");
         gd.addNumericField("OTF_attenuation", s.otfAttenuation, 2, 6, "(1 = ideal OTF)");
+        gd.addNumericField("Zero_order_suppression", s.zeroOrder, 2, 6, "(0 = off)");
         gd.addChoice("OTF", otfChoices, Dialogs.indexOf(otfChoices, s.otfChoice) >= 0 ? s.otfChoice : MODEL_OTF);
         gd.addNumericField("Background", s.background, decimals(s.background, 1), 8, "counts");
         gd.addNumericField("Edge_taper", s.taperPx, 0, 6, "px");
@@ -357,6 +359,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.apodizationCutoff = gd.getNextNumber();
         s.apodizationBend = gd.getNextNumber();
         s.otfAttenuation = gd.getNextNumber();
+        s.zeroOrder = gd.getNextNumber();
         String otf = gd.getNextChoice();
         s.background = gd.getNextNumber();
         double taper = gd.getNextNumber();
@@ -415,10 +418,11 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         String order = ORDERS[0];
         int timePoints;
         boolean perPlane;
-        double wiener = 0.05;
-        double apodizationCutoff = 2;
+        double wiener = 0;
+        double apodizationCutoff = 0;
         double apodizationBend = 0.9;
         double otfAttenuation = 0.3;
+        double zeroOrder = 0.95;
         String otfChoice = MODEL_OTF;
         ImagePlus psfImage;
         double background;
@@ -447,6 +451,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.apodizationCutoff = Prefs.get(PREFIX + "apodization_cutoff", s.apodizationCutoff);
             s.apodizationBend = Prefs.get(PREFIX + "apodization_bend", s.apodizationBend);
             s.otfAttenuation = Prefs.get(PREFIX + "otf_attenuation", s.otfAttenuation);
+            s.zeroOrder = Prefs.get(PREFIX + "zero_order_suppression", s.zeroOrder);
             s.otfChoice = Prefs.get(PREFIX + "otf", s.otfChoice);
             s.background = Prefs.get(PREFIX + "background", s.background);
             s.taperPx = (int) Prefs.get(PREFIX + "edge_taper", s.taperPx);
@@ -466,7 +471,8 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                     .put("wavelength_nm", wavelengthNm).put("angles", angles).put("phases", phases).put("order", order)
                     .put("time_points", timePoints).put("estimate_per_plane", perPlane).put("wiener", wiener)
                     .put("apodization_cutoff", apodizationCutoff).put("apodization_bend", apodizationBend)
-                    .put("otf_attenuation", otfAttenuation).put("background", background).put("taper_px", taperPx)
+                    .put("otf_attenuation", otfAttenuation).put("zero_order_strength", zeroOrder)
+                    .put("background", background).put("taper_px", taperPx)
                     .put("fourier_view", fourierView).put("allow_failed_estimate", allowFailedEstimate)
                     .put("device", device).toString();
         }
@@ -486,6 +492,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             Prefs.set(PREFIX + "apodization_cutoff", apodizationCutoff);
             Prefs.set(PREFIX + "apodization_bend", apodizationBend);
             Prefs.set(PREFIX + "otf_attenuation", otfAttenuation);
+            Prefs.set(PREFIX + "zero_order_suppression", zeroOrder);
             Prefs.set(PREFIX + "otf", otfChoice);
             Prefs.set(PREFIX + "background", background);
             Prefs.set(PREFIX + "edge_taper", taperPx);
