@@ -7,6 +7,7 @@ import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.gui.OvalRoi;
 import ij.gui.Overlay;
+import ij.gui.TextRoi;
 import ij.measure.Calibration;
 import ij.measure.ResultsTable;
 import ij.process.FloatProcessor;
@@ -285,6 +286,15 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             OvalRoi circle = new OvalRoi(cx - rx, cy - ry, 2 * rx, 2 * ry);
             circle.setStrokeColor(colours[i]);
             overlay.add(circle);
+        }
+        // Legend, top left: what the marks are.
+        String[] legend = {"yellow: pattern peaks ±k0", "cyan: widefield cutoff", "magenta: SIM support"};
+        Color[] legendColours = {Color.YELLOW, Color.CYAN, Color.MAGENTA};
+        java.awt.Font font = new java.awt.Font("SansSerif", java.awt.Font.PLAIN, Math.max(12, fx / 60));
+        for (int i = 0; i < legend.length; i++) {
+            TextRoi label = new TextRoi(4, 4 + i * (font.getSize() + 4), legend[i], font);
+            label.setStrokeColor(legendColours[i]);
+            overlay.add(label);
         }
         view.setOverlay(overlay);
         view.getProcessor().resetMinAndMax();
