@@ -172,6 +172,14 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         None => None,
     };
     let per_plane = a.angles * a.phases;
+    if input.channels > 1 && input.slices * input.frames == 1 {
+        return invalid!(
+            "{} has {} channels of one frame each: the raw SIM frames must be its planes (z) or \
+             time points, not channels; re-order the hyperstack (channels ↔ slices)",
+            a.input.display(),
+            input.channels
+        );
+    }
     // Frames of one channel: z, then t (time slowest).
     let frames = input.slices * input.frames;
     let time_points = match a.time_points {

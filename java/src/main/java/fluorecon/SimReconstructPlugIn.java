@@ -54,6 +54,12 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             throw new FluoreconException("There is no image: open the raw SIM frames first.");
         }
         Hyperstacks.checkSupported(imp, "The SIM stack");
+        if (imp.getNChannels() > 1 && imp.getNSlices() * imp.getNFrames() == 1) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" has " + imp.getNChannels() + " channels of one"
+                    + " frame each: the raw SIM frames must be its slices (z) or frames (t). Use Image › Hyperstacks ›"
+                    + " Re-order Hyperstack... (channels ↔ slices), or Image › Properties (channels 1, slices "
+                    + imp.getNChannels() + ").");
+        }
         List<ImagePlus> others = Dialogs.otherImages(imp);
         Settings s = showDialog(imp, others);
         if (s == null) {
