@@ -681,6 +681,13 @@ fn corrupted(seed: u64, photons: f64, haze: f32, hot_pixel: bool) -> (SimData, A
     }
     // Camera offset 100 counts.
     data.raw.data.mapv_inplace(|v| v + 100.0);
+    if photons > 1000.0 {
+        // a saturated patch (16-bit full scale)
+        data.raw
+            .data
+            .slice_mut(s![.., 40..46, 60..70])
+            .fill(65535.0);
+    }
     if hot_pixel {
         data.raw.data[[4, 90, 141]] = 60000.0;
     }
@@ -738,6 +745,7 @@ fn defaults_hold_up_with_haze_low_light_and_a_hot_pixel() {
             "{:?}",
             res.warnings
         );
+        assert!(!res.warnings.iter().any(|w| w.contains("saturated")));
     }
 }
 
@@ -802,4 +810,29 @@ fn a_failed_direction_stops_unless_a_fallback_is_allowed() {
         .warnings
         .iter()
         .any(|w| w.contains("failed for angle(s) 2")));
+}
+
+#[test]
+fn a_saturated_patch_stops_unless_allowed() {
+    // 6×10 pixels at the 16-bit full scale in every frame (the pattern estimate is swamped by
+    // it: modulation about 0, k₀ about 0.5 px off).
+    let (data, _) = corrupted(21, 1500.0, 0.5, false);
+    let err = reconstruct(
+        &data.raw,
+        &SimOptics::default(),
+        &SimOptions::default(),
+        &mut NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("540 pixels are at 65535") && err.contains("allow a failed estimate"),
+        "{err}"
+    );
+    let opts = SimOptions {
+        allow_failed_estimate: true,
+        ..SimOptions::default()
+    };
+    let res = reconstruct(&data.raw, &SimOptics::default(), &opts, &mut NoProgress).unwrap();
+    assert!(res.warnings[0].contains("saturated"), "{:?}", res.warnings);
 }

@@ -49,9 +49,9 @@ pub struct SimOptions {
     /// Where the Wiener filter runs (default auto: the GPU when there is a usable one).
     pub device: DeviceRequest,
     /// Reconstruct even when the pattern estimate of a direction failed (no stripes, an
-    /// implausible |k₀|, or a k₀ that disagrees with the other directions), with the failed
-    /// estimate and a warning (default false: such a stack is an error, so that a macro or a
-    /// script stops rather than writing an image with artefacts).
+    /// implausible |k₀|, or a k₀ that disagrees with the other directions) or the stack has
+    /// saturated pixels, with a warning (default false: such a stack is an error, so that a
+    /// macro or a script stops rather than writing an image with artefacts).
     pub allow_failed_estimate: bool,
     /// Replace hot (cosmic-ray) pixels before the estimate and the reconstruction (default
     /// true; see [`super::outliers`]).

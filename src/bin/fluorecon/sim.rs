@@ -102,8 +102,8 @@ pub struct SimArgs {
     pub taper: usize,
 
     /// Reconstruct even when the pattern estimate of a direction failed (no stripes, an
-    /// implausible k0, or a k0 that disagrees with the other directions); without it such a
-    /// stack is an error
+    /// implausible k0, or a k0 that disagrees with the other directions) or pixels are
+    /// saturated; without it such a stack is an error
     #[arg(long)]
     pub allow_failed_estimate: bool,
 
