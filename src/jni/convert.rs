@@ -223,7 +223,8 @@ fn push_sim_params(out: &mut Vec<f64>, params: &[AngleParams]) {
         let flags = f.no_stripes as u8
             | (f.low_modulation as u8) << 1
             | (f.k0_implausible as u8) << 2
-            | (f.uneven_angles as u8) << 3;
+            | (f.uneven_angles as u8) << 3
+            | (f.inconsistent as u8) << 4;
         out.extend_from_slice(&[
             p.k0_px[0],
             p.k0_px[1],

@@ -179,9 +179,11 @@ struct SimReconstructOptions {
     apodization_cutoff: f64,
     apodization_bend: f64,
     otf_attenuation: f64,
+    zero_order_strength: f64,
     background: f32,
     taper_px: i32,
     fourier_view: bool,
+    allow_failed_estimate: bool,
     #[serde(deserialize_with = "parsed")]
     device: DeviceRequest,
 }
@@ -209,10 +211,12 @@ impl SimReconstructOptions {
             apodization_cutoff: self.apodization_cutoff,
             apodization_bend: self.apodization_bend,
             otf_attenuation: self.otf_attenuation,
+            zero_order_strength: self.zero_order_strength,
             measured_otf,
             background: self.background,
             taper_px: count(self.taper_px, "the edge taper")?,
             device: self.device,
+            allow_failed_estimate: self.allow_failed_estimate,
             ..SimOptions::default()
         })
     }

@@ -44,6 +44,19 @@ pub struct ParamFlags {
     pub uneven_angles: bool,
     /// No clear correlation peak: this direction shows no stripe pattern.
     pub no_stripes: bool,
+    /// |k₀| or the direction disagrees with the other directions (their |k₀| differ by more
+    /// than 3 %, or the directions are not evenly spaced) and no candidate peak that agrees
+    /// was found: the estimate of this direction is not trusted.
+    pub inconsistent: bool,
+}
+
+impl ParamFlags {
+    /// Whether the estimate of this direction failed: no stripes, an implausible |k₀|, or a
+    /// k₀ that disagrees with the other directions. (Low modulation alone is not a failure:
+    /// the default modulation is used.)
+    pub fn failed(&self) -> bool {
+        self.no_stripes || self.k0_implausible || self.inconsistent
+    }
 }
 
 /// Pattern parameters of one direction.
@@ -72,7 +85,8 @@ pub struct AngleParams {
 
 /// Estimates the pattern of one direction from its `frames` (one per equidistant phase,
 /// background-subtracted and tapered, (ny, nx) row-major). `default_modulation` replaces
-/// implausible modulation estimates.
+/// implausible modulation estimates. The strongest correlation peak is taken; see
+/// [`estimate_directions`] for the estimate of several directions that must agree.
 pub fn estimate_angle(
     frames: &[&[f32]],
     (ny, nx): (usize, usize),
@@ -80,151 +94,315 @@ pub fn estimate_angle(
     otf: &Otf,
     default_modulation: f64,
 ) -> AngleParams {
-    let fft = Fft2::new(ny, nx);
-    let p = optics.pixel_size_um();
-    let kc = optics.cutoff_per_um();
-    let bands = separate(frames, &equidistant_phases(frames.len(), 0.0));
-    // |k| / k_c of every spectral value (computed once; hypot per pixel would dominate).
-    let kr = radial_grid(ny, nx, p, kc);
-    let b1 = bands.plus;
+    let search = CoarseSearch::new(frames, (ny, nx), optics, otf);
+    let best = search.candidates.first().copied().unwrap_or_default();
+    search.refine(best, default_modulation)
+}
 
-    // Band 0 with its DC damped: 1 − exp(−k²/(2σ²)), σ = 0.1·k_c. (Weighting the bands by
-    // the OTF as well moves the peak to the low edge of the search region: it favours the
-    // smooth, low-frequency overlap over the sharp correlation peak.)
-    let mut b0_spec = bands.zero;
-    fft.forward(&mut b0_spec);
-    let mut spec0 = b0_spec.clone();
-    let sigma2 = 2.0 * (0.1 * kc).powi(2);
-    let sigma2 = sigma2 / (kc * kc); // in units of k_c²
-    spec0.par_iter_mut().zip(&kr).for_each(|(v, &r)| {
-        let r2 = (r * r) as f64;
-        if r2 < 25.0 * sigma2 {
-            *v *= (1.0 - (-r2 / sigma2).exp()) as f32
-        }
-    });
-    fft.inverse(&mut spec0);
-    let product: Vec<Complex32> = spec0.iter().zip(&b1).map(|(a, b)| a.conj() * b).collect();
+/// A coarse correlation peak: integer shift (x, y) in Fourier pixels and its height over the
+/// mean of the search region.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Candidate {
+    pub shift: [isize; 2],
+    pub ratio: f64,
+}
 
-    // Coarse peak over integer shifts.
-    let mut cc = product.clone();
-    fft.forward(&mut cc);
-    let (mut best, mut best_v, mut sum, mut count) = ((0isize, 0isize), 0f64, 0f64, 0usize);
-    for j in 0..ny {
-        for i in 0..nx {
-            let k = kr[j * nx + i];
-            if (0.4..=1.15).contains(&k) {
-                let v = (cc[j * nx + i].norm_sqr() as f64).sqrt();
-                sum += v;
-                count += 1;
-                if v > best_v {
-                    best_v = v;
-                    best = (
+/// The weight of the bands in the coarse peak search, a function of v = |k|/k_c: 0 at the
+/// zero order and in the out-of-focus band (v < 0.15), a cosine rise to 1 at v = 0.3 (the
+/// notch that fairSIM and HiFi-SIM use against out-of-focus light), and up to `upper` the
+/// inverse square root of the OTF (half whitening, the OTF floored at 0.15) so that the
+/// correlation peak is sharp rather than a broad bump of the low frequencies without
+/// amplifying the noise near the cutoff much; 0 beyond `upper`. Band 0 is cut at 0.8 k_c
+/// (where the OTF is small and band 0 mostly noise), band +1 at k_c (beyond: noise only).
+fn search_weight(v: f32, h: f32, upper: f32) -> f32 {
+    if !(0.15..upper).contains(&v) {
+        return 0.0;
+    }
+    let notch = if v < 0.3 {
+        0.5 - 0.5 * (std::f32::consts::PI * (v - 0.15) / 0.15).cos()
+    } else {
+        1.0
+    };
+    notch / h.max(0.15).sqrt()
+}
+
+/// The notch against the zero order and out-of-focus light in the phase and modulation
+/// estimate: 1 − exp(−v²/(2·0.2²)), v = |k|/k_c, values below v = 0.15 excluded.
+fn fit_notch(v: f32) -> f32 {
+    if v < 0.15 {
+        0.0
+    } else {
+        1.0 - (-(v * v) / (2.0 * 0.04)).exp()
+    }
+}
+
+/// Everything the estimate of one direction needs after the coarse search: the bands, the
+/// grids and the candidate peaks, strongest first.
+pub struct CoarseSearch<'a> {
+    // (the bands and grids of one direction)
+    fft: Fft2,
+    dims: (usize, usize),
+    optics: &'a SimOptics,
+    otf: &'a Otf,
+    b0_spec: Vec<Complex32>,
+    b1: Vec<Complex32>,
+    kr: Vec<f32>,
+    /// |coarse correlation| at every integer shift (FFT order) and its mean over the search
+    /// region.
+    correlation: Vec<f32>,
+    search_mean: f64,
+    /// Local maxima of the coarse correlation in the search region (0.4–1.15 k_c), at least
+    /// 3 Fourier pixels apart, strongest first (at most 8; [`estimate_directions`] may add
+    /// the peaks where the other directions predict one).
+    ///
+    /// [`estimate_directions`]: super::directions::estimate_directions
+    pub candidates: Vec<Candidate>,
+}
+
+impl<'a> CoarseSearch<'a> {
+    /// Separates the bands and finds the coarse candidate peaks of k₀: |Σ_k W(k)B₀*(k)·W(k + s)
+    /// B₊₁(k + s)| over integer shifts s with 0.4·k_c ≤ |s| ≤ 1.15·k_c, W the
+    /// [`search_weight`] (computed as the FFT of the real-space product of the weighted bands).
+    pub fn new(
+        frames: &[&[f32]],
+        (ny, nx): (usize, usize),
+        optics: &'a SimOptics,
+        otf: &'a Otf,
+    ) -> Self {
+        let fft = Fft2::new(ny, nx);
+        let p = optics.pixel_size_um();
+        let kc = optics.cutoff_per_um();
+        let bands = separate(frames, &equidistant_phases(frames.len(), 0.0));
+        // |k| / k_c of every spectral value (computed once; hypot per pixel would dominate).
+        let kr = radial_grid(ny, nx, p, kc);
+        let h = otf.grid(ny, nx, p, [0.0, 0.0]);
+        let b1 = bands.plus;
+        let mut b0_spec = bands.zero;
+        fft.forward(&mut b0_spec);
+        let weight = |upper: f32| -> Vec<f32> {
+            kr.iter()
+                .zip(&h)
+                .map(|(&v, &h)| search_weight(v, h, upper))
+                .collect()
+        };
+        let mut w0 = b0_spec.clone();
+        w0.par_iter_mut()
+            .zip(&weight(0.8))
+            .for_each(|(v, &w)| *v *= w);
+        fft.inverse(&mut w0);
+        let mut w1 = b1.clone();
+        fft.forward(&mut w1);
+        w1.par_iter_mut()
+            .zip(&weight(1.0))
+            .for_each(|(v, &w)| *v *= w);
+        fft.inverse(&mut w1);
+        let mut cc: Vec<Complex32> = w0.iter().zip(&w1).map(|(a, b)| a.conj() * b).collect();
+        fft.forward(&mut cc);
+        let mag: Vec<f32> = cc.iter().map(|c| c.norm()).collect();
+        let (mut sum, mut count) = (0f64, 0usize);
+        let mut maxima = Vec::new();
+        let at = |i: isize, j: isize| -> f32 {
+            mag[(j.rem_euclid(ny as isize) as usize) * nx + i.rem_euclid(nx as isize) as usize]
+        };
+        for j in 0..ny {
+            for i in 0..nx {
+                let k = kr[j * nx + i];
+                if (0.4..=1.15).contains(&k) {
+                    let v = mag[j * nx + i];
+                    sum += v as f64;
+                    count += 1;
+                    let (si, sj) = (
                         super::otf::signed_index(i, nx),
                         super::otf::signed_index(j, ny),
                     );
+                    let is_max = (-1..=1).all(|dj| {
+                        (-1..=1).all(|di| (di == 0 && dj == 0) || at(si + di, sj + dj) < v)
+                    });
+                    if is_max {
+                        maxima.push(([si, sj], v as f64));
+                    }
                 }
             }
         }
+        let mean = (sum / count.max(1) as f64).max(f64::MIN_POSITIVE);
+        let search_mean = mean;
+        maxima.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut candidates: Vec<Candidate> = Vec::new();
+        for (shift, v) in maxima {
+            let near = candidates
+                .iter()
+                .any(|c| (c.shift[0] - shift[0]).abs() <= 3 && (c.shift[1] - shift[1]).abs() <= 3);
+            if !near {
+                candidates.push(Candidate {
+                    shift,
+                    ratio: v / mean,
+                });
+            }
+            if candidates.len() == 8 {
+                break;
+            }
+        }
+        CoarseSearch {
+            fft,
+            dims: (ny, nx),
+            optics,
+            otf,
+            b0_spec,
+            b1,
+            kr,
+            correlation: mag,
+            search_mean,
+            candidates,
+        }
     }
-    let peak_ratio = best_v / (sum / count.max(1) as f64).max(f64::MIN_POSITIVE);
 
-    // Sub-pixel refinement of the OTF-weighted overlap: with X(k) = B₀(k)·H(k)·H(k + k₀c)
-    // (k₀c the coarse peak; DC excluded), |Σ_k X*(k)·B₊₁(k + s)| is largest at s = k₀ and
-    // equals |Σ_r x*(r)·b₊₁(r)·e^{−2πi s·r}|: no FFT per trial shift.
-    let mut k = [best.0 as f64, best.1 as f64];
-    let kc_um = [k[0] / (nx as f64 * p), k[1] / (ny as f64 * p)];
-    let mut weighted0 = b0_spec.clone();
-    let h = otf.grid(ny, nx, p, [0.0, 0.0]);
-    let hs = otf.grid(ny, nx, p, [-kc_um[0], -kc_um[1]]);
-    weighted0
-        .par_iter_mut()
-        .enumerate()
-        .for_each(|(i, v)| *v *= if kr[i] < 0.15 { 0.0 } else { h[i] * hs[i] });
-    fft.inverse(&mut weighted0);
-    let product: Vec<Complex32> = weighted0
-        .iter()
-        .zip(&b1)
-        .map(|(a, b)| a.conj() * b)
-        .collect();
-    let mut step = 0.25;
-    for _ in 0..4 {
-        let centre = k;
-        let grid = correlation_grid(&product, ny, nx, centre, step);
-        let (mut top, mut best_s) = (-1.0, centre);
-        for (dy, row) in grid.iter().enumerate() {
-            for (dx, v) in row.iter().enumerate() {
-                if v.norm() > top {
-                    top = v.norm();
-                    best_s = [
-                        centre[0] + (dx as f64 - 2.0) * step,
-                        centre[1] + (dy as f64 - 2.0) * step,
-                    ];
+    /// The highest coarse correlation value within ±3 Fourier pixels of `shift` (x, y;
+    /// Fourier pixels) inside the search region, as a candidate (used where the other
+    /// directions predict this direction's peak).
+    pub fn peak_near(&self, shift: [f64; 2]) -> Option<Candidate> {
+        let (ny, nx) = self.dims;
+        let (cx, cy) = (shift[0].round() as isize, shift[1].round() as isize);
+        let mut best: Option<Candidate> = None;
+        for dy in -3..=3 {
+            for dx in -3..=3 {
+                let (sx, sy) = (cx + dx, cy + dy);
+                let (i, j) = (
+                    sx.rem_euclid(nx as isize) as usize,
+                    sy.rem_euclid(ny as isize) as usize,
+                );
+                if !(0.4..=1.15).contains(&self.kr[j * nx + i]) {
+                    continue;
+                }
+                let ratio = self.correlation[j * nx + i] as f64 / self.search_mean;
+                if best.is_none_or(|b| ratio > b.ratio) {
+                    best = Some(Candidate {
+                        shift: [sx, sy],
+                        ratio,
+                    });
                 }
             }
         }
-        k = best_s;
-        step /= 5.0;
+        best
     }
-    let k0_per_um = [k[0] / (nx as f64 * p), k[1] / (ny as f64 * p)];
 
-    // Phase and modulation from the OTF-weighted overlap of band 0 and shifted band +1.
-    let spec0 = b0_spec;
-    let mut shifted = b1;
-    shift_spectrum_down(&mut shifted, nx, [k[0] / nx as f64, k[1] / ny as f64]);
-    fft.forward(&mut shifted);
-    // White-noise power per spectral value of band 0, from beyond the OTF support; it is
-    // removed from the denominator, which would otherwise bias the modulation low.
-    let (mut noise, mut noise_n) = (0f64, 0usize);
-    for (v, &r) in spec0.iter().zip(&kr) {
-        if r > 1.05 {
-            noise += v.norm_sqr() as f64;
-            noise_n += 1;
-        }
-    }
-    let noise = if noise_n > 0 {
-        noise / noise_n as f64
-    } else {
-        0.0
-    };
-    let hs = otf.grid(ny, nx, p, [-k0_per_um[0], -k0_per_um[1]]);
-    let (mut num, mut den) = (Complex64::default(), 0f64);
-    for idx in 0..ny * nx {
-        {
-            let (hk, hsk) = (h[idx], hs[idx]);
-            if kr[idx] < 0.15 || hk < 0.02 || hsk < 0.02 {
-                continue;
+    /// Sub-pixel k₀, phase and modulation from the coarse peak `coarse`.
+    pub fn refine(&self, coarse: Candidate, default_modulation: f64) -> AngleParams {
+        let (ny, nx) = self.dims;
+        let (fft, optics, otf, kr) = (&self.fft, self.optics, self.otf, &self.kr);
+        let p = optics.pixel_size_um();
+        let kc = optics.cutoff_per_um();
+        let best = (coarse.shift[0], coarse.shift[1]);
+        let peak_ratio = coarse.ratio;
+        let b0_spec = self.b0_spec.clone();
+        let b1 = self.b1.clone();
+        // Sub-pixel refinement of the OTF-weighted overlap: with X(k) = B₀(k)·N(k)·H(k)·H(k + k₀c)
+        // (k₀c the coarse peak, N the notch of the search weight) and B₊₁ cut at the OTF cutoff,
+        // |Σ_k X*(k)·B₊₁(k + s)| is largest at s = k₀ and equals |Σ_r x*(r)·b₊₁(r)·e^{−2πi s·r}|:
+        // no FFT per trial shift.
+        let mut k = [best.0 as f64, best.1 as f64];
+        let kc_um = [k[0] / (nx as f64 * p), k[1] / (ny as f64 * p)];
+        let mut weighted0 = b0_spec.clone();
+        let h = otf.grid(ny, nx, p, [0.0, 0.0]);
+        let hs = otf.grid(ny, nx, p, [-kc_um[0], -kc_um[1]]);
+        weighted0.par_iter_mut().enumerate().for_each(|(i, v)| {
+            let notch = search_weight(kr[i].min(0.5), 1.0, 1.0);
+            *v *= notch * h[i] * hs[i]
+        });
+        fft.inverse(&mut weighted0);
+        let mut cut1 = b1.clone();
+        fft.forward(&mut cut1);
+        cut1.par_iter_mut()
+            .zip(kr.par_iter())
+            .for_each(|(v, &r)| *v *= if r < 1.0 { 1.0 } else { 0.0 });
+        fft.inverse(&mut cut1);
+        let product: Vec<Complex32> = weighted0
+            .iter()
+            .zip(&cut1)
+            .map(|(a, b)| a.conj() * b)
+            .collect();
+        let product = &product;
+        let mut step = 0.25;
+        for _ in 0..4 {
+            let centre = k;
+            let grid = correlation_grid(product, ny, nx, centre, step);
+            let (mut top, mut best_s) = (-1.0, centre);
+            for (dy, row) in grid.iter().enumerate() {
+                for (dx, v) in row.iter().enumerate() {
+                    if v.norm() > top {
+                        top = v.norm();
+                        best_s = [
+                            centre[0] + (dx as f64 - 2.0) * step,
+                            centre[1] + (dy as f64 - 2.0) * step,
+                        ];
+                    }
+                }
             }
-            let a = spec0[idx] * hsk;
-            let b = shifted[idx] * hk;
-            let prod = a.conj() * b;
-            num += Complex64::new(prod.re as f64, prod.im as f64);
-            den += (spec0[idx].norm_sqr() as f64 - noise) * (hsk * hsk) as f64;
+            k = best_s;
+            step /= 5.0;
         }
-    }
-    let c = num / den.max(f64::MIN_POSITIVE);
-    let modulation = 2.0 * c.norm();
-    let k0_abs = k0_per_um[0].hypot(k0_per_um[1]);
-    let no_stripes = peak_ratio < MIN_PEAK_RATIO;
-    let low_modulation = !(MIN_MODULATION..=MAX_MODULATION).contains(&modulation);
-    AngleParams {
-        k0_px: k,
-        k0_per_um,
-        angle_deg: k0_per_um[1].atan2(k0_per_um[0]).to_degrees(),
-        line_spacing_nm: 1000.0 / k0_abs.max(f64::MIN_POSITIVE),
-        phase_rad: wrap(c.arg() + centre_phase(k, (ny, nx))),
-        modulation,
-        modulation_used: if low_modulation {
-            default_modulation
+        let k0_per_um = [k[0] / (nx as f64 * p), k[1] / (ny as f64 * p)];
+
+        // Phase and modulation from the OTF-weighted overlap of band 0 and shifted band +1.
+        let spec0 = b0_spec;
+        let mut shifted = b1;
+        shift_spectrum_down(&mut shifted, nx, [k[0] / nx as f64, k[1] / ny as f64]);
+        fft.forward(&mut shifted);
+        // White-noise power per spectral value of band 0, from beyond the OTF support; it is
+        // removed from the denominator, which would otherwise bias the modulation low.
+        let (mut noise, mut noise_n) = (0f64, 0usize);
+        for (v, &r) in spec0.iter().zip(kr.iter()) {
+            if r > 1.05 {
+                noise += v.norm_sqr() as f64;
+                noise_n += 1;
+            }
+        }
+        let noise = if noise_n > 0 {
+            noise / noise_n as f64
         } else {
-            modulation
-        },
-        peak_ratio,
-        flags: ParamFlags {
-            low_modulation,
-            k0_implausible: !(0.5..=1.1).contains(&(k0_abs / kc)),
-            uneven_angles: false,
-            no_stripes,
-        },
+            0.0
+        };
+        let hs = otf.grid(ny, nx, p, [-k0_per_um[0], -k0_per_um[1]]);
+        let (mut num, mut den) = (Complex64::default(), 0f64);
+        for idx in 0..ny * nx {
+            {
+                let (hk, hsk) = (h[idx], hs[idx]);
+                let notch = fit_notch(kr[idx]);
+                if notch == 0.0 || hk < 0.02 || hsk < 0.02 {
+                    continue;
+                }
+                let a = spec0[idx] * hsk;
+                let b = shifted[idx] * hk;
+                let prod = a.conj() * b * notch * notch;
+                num += Complex64::new(prod.re as f64, prod.im as f64);
+                den += (spec0[idx].norm_sqr() as f64 - noise) * (hsk * hsk * notch * notch) as f64;
+            }
+        }
+        let c = num / den.max(f64::MIN_POSITIVE);
+        let modulation = 2.0 * c.norm();
+        let k0_abs = k0_per_um[0].hypot(k0_per_um[1]);
+        let no_stripes = peak_ratio < MIN_PEAK_RATIO;
+        let low_modulation = !(MIN_MODULATION..=MAX_MODULATION).contains(&modulation);
+        AngleParams {
+            k0_px: k,
+            k0_per_um,
+            angle_deg: k0_per_um[1].atan2(k0_per_um[0]).to_degrees(),
+            line_spacing_nm: 1000.0 / k0_abs.max(f64::MIN_POSITIVE),
+            phase_rad: wrap(c.arg() + centre_phase(k, (ny, nx))),
+            modulation,
+            modulation_used: if low_modulation {
+                default_modulation
+            } else {
+                modulation
+            },
+            peak_ratio,
+            flags: ParamFlags {
+                low_modulation,
+                k0_implausible: !(0.5..=1.1).contains(&(k0_abs / kc)),
+                uneven_angles: false,
+                no_stripes,
+                inconsistent: false,
+            },
+        }
     }
 }
 

@@ -74,7 +74,7 @@ impl Layout {
 pub(super) fn suspicious(params: &[AngleParams]) -> bool {
     params.iter().any(|p| {
         let f = p.flags;
-        f.no_stripes || f.low_modulation || f.k0_implausible || f.uneven_angles
+        f.failed() || f.low_modulation || f.uneven_angles
     })
 }
 

@@ -15,7 +15,8 @@
 //! (2× as many pixels along x and y); output pixel (2x, 2y) is centred on raw pixel (x, y).
 //!
 //! - [`otf`]: the OTF model; [`synthetic`]: simulated raw data with known parameters;
-//! - [`estimate`]: k₀, phase and modulation per direction; [`reconstruct`](mod@reconstruct):
+//! - [`estimate`]: k₀, phase and modulation per direction; [`directions`]: all directions
+//!   at once, consistent with each other; [`outliers`]: hot pixels replaced; [`reconstruct`](mod@reconstruct):
 //!   the Wiener filter; [`bands`]: band separation and shifts.
 //! - `stack`: [`reconstruct()`](fn@reconstruct), the driver over the planes; `options`;
 //!   `frame_order` and its check; `planes`: each plane's Wiener filter on the GPU or the CPU;
@@ -27,10 +28,13 @@
 //! the CPU. Pattern estimation always runs on the CPU.
 
 pub mod bands;
+pub mod directions;
 pub mod estimate;
 mod frame_order;
+pub mod noise;
 mod options;
 pub mod otf;
+pub mod outliers;
 mod planes;
 pub mod reconstruct;
 mod spectrum;

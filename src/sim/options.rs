@@ -20,14 +20,23 @@ pub struct SimOptions {
     /// of the first time point (default false). A plane whose estimate shows no stripes uses
     /// the reference estimate, with a warning.
     pub estimate_per_plane: bool,
-    /// Wiener parameter w (default 0.05).
+    /// Wiener parameter w; 0 (the default) chooses it from the noise of the raw data
+    /// ([`super::noise`]).
     pub wiener: f64,
-    /// Apodisation cutoff, multiple of the widefield cutoff (default 2).
+    /// Apodisation cutoff, multiple of the widefield cutoff; 0 (the default) puts it at the
+    /// real SIM support, k_c + |k₀|.
     pub apodization_cutoff: f64,
     /// Apodisation exponent ("bend", default 0.9).
     pub apodization_bend: f64,
     /// OTF attenuation a of the model OTF (default 0.3).
     pub otf_attenuation: f64,
+    /// Zero-order attenuation strength s in 1 − s·exp(−k²/(2σ²)) applied to every band's OTF
+    /// around its own zero frequency against out-of-focus light (default 0.95, fairSIM's
+    /// range 0.9–0.99; 0 = off).
+    pub zero_order_strength: f64,
+    /// Full width at half maximum of the zero-order attenuation, cycles/µm (default 1.2, as
+    /// fairSIM).
+    pub zero_order_fwhm_per_um: f64,
     /// An OTF measured from a bead ([`Otf::from_psf`]) used instead of the model OTF.
     pub measured_otf: Option<Otf>,
     /// Camera background subtracted from every pixel before processing, in the stack's units
@@ -39,6 +48,14 @@ pub struct SimOptions {
     pub default_modulation: f64,
     /// Where the Wiener filter runs (default auto: the GPU when there is a usable one).
     pub device: DeviceRequest,
+    /// Reconstruct even when the pattern estimate of a direction failed (no stripes, an
+    /// implausible |k₀|, or a k₀ that disagrees with the other directions) or the stack has
+    /// saturated pixels, with a warning (default false: such a stack is an error, so that a
+    /// macro or a script stops rather than writing an image with artefacts).
+    pub allow_failed_estimate: bool,
+    /// Replace hot (cosmic-ray) pixels before the estimate and the reconstruction (default
+    /// true; see [`super::outliers`]).
+    pub replace_hot_pixels: bool,
 }
 
 impl Default for SimOptions {
@@ -49,15 +66,19 @@ impl Default for SimOptions {
             order: FrameOrder::Paz,
             time_points: 1,
             estimate_per_plane: false,
-            wiener: 0.05,
-            apodization_cutoff: 2.0,
+            wiener: 0.0,
+            apodization_cutoff: 0.0,
             apodization_bend: 0.9,
             otf_attenuation: 0.3,
+            zero_order_strength: 0.95,
+            zero_order_fwhm_per_um: 1.2,
             measured_otf: None,
             background: 0.0,
             taper_px: 12,
             default_modulation: 0.7,
             device: DeviceRequest::Auto,
+            allow_failed_estimate: false,
+            replace_hot_pixels: true,
         }
     }
 }
@@ -86,6 +107,8 @@ pub struct SimResult {
     pub warnings: Vec<String>,
     /// The device that reconstructed the planes (the CPU when a GPU failed on the way).
     pub device: Device,
+    /// The Wiener parameter used (the option, or the automatic choice).
+    pub wiener_used: f64,
 }
 
 impl SimResult {
@@ -108,12 +131,20 @@ pub(super) fn validate_options(opts: &SimOptions) -> Result<()> {
     }
     let checks = [
         (
-            opts.wiener > 0.0 && opts.wiener.is_finite(),
-            "the Wiener parameter must be positive",
+            opts.wiener >= 0.0 && opts.wiener.is_finite(),
+            "the Wiener parameter must be positive (or 0: automatic)",
         ),
         (
-            opts.apodization_cutoff > 0.0,
-            "the apodisation cutoff must be positive",
+            opts.apodization_cutoff >= 0.0 && opts.apodization_cutoff.is_finite(),
+            "the apodisation cutoff must be positive (or 0: at the SIM support)",
+        ),
+        (
+            (0.0..1.0).contains(&opts.zero_order_strength),
+            "the zero-order attenuation must be in [0, 1)",
+        ),
+        (
+            opts.zero_order_fwhm_per_um > 0.0 && opts.zero_order_fwhm_per_um.is_finite(),
+            "the zero-order attenuation width must be positive",
         ),
         (
             opts.apodization_bend > 0.0,

@@ -202,6 +202,17 @@ impl Otf {
         })
     }
 
+    /// This OTF times the zero-order attenuation 1 − `strength`·exp(−k²/(2σ²)), σ =
+    /// `sigma_per_um` cycles/µm (fairSIM's OTF attenuation against out-of-focus light).
+    pub fn with_zero_order_attenuation(mut self, strength: f64, sigma_per_um: f64) -> Self {
+        let kc = self.cutoff_per_um;
+        for (i, v) in self.table.iter_mut().enumerate() {
+            let k = i as f64 / TABLE_STEPS as f64 * kc;
+            *v *= 1.0 - strength * (-(k * k) / (2.0 * sigma_per_um * sigma_per_um)).exp();
+        }
+        self
+    }
+
     /// This OTF raised to the power `e` (tabulated, so a grid costs no powf per pixel).
     pub fn powf(mut self, e: f64) -> Self {
         for v in self.table.iter_mut() {

@@ -6,13 +6,14 @@ use super::frame_order::{check_frame_order, suspicious, Layout};
 use super::options::validate_options;
 use super::planes::Planes;
 use super::reconstruct::WienerSettings;
-use super::{estimate, AngleParams, Otf, SimOptics, SimOptions, SimResult};
+use super::{directions, noise, outliers, AngleParams, Otf, SimOptics, SimOptions, SimResult};
 use crate::device::DeviceRequest;
 use crate::image::{check_finite, check_min_size};
 use crate::progress::check_cancel;
 use crate::{invalid, Progress, Result, Volume, VoxelSize};
 use ndarray::{Array3, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Reconstructs a raw 2D SIM stack (frames as planes, see [`FrameOrder`](super::FrameOrder)).
 pub fn reconstruct(
@@ -41,6 +42,16 @@ pub fn reconstruct(
     }
     check_min_size(&raw.data, "the SIM stack", 32)?;
     check_finite(&raw.data, "the SIM stack")?;
+    // Saturated pixels clip the pattern and, as a bright flat patch in every frame, swamp the
+    // pattern estimate (modulation near 0, k₀ off by ~0.5 px in a test): an error unless a
+    // failed estimate is allowed.
+    let saturation = saturation_warning(raw);
+    if let (Some(w), false) = (&saturation, opts.allow_failed_estimate) {
+        return invalid!(
+            "{}; to reconstruct anyway, allow a failed estimate",
+            w.trim_start_matches("Warning: ")
+        );
+    }
     let layout = Layout {
         order: opts.order,
         planes: frames / per_time,
@@ -52,29 +63,32 @@ pub fn reconstruct(
         Some(m) => m.clone(),
         None => Otf::new(optics, opts.otf_attenuation),
     };
+    let hot_pixels = AtomicUsize::new(0);
     let prepare = |layout: &Layout, plane: usize| -> Vec<Vec<Vec<f32>>> {
         let (t, z) = (plane / layout.planes, plane % layout.planes);
         (0..opts.angles)
             .map(|a| {
                 (0..opts.phases)
+                    .into_par_iter()
                     .map(|p| {
                         let frame = raw.data.index_axis(Axis(0), layout.frame(t, z, a, p));
-                        preprocess(frame, opts.background, opts.taper_px)
+                        let mut f = preprocess(frame, opts.background, opts.taper_px);
+                        if opts.replace_hot_pixels {
+                            let n = outliers::replace_hot_pixels(&mut f, (ny, nx));
+                            hot_pixels.fetch_add(n, Ordering::Relaxed);
+                        }
+                        f
                     })
                     .collect()
             })
             .collect()
     };
     let estimate = |frames: &[Vec<Vec<f32>>]| -> Vec<AngleParams> {
-        let mut params: Vec<AngleParams> = frames
-            .par_iter()
-            .map(|angle_frames| {
-                let refs: Vec<&[f32]> = angle_frames.iter().map(|f| f.as_slice()).collect();
-                estimate::estimate_angle(&refs, (ny, nx), optics, &otf, opts.default_modulation)
-            })
+        let refs: Vec<Vec<&[f32]>> = frames
+            .iter()
+            .map(|a| a.iter().map(|f| f.as_slice()).collect())
             .collect();
-        estimate::flag_uneven_angles(&mut params);
-        params
+        directions::estimate_directions(&refs, (ny, nx), optics, &otf, opts.default_modulation)
     };
 
     progress.status("SIM: estimating the illumination pattern");
@@ -89,11 +103,54 @@ pub fn reconstruct(
         })?;
     }
     let mut warnings = warnings(&params, optics, opts);
+    if let Some(w) = saturation {
+        warnings.insert(0, w);
+    }
+    let failed: Vec<String> = params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.flags.failed())
+        .map(|(a, _)| (a + 1).to_string())
+        .collect();
+    if !failed.is_empty() {
+        if !opts.allow_failed_estimate {
+            return invalid!(
+                "the illumination pattern could not be estimated reliably for angle(s) {} ({}); \
+                 the reconstruction would show artefacts. Check NA, wavelength, pixel size, the \
+                 numbers of angles and phases and the frame order; to reconstruct anyway with \
+                 these estimates, allow a failed estimate",
+                failed.join(", "),
+                warnings.join("; ")
+            );
+        }
+        warnings.push(format!(
+            "the pattern estimate failed for angle(s) {}; reconstructed anyway because a failed \
+             estimate was allowed: expect artefacts",
+            failed.join(", ")
+        ));
+    }
 
+    let wiener = if opts.wiener > 0.0 {
+        opts.wiener
+    } else {
+        let refs: Vec<&[f32]> = reference
+            .iter()
+            .flat_map(|a| a.iter().map(|f| f.as_slice()))
+            .collect();
+        let q = noise::noise_to_signal(&refs, (ny, nx), optics, &otf);
+        let w = noise::auto_wiener(q);
+        progress.log(&format!(
+            "SIM: Wiener parameter {w:.3} (automatic; noise-to-signal ratio {q:.4} at half the \
+             cutoff)"
+        ));
+        w
+    };
     let settings = WienerSettings {
-        wiener: opts.wiener,
+        wiener,
         apodization_cutoff: opts.apodization_cutoff,
         apodization_bend: opts.apodization_bend,
+        zero_order_strength: opts.zero_order_strength,
+        zero_order_fwhm_per_um: opts.zero_order_fwhm_per_um,
     };
     let (mut device_warnings, mut no_gpu) = (Vec::new(), Vec::new());
     let mut planes = Planes::new(opts, (ny, nx), settings, &mut no_gpu);
@@ -125,9 +182,9 @@ pub fn reconstruct(
         };
         let used = if opts.estimate_per_plane && plane != reference_plane {
             let own = estimate(&frames);
-            if own.iter().any(|p| p.flags.no_stripes) {
+            if own.iter().any(|p| p.flags.failed()) {
                 warnings.push(format!(
-                    "plane {}: no clear stripe pattern; the reference plane's parameters were \
+                    "plane {}: no reliable stripe pattern; the reference plane's parameters were \
                      used",
                     plane + 1
                 ));
@@ -157,6 +214,13 @@ pub fn reconstruct(
         plane_params.push(used);
         progress.fraction(0.1 + 0.9 * (plane + 1) as f32 / nplanes as f32);
     }
+    let hot = hot_pixels.into_inner();
+    if hot > 0 {
+        warnings.push(format!(
+            "{hot} hot pixel(s) (far brighter than all their neighbours, e.g. cosmic rays) were \
+             replaced by the median of their neighbours"
+        ));
+    }
     for w in &warnings {
         progress.log(w);
     }
@@ -176,6 +240,25 @@ pub fn reconstruct(
         plane_params,
         warnings,
         device: planes.device(),
+        wiener_used: wiener,
+    })
+}
+
+/// A warning when at least 4 pixels sit at the stack's maximum and that maximum is the full
+/// scale of an 8-, 12-, 14- or 16-bit camera: saturated pixels clip the stripe pattern, and
+/// the reconstruction shows artefacts around them.
+fn saturation_warning(raw: &Volume) -> Option<String> {
+    let max = raw.data.iter().copied().fold(f32::MIN, f32::max);
+    if ![255.0, 4095.0, 16383.0, 65535.0].contains(&max) {
+        return None;
+    }
+    let n = raw.data.iter().filter(|&&v| v == max).count();
+    (n >= 4).then(|| {
+        format!(
+            "Warning: {n} pixels are at {max}, the camera's full scale (saturated): the stripe \
+             pattern is clipped there and the SIM image shows artefacts around them; reduce the \
+             exposure or the illumination"
+        )
     })
 }
 
@@ -213,6 +296,17 @@ fn warnings(params: &[AngleParams], optics: &SimOptics, opts: &SimOptions) -> Ve
                 a + 1,
                 p.k0_per_um[0].hypot(p.k0_per_um[1]),
                 p.k0_per_um[0].hypot(p.k0_per_um[1]) / kc
+            ));
+        }
+    }
+    for (a, p) in params.iter().enumerate() {
+        if p.flags.inconsistent && !p.flags.uneven_angles {
+            w.push(format!(
+                "angle {}: pattern frequency {:.3} cycles/µm disagrees with the other directions \
+                 (more than {:.0} %)",
+                a + 1,
+                p.k0_per_um[0].hypot(p.k0_per_um[1]),
+                100.0 * directions::K0_TOLERANCE
             ));
         }
     }

@@ -68,8 +68,8 @@ for (i = 0; i < rows; i++) {
 check("k0, direction and modulation match the truth", ok, detail);
 
 selectImage("raw-SIM Fourier view");
-ok = false; if (Overlay.size == 8) ok = true;
-check("Fourier view marks 6 peaks and 2 circles", ok, Overlay.size);
+ok = false; if (Overlay.size == 11) ok = true;
+check("Fourier view marks 6 peaks and 2 circles, with a 3-line legend", ok, Overlay.size);
 
 // Resolution: the SIM image correlates better with the (upscaled) truth than the widefield.
 open(dir + "sim/truth.tif");

@@ -67,12 +67,14 @@ pub struct SimArgs {
     #[arg(long)]
     pub per_plane: bool,
 
-    /// Wiener parameter w (larger: less noise, less resolution)
-    #[arg(long, value_name = "W", default_value_t = 0.05)]
+    /// Wiener parameter w (larger: less noise, less resolution); 0 = automatic, from the noise
+    /// of the raw data
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
     pub wiener: f64,
 
-    /// Apodisation cutoff, multiple of the widefield cutoff
-    #[arg(long, value_name = "F", default_value_t = 2.0)]
+    /// Apodisation cutoff, multiple of the widefield cutoff; 0 = at the SIM support (cutoff +
+    /// |k0|)
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub apodization_cutoff: f64,
 
     /// Apodisation bend (exponent; smaller keeps more high frequencies)
@@ -82,6 +84,10 @@ pub struct SimArgs {
     /// Attenuation a of the model OTF (1 = ideal)
     #[arg(long, value_name = "A", default_value_t = 0.3)]
     pub otf_attenuation: f64,
+
+    /// Zero-order attenuation against out-of-focus light: strength in [0, 1) (0 = off)
+    #[arg(long, value_name = "S", default_value_t = 0.95)]
+    pub zero_order: f64,
 
     /// Measured PSF (a bead, same pixel size) whose OTF replaces the model OTF
     #[arg(long, value_name = "PSF.tif")]
@@ -94,6 +100,12 @@ pub struct SimArgs {
     /// Cosine edge taper width, raw pixels (0 = none)
     #[arg(long, value_name = "PX", default_value_t = 12)]
     pub taper: usize,
+
+    /// Reconstruct even when the pattern estimate of a direction failed (no stripes, an
+    /// implausible k0, or a k0 that disagrees with the other directions) or pixels are
+    /// saturated; without it such a stack is an error
+    #[arg(long)]
+    pub allow_failed_estimate: bool,
 
     /// Also write the widefield image (mean of the frames, on the SIM grid)
     #[arg(long, value_name = "WF.tif")]
@@ -160,6 +172,14 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         None => None,
     };
     let per_plane = a.angles * a.phases;
+    if input.channels > 1 && input.slices * input.frames == 1 {
+        return invalid!(
+            "{} has {} channels of one frame each: the raw SIM frames must be its planes (z) or \
+             time points, not channels; re-order the hyperstack (channels ↔ slices)",
+            a.input.display(),
+            input.channels
+        );
+    }
     // Frames of one channel: z, then t (time slowest).
     let frames = input.slices * input.frames;
     let time_points = match a.time_points {
@@ -177,10 +197,12 @@ pub fn sim(a: &SimArgs) -> Result<()> {
         apodization_cutoff: a.apodization_cutoff,
         apodization_bend: a.apodization_bend,
         otf_attenuation: a.otf_attenuation,
+        zero_order_strength: a.zero_order,
         measured_otf,
         background: a.background,
         taper_px: a.taper,
         device: a.compute.device,
+        allow_failed_estimate: a.allow_failed_estimate,
         ..SimOptions::default()
     };
 
@@ -314,6 +336,9 @@ fn flags(p: &AngleParams) -> String {
     }
     if f.uneven_angles {
         v.push("uneven-angles");
+    }
+    if f.inconsistent {
+        v.push("inconsistent-k0");
     }
     if v.is_empty() {
         "ok".into()

@@ -7,6 +7,7 @@ import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.gui.OvalRoi;
 import ij.gui.Overlay;
+import ij.gui.TextRoi;
 import ij.measure.Calibration;
 import ij.measure.ResultsTable;
 import ij.process.FloatProcessor;
@@ -25,13 +26,15 @@ import java.util.Locale;
  * with the detected pattern peaks marked.
  *
  * <p>Macro keys and defaults: {@code na} 1.2, {@code wavelength} 525 (emission, nm),
- * {@code pixel_size} 80 (nm, only for an image not calibrated in nm/µm), {@code angles} 3,
+ * {@code pixel_size} (nm; required for an image not calibrated in nm/µm), {@code angles} 3,
  * {@code phases} 3, {@code order} PAZ|PZA|ZAP, {@code time_points} 0 (= automatic: the hyperstack's
- * t when its z holds the frames, else 1), {@code estimate_per_plane}, {@code wiener} 0.05,
- * {@code apodization_cutoff} 2, {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
+ * t when its z holds the frames, else 1), {@code estimate_per_plane}, {@code wiener} 0 (automatic),
+ * {@code apodization_cutoff} 0 (at the SIM support), {@code apodization_bend} 0.9, {@code otf_attenuation} 0.3,
+ * {@code zero_order_suppression} 0.95 (0 = off),
  * {@code otf} ([None: model OTF] or the title of an open bead image), {@code background} 0 (counts),
  * {@code edge_taper} 12 (px), {@code widefield}, {@code wiener_widefield}, {@code fourier_view},
- * {@code results_table}, {@code device} auto|cpu|cuda (in the CUDA build the Wiener
+ * {@code results_table}, {@code allow_failed_estimate} (reconstruct even when the pattern
+ * estimate of a direction failed; otherwise the command stops with an error), {@code device} auto|cpu|cuda (in the CUDA build the Wiener
  * reconstruction runs on the GPU, pattern estimation on the CPU; a CUDA request that cannot be
  * honoured is logged with the reason, and the log names the device that ran). Checkboxes are
  * off in macros unless named.
@@ -42,7 +45,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
     static final String TABLE = "SIM parameters";
     private static final String PREFIX = "fluorecon.sim.";
     private static final String[] FLAG_NAMES = {"no stripes", "low modulation", "implausible k0",
-        "uneven angles"};
+        "uneven angles", "inconsistent k0"};
 
     @Override
     void execute() throws FluoreconException {
@@ -51,6 +54,12 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             throw new FluoreconException("There is no image: open the raw SIM frames first.");
         }
         Hyperstacks.checkSupported(imp, "The SIM stack");
+        if (imp.getNChannels() > 1 && imp.getNSlices() * imp.getNFrames() == 1) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" has " + imp.getNChannels() + " channels of one"
+                    + " frame each: the raw SIM frames must be its slices (z) or frames (t). Use Image › Hyperstacks ›"
+                    + " Re-order Hyperstack... (channels ↔ slices), or Image › Properties (channels 1, slices "
+                    + imp.getNChannels() + ").");
+        }
         List<ImagePlus> others = Dialogs.otherImages(imp);
         Settings s = showDialog(imp, others);
         if (s == null) {
@@ -72,7 +81,8 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                 + " %s, %d angles × %d phases) → \"%s\" in %.2f s", imp.getTitle(),
                 imp.getNSlices() * imp.getNFrames(), imp.getNChannels(), s.order, s.angles, s.phases,
                 out.sim.getTitle(), (System.nanoTime() - start) * 1e-9));
-        out.sim.show();
+        // The SIM result is shown last, so that it is the active image after the command (a
+        // recorded saveAs saves it).
         if (out.widefield != null) {
             out.widefield.show();
         }
@@ -85,6 +95,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         if (s.table) {
             out.table.show(TABLE);
         }
+        out.sim.show();
     }
 
     /** The images and table one run produces. */
@@ -282,9 +293,24 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             circle.setStrokeColor(colours[i]);
             overlay.add(circle);
         }
+        // Legend, top left: what the marks are.
+        String[] legend = {"yellow: pattern peaks ±k0", "cyan: widefield cutoff", "magenta: SIM support"};
+        Color[] legendColours = {Color.YELLOW, Color.CYAN, Color.MAGENTA};
+        java.awt.Font font = new java.awt.Font("SansSerif", java.awt.Font.PLAIN, Math.max(12, fx / 60));
+        for (int i = 0; i < legend.length; i++) {
+            TextRoi label = new TextRoi(4, 4 + i * (font.getSize() + 4), legend[i], font);
+            label.setStrokeColor(legendColours[i]);
+            overlay.add(label);
+        }
         view.setOverlay(overlay);
         view.getProcessor().resetMinAndMax();
         return view;
+    }
+
+    /** @return whether the macro options name {@code key} */
+    private static boolean macroHasKey(String key) {
+        String options = ij.Macro.getOptions();
+        return options != null && (" " + options).contains(" " + key + "=");
     }
 
     /** @return the checked settings, or null when the dialog was cancelled */
@@ -310,10 +336,11 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addChoice("Order", ORDERS, s.order);
         gd.addNumericField("Time_points", s.timePoints, 0, 6, "(0 = automatic)");
         gd.addCheckbox("Estimate_per_plane", s.perPlane);
-        gd.addNumericField("Wiener", s.wiener, decimals(s.wiener, 3), 8, "parameter w");
-        gd.addNumericField("Apodization_cutoff", s.apodizationCutoff, 2, 6, "× widefield cutoff");
+        gd.addNumericField("Wiener", s.wiener, decimals(s.wiener, 3), 8, "parameter w (0 = automatic)");
+        gd.addNumericField("Apodization_cutoff", s.apodizationCutoff, 2, 6, "× widefield cutoff (0 = SIM support)");
         gd.addNumericField("Apodization_bend", s.apodizationBend, 2, 6, "");
         gd.addNumericField("OTF_attenuation", s.otfAttenuation, 2, 6, "(1 = ideal OTF)");
+        gd.addNumericField("Zero_order_suppression", s.zeroOrder, 2, 6, "(0 = off)");
         gd.addChoice("OTF", otfChoices, Dialogs.indexOf(otfChoices, s.otfChoice) >= 0 ? s.otfChoice : MODEL_OTF);
         gd.addNumericField("Background", s.background, decimals(s.background, 1), 8, "counts");
         gd.addNumericField("Edge_taper", s.taperPx, 0, 6, "px");
@@ -321,6 +348,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         gd.addCheckbox("Wiener_widefield", s.wienerWidefield);
         gd.addCheckbox("Fourier_view", s.fourier);
         gd.addCheckbox("Results_table", s.table);
+        gd.addCheckbox("Allow_failed_estimate", s.allowFailedEstimate);
         gd.addChoice(Devices.LABEL, Devices.CHOICES, s.device);
         gd.showDialog();
         if (gd.wasCanceled()) {
@@ -329,6 +357,10 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.na = gd.getNextNumber();
         s.wavelengthNm = gd.getNextNumber();
         s.voxelFromDialog = calibrated == null;
+        if (s.voxelFromDialog && macro && !macroHasKey("pixel_size")) {
+            throw new FluoreconException("\"" + imp.getTitle() + "\" is not calibrated in nm or µm: give the camera"
+                    + " pixel size in the sample (pixel_size=… in nm) or calibrate the image (Image › Properties).");
+        }
         if (s.voxelFromDialog) {
             s.pixelSizeNm = gd.getNextNumber();
         } else {
@@ -343,6 +375,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.apodizationCutoff = gd.getNextNumber();
         s.apodizationBend = gd.getNextNumber();
         s.otfAttenuation = gd.getNextNumber();
+        s.zeroOrder = gd.getNextNumber();
         String otf = gd.getNextChoice();
         s.background = gd.getNextNumber();
         double taper = gd.getNextNumber();
@@ -350,6 +383,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         s.wienerWidefield = gd.getNextBoolean();
         s.fourier = gd.getNextBoolean();
         s.table = gd.getNextBoolean();
+        s.allowFailedEstimate = gd.getNextBoolean();
         s.device = Devices.check(gd.getNextChoice());
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the SIM Reconstruction dialog is not a number.");
@@ -400,10 +434,11 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         String order = ORDERS[0];
         int timePoints;
         boolean perPlane;
-        double wiener = 0.05;
-        double apodizationCutoff = 2;
+        double wiener = 0;
+        double apodizationCutoff = 0;
         double apodizationBend = 0.9;
         double otfAttenuation = 0.3;
+        double zeroOrder = 0.95;
         String otfChoice = MODEL_OTF;
         ImagePlus psfImage;
         double background;
@@ -412,6 +447,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
         boolean wienerWidefield;
         boolean fourier;
         boolean table;
+        boolean allowFailedEstimate;
         String device = Devices.CHOICES[0];
 
         static Settings remembered() {
@@ -431,14 +467,16 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             s.apodizationCutoff = Prefs.get(PREFIX + "apodization_cutoff", s.apodizationCutoff);
             s.apodizationBend = Prefs.get(PREFIX + "apodization_bend", s.apodizationBend);
             s.otfAttenuation = Prefs.get(PREFIX + "otf_attenuation", s.otfAttenuation);
+            s.zeroOrder = Prefs.get(PREFIX + "zero_order_suppression", s.zeroOrder);
             s.otfChoice = Prefs.get(PREFIX + "otf", s.otfChoice);
             s.background = Prefs.get(PREFIX + "background", s.background);
             s.taperPx = (int) Prefs.get(PREFIX + "edge_taper", s.taperPx);
             // Interactive users get the comparison images and the table unless they unticked them.
             s.widefield = Prefs.get(PREFIX + "widefield", true);
             s.wienerWidefield = Prefs.get(PREFIX + "wiener_widefield", true);
-            s.fourier = Prefs.get(PREFIX + "fourier_view", false);
+            s.fourier = Prefs.get(PREFIX + "fourier_view", true);
             s.table = Prefs.get(PREFIX + "results_table", true);
+            s.allowFailedEstimate = Prefs.get(PREFIX + "allow_failed_estimate", false);
             s.device = Devices.remembered(PREFIX + "device");
             return s;
         }
@@ -449,8 +487,10 @@ public class SimReconstructPlugIn extends FluoreconCommand {
                     .put("wavelength_nm", wavelengthNm).put("angles", angles).put("phases", phases).put("order", order)
                     .put("time_points", timePoints).put("estimate_per_plane", perPlane).put("wiener", wiener)
                     .put("apodization_cutoff", apodizationCutoff).put("apodization_bend", apodizationBend)
-                    .put("otf_attenuation", otfAttenuation).put("background", background).put("taper_px", taperPx)
-                    .put("fourier_view", fourierView).put("device", device).toString();
+                    .put("otf_attenuation", otfAttenuation).put("zero_order_strength", zeroOrder)
+                    .put("background", background).put("taper_px", taperPx)
+                    .put("fourier_view", fourierView).put("allow_failed_estimate", allowFailedEstimate)
+                    .put("device", device).toString();
         }
 
         void remember() {
@@ -468,6 +508,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             Prefs.set(PREFIX + "apodization_cutoff", apodizationCutoff);
             Prefs.set(PREFIX + "apodization_bend", apodizationBend);
             Prefs.set(PREFIX + "otf_attenuation", otfAttenuation);
+            Prefs.set(PREFIX + "zero_order_suppression", zeroOrder);
             Prefs.set(PREFIX + "otf", otfChoice);
             Prefs.set(PREFIX + "background", background);
             Prefs.set(PREFIX + "edge_taper", taperPx);
@@ -475,6 +516,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             Prefs.set(PREFIX + "wiener_widefield", wienerWidefield);
             Prefs.set(PREFIX + "fourier_view", fourier);
             Prefs.set(PREFIX + "results_table", table);
+            Prefs.set(PREFIX + "allow_failed_estimate", allowFailedEstimate);
             Prefs.set(PREFIX + "device", device);
         }
     }

@@ -17,7 +17,7 @@ final class SimResult {
     /**
      * {@link #PARAM_FIELDS} values per direction: k0 x, k0 y [px], k0 x, k0 y [1/µm], direction [deg],
      * line spacing [nm], phase [rad], modulation, modulation used, peak ratio, flags (1 no stripes, 2 low
-     * modulation, 4 implausible k0, 8 uneven angles); first the reference estimate, then one set per output
+     * modulation, 4 implausible k0, 8 uneven angles, 16 inconsistent k0); first the reference estimate, then one set per output
      * plane.
      */
     final double[] parameters;

@@ -138,6 +138,7 @@ public class NativeTest {
                 .put("angles", 3).put("phases", 3).put("order", "PAZ").put("time_points", 1)
                 .put("estimate_per_plane", false).put("wiener", 0.05).put("apodization_cutoff", 2)
                 .put("apodization_bend", 0.9).put("otf_attenuation", 0.3).put("background", 100).put("taper_px", 12)
+                .put("zero_order_strength", 0.95).put("allow_failed_estimate", false)
                 .put("fourier_view", false).put("device", "auto").toString();
         return Native.simReconstruct(raw, 64, 64, frames, null, 0, 0, 0, options, listener);
     }
