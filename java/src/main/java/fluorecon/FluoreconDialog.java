@@ -124,7 +124,11 @@ class FluoreconDialog extends GenericDialog {
             if (i < n && options.charAt(i) == '=') {
                 i++;
                 if (i < n && options.charAt(i) == '[') {
+                    // The value ends at a ']' followed by a space or the end ("[[Model: x]]").
                     int close = options.indexOf(']', i);
+                    while (close >= 0 && close + 1 < n && options.charAt(close + 1) != ' ') {
+                        close = options.indexOf(']', close + 1);
+                    }
                     i = close < 0 ? n : close + 1;
                 } else {
                     while (i < n && options.charAt(i) != ' ') {

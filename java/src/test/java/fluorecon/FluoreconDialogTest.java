@@ -22,5 +22,8 @@ public class FluoreconDialogTest {
                 FluoreconDialog.unknownKeys("  acclerate iterations=2 x=[unclosed", known));
         assertEquals(Arrays.asList("iteratons"),
                 FluoreconDialog.unknownKeys("ITERATONS=3 iteratons=4", known));
+        // Nested brackets, as ImageJ records a choice such as "[Model: Born & Wolf]".
+        assertEquals(Collections.emptyList(),
+                FluoreconDialog.unknownKeys("psf=[[Model: Born & Wolf]] iterations=2", known));
     }
 }
