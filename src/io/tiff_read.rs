@@ -522,6 +522,10 @@ fn tiff_message(e: TiffError) -> String {
                 .into()
         }
         TiffError::UnsupportedError(e) => format!("unsupported TIFF variant: {e}"),
+        TiffError::FormatError(TiffFormatError::InconsistentSizesEncountered) => {
+            "the image size in the header does not match its strips or tiles: the file is corrupt"
+                .into()
+        }
         TiffError::FormatError(e) => format!("corrupt or unsupported TIFF: {e}"),
         e => format!("cannot decode the TIFF: {e}"),
     }
