@@ -17,7 +17,7 @@ MVN_FLAGS ?= $(if $(shell test -d $(MVN_REPO)/net/imagej/ij && echo yes),-o -Dma
 MVN        = mvn -B -q $(MVN_FLAGS)
 FIJI      ?=
 
-.PHONY: all deps cuda-toolchain cuda-compiler native native-cuda natives-cross check-natives release jar demo test test-rust test-cuda-fallback test-java test-imagej test-natives lint install clean
+.PHONY: all deps cuda-toolchain cuda-compiler native native-cuda natives-cross check-natives release jar demo test test-rust fuzz test-cuda-fallback test-java test-imagej test-natives lint install clean
 
 all: jar
 
@@ -77,6 +77,12 @@ lint: cuda-compiler
 
 test-rust:
 	cargo test --release
+
+# A longer run of the readers' fuzz test (tests/fuzz.rs; `make test` runs a bounded one):
+# 100 times the mutations, another seed with FUZZ_SEED=N.
+fuzz:
+	FLUORECON_FUZZ_SCALE=$${FUZZ_SCALE:-100} FLUORECON_FUZZ_SEED=$${FUZZ_SEED:-16} \
+		cargo test --release --test fuzz -- --nocapture
 
 # The CUDA build's own tests on a machine without a GPU: it must report why there is no GPU and
 # run on the CPU, RL and SIM asked for CUDA must give the CPU's result with the reason; the kernels are

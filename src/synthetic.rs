@@ -42,6 +42,17 @@ impl Default for WidefieldOptions {
     }
 }
 
+/// Refuses a simulation of `shape` (nz, ny, nx) voxels that needs `copies` f32 volumes of
+/// that size at once when they would not fit in memory (or the size overflows).
+pub fn check_volume(shape: (usize, usize, usize), copies: u64) -> Result<()> {
+    let (nz, ny, nx) = shape;
+    let bytes = (nz as u64)
+        .checked_mul(ny as u64)
+        .and_then(|v| v.checked_mul(nx as u64))
+        .and_then(|v| v.checked_mul(4 * copies));
+    crate::memory::check_fits(bytes)
+}
+
 /// Simulates beads and filaments of `shape` (nz, ny, nx) imaged through `psf` with shot noise.
 /// The object extends beyond the field of view by the PSF's half-size (as in a real sample),
 /// so the edges are blurred with light from outside.
@@ -60,6 +71,9 @@ pub fn widefield(
     let (pz, py, px) = psf.shape();
     let (cz, cy, cx) = (pz / 2, py / 2, px / 2);
     let ext = (nz + 2 * cz, ny + 2 * cy, nx + 2 * cx);
+    // The object, the padded grid and its copy, its spectrum (complex, half), the three
+    // results.
+    check_volume(ext, 8)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut object = phantom(ext, &mut rng);
     let max = object
@@ -201,6 +215,7 @@ pub fn poisson_gaussian(
     if !(peak_photons > 0.0 && background >= 0.0 && read_noise >= 0.0) {
         return invalid!("photons must be positive, background and read noise non-negative");
     }
+    check_volume(shape, 2)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut truth = phantom(shape, &mut rng);
     let max = truth
@@ -258,6 +273,23 @@ mod tests {
             });
         let ratio = sum / count as f64;
         assert!((ratio - 1.0).abs() < 0.05, "{ratio}");
+    }
+
+    /// `simulate --shape 10000x100000x100000` asked for 376 TiB and aborted.
+    #[test]
+    fn impossible_sizes_are_refused_before_allocating() {
+        let e = poisson_gaussian((10000, 100000, 100000), 100.0, 10.0, 1.0, 1).unwrap_err();
+        assert!(matches!(e, crate::Error::OutOfMemory { .. }), "{e:?}");
+        let e = widefield(
+            (10000, 100000, 100000),
+            &delta_psf(),
+            &WidefieldOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, crate::Error::OutOfMemory { .. }), "{e:?}");
+        // A product that overflows 64 bits.
+        assert!(check_volume((usize::MAX, usize::MAX, 2), 1).is_err());
+        assert!(check_volume((4, 8, 8), 8).is_ok());
     }
 
     #[test]

@@ -107,6 +107,18 @@ pub fn richardson_lucy(
     progress: &mut dyn Progress,
 ) -> Result<Deconvolved> {
     validate(image, psf, opts)?;
+    // Richardson–Lucy is linear in the image's scale; values near f32's limits (3e38, or
+    // subnormal 1e-42) overflow or vanish in its sums and ratios, so such images are
+    // deconvolved at peak 1 and scaled back.
+    let peak = image.data.iter().fold(0f32, |m, &v| m.max(v)) as f64;
+    let rescale = !(1e-6..=1e12).contains(&peak);
+    let scaled;
+    let image = if rescale {
+        scaled = Volume::new(image.data.mapv(|v| (v as f64 / peak) as f32), image.voxel);
+        &scaled
+    } else {
+        image
+    };
     let mut warnings = Vec::new();
     let mut gpu = open_gpu(opts.device, &mut warnings);
 
@@ -158,6 +170,15 @@ pub fn richardson_lucy(
         warnings.extend(w);
     }
     progress.fraction(1.0);
+    if rescale {
+        out.mapv_inplace(|v| (v as f64 * peak) as f32);
+        if !out.iter().all(|v| v.is_finite()) {
+            return invalid!(
+                "the result exceeds the range of 32-bit images (the image reaches {peak:e}): \
+                 scale the image down first (Process › Math › Multiply in Fiji)"
+            );
+        }
+    }
     Ok(Deconvolved {
         volume: Volume::new(out, image.voxel),
         iterations,

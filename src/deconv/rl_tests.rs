@@ -280,3 +280,38 @@ fn too_large_for_memory_is_refused_before_allocating() {
     );
     assert!(check_memory_against((64, 320, 320), &RlOptions::default(), Some(8 << 30)).is_ok());
 }
+
+/// Richardson–Lucy is linear in the image's scale: images near f32's limits (a constant
+/// 3e38, or subnormal 1e-42) once deconvolved to all zeros; they give the scaled result of
+/// the same image at ordinary values.
+#[test]
+fn extreme_scales_give_the_scaled_result() {
+    let (vol, psf) = random_problem((1, 16, 16), (1, 5, 5), 11);
+    let opts = RlOptions {
+        iterations: 5,
+        ..Default::default()
+    };
+    let plain = richardson_lucy(&vol, &psf, &opts, &mut NoProgress).unwrap();
+    let peak = plain.volume.data.iter().fold(0f32, |m, &v| m.max(v)) as f64;
+    for scale in [1e30, 1e-40] {
+        let scaled = Volume::new(vol.data.mapv(|v| (v as f64 * scale) as f32), vol.voxel);
+        let got = richardson_lucy(&scaled, &psf, &opts, &mut NoProgress).unwrap();
+        for (a, b) in got.volume.data.iter().zip(plain.volume.data.iter()) {
+            let back = *a as f64 / scale;
+            assert!(
+                (back - *b as f64).abs() <= 1e-3 * peak,
+                "scale {scale:e}: {back} vs {b}"
+            );
+        }
+    }
+    for value in [3e38f32, 1e-42] {
+        let flat = Volume::from_vec(vec![value; 256], (1, 16, 16), VoxelSize::default()).unwrap();
+        let got = richardson_lucy(&flat, &psf, &opts, &mut NoProgress).unwrap();
+        for &v in got.volume.data.iter() {
+            assert!(
+                ((v as f64) / (value as f64) - 1.0).abs() < 1e-2,
+                "constant {value:e} became {v:e}"
+            );
+        }
+    }
+}

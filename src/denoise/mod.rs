@@ -156,9 +156,32 @@ pub fn restore(
         2
     };
     check_memory(&model.net, image.shape(), copies, &options.tiles)?;
+    let pixels = image.data.as_slice().expect("standard layout");
+    let (lo, hi) = pixels
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if lo == hi {
+        return invalid!(
+            "the image is constant (every pixel is {lo}): there is nothing to restore"
+        );
+    }
     let norm = options.normalization.unwrap_or(model.info.normalization);
-    let affine = norm.affine(image.data.as_slice().expect("standard layout"))?;
+    norm.validate()?;
+    let affine = norm.affine(pixels)?;
     let input = image.data.mapv(|v| affine.apply(v));
+    // Networks see values of a few units after normalisation; far beyond, their output means
+    // nothing (and overflows).
+    let reach = input.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if reach.is_nan() || reach > MAX_NORMALISED {
+        return invalid!(
+            "the image's values ({lo} to {hi}) are far outside what model '{}' was trained on \
+             (they normalise to ±{reach:e}, training data to about ±1): use a model trained on \
+             images like this one, or normalise by the image's own percentiles",
+            model.info.name
+        );
+    }
     let (mut out, device) = run_on_device(options.device, progress, |progress| {
         progress.log(&format!(
             "Restoring with model '{}' ({} {}D) on {}",
@@ -177,12 +200,22 @@ pub fn restore(
         None
     };
     let restored = out.swap_remove(0).mapv(|v| affine.undo(v));
+    if !restored.iter().all(|v| v.is_finite()) {
+        return invalid!(
+            "model '{}' gave values that are not numbers on this image (the image is outside \
+             the range the model was trained on)",
+            model.info.name
+        );
+    }
     Ok(Restored {
         image: Volume::new(restored, image.voxel),
         uncertainty,
         device,
     })
 }
+
+/// Largest normalised input value (|x − offset| / scale) a network is given.
+const MAX_NORMALISED: f32 = 1e6;
 
 /// Smallest Laplace scale the probabilistic head can output (normalised units).
 pub(crate) const MIN_SCALE: f64 = 1e-3;

@@ -342,6 +342,15 @@ fn train_n2v_here(
         options.validation_fraction,
         &mut rng,
     )?;
+    if let Normalization::MeanStd { mean, std } = normalization {
+        if std <= mean.abs().max(1.0) * crate::nn::normalize::MIN_RELATIVE_STD {
+            return invalid!(
+                "the training images are constant (every pixel is {mean}): Noise2Void learns \
+                 the noise of the images it is given, and these hold none"
+            );
+        }
+    }
+    normalization.validate()?;
     let mut masking = options.masking;
     masking.median |= options.unet.n2v2;
     let (vars, net) = new_unet(&options.unet, options.train.seed)?;

@@ -28,7 +28,24 @@ pub(crate) fn check_patches(
     if batch == 0 {
         return invalid!("the batch size must be at least 1");
     }
-    Ok(())
+    // Activations of one training step, an upper bound: every convolution of every level
+    // keeps its output, batch-norm and ReLU results and their gradients (f32), on the way
+    // down and up.
+    let voxels = (patch as f64).powi(2) * if unet.dims == 3 { patch_z as f64 } else { 1.0 };
+    let per_voxel: f64 = (0..=unet.depth)
+        .map(|l| (unet.base_filters << l) as f64 / 2f64.powi((unet.dims * l) as i32))
+        .sum();
+    let bytes = batch as f64 * voxels * per_voxel * unet.convs_per_level as f64 * 2.0 * 6.0 * 4.0;
+    crate::memory::check_fits(Some(bytes.min(u64::MAX as f64) as u64)).map_err(|e| match e {
+        crate::Error::OutOfMemory {
+            needed_mib,
+            available_mib,
+        } => crate::Error::InvalidInput(format!(
+            "a training batch of {batch} patches of {patch} pixels needs about {needed_mib} MiB \
+             but only {available_mib} MiB are available: use a smaller batch or patch size"
+        )),
+        e => e,
+    })
 }
 
 pub(crate) struct PatchSet {

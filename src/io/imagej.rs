@@ -52,18 +52,18 @@ impl Description {
     }
 
     /// (channels, slices, frames) for a file of `planes` planes, ImageJ's way: the
-    /// description's dimensions when they multiply to `planes`, else a plain z-stack.
+    /// description's dimensions when they multiply to `planes`, else a plain z-stack. Counts
+    /// whose product overflows are treated like any other inconsistent description.
     pub fn dims(&self, planes: usize) -> (usize, usize, usize) {
         let c = self.channels.unwrap_or(1);
         let t = self.frames.unwrap_or(1);
-        let z = self.slices.unwrap_or_else(|| {
-            if planes % (c * t) == 0 {
-                planes / (c * t)
-            } else {
-                1
-            }
-        });
-        if c * z * t == planes {
+        let Some(ct) = c.checked_mul(t) else {
+            return (1, planes, 1);
+        };
+        let z = self
+            .slices
+            .unwrap_or_else(|| if planes % ct == 0 { planes / ct } else { 1 });
+        if ct.checked_mul(z) == Some(planes) {
             (c, z, t)
         } else {
             (1, planes, 1)
@@ -235,6 +235,22 @@ mod tests {
         let d = Description::parse("ImageJ=1.54f\nimages=8\nchannels=2\n").unwrap();
         assert_eq!(d.dims(8), (2, 4, 1));
         assert!(Description::parse("Created by some camera").is_none());
+    }
+
+    /// Counts whose product overflows (2³² · 2³² wraps to 0 on 64-bit) once made the
+    /// remainder below divide by zero.
+    #[test]
+    fn overflowing_counts_give_a_plain_stack() {
+        let d =
+            Description::parse("ImageJ=1.54f\nimages=4\nchannels=4294967296\nframes=4294967296\n")
+                .unwrap();
+        assert_eq!(d.dims(4), (1, 4, 1));
+        let d = Description::parse(&format!(
+            "ImageJ=1.54f\nimages=4\nchannels=2\nslices={}\nframes=2\n",
+            usize::MAX / 2 + 2
+        ))
+        .unwrap();
+        assert_eq!(d.dims(4), (1, 4, 1));
     }
 
     #[test]

@@ -77,6 +77,8 @@ struct Page {
 pub(crate) fn read_inner(path: &Path) -> Result<Hyperstack> {
     let mut data: Vec<f32> = Vec::new();
     let mut stack = read_planes(path, &mut |plane, _, _| {
+        // A file of many pages sharing one strip is small on disk and huge in memory.
+        crate::memory::try_grow(&mut data, plane.len())?;
         data.extend_from_slice(plane);
         Ok(())
     })?;
@@ -103,10 +105,18 @@ pub(crate) fn read_planes(path: &Path, on_plane: &mut PlaneSink) -> Result<Hyper
     let little_endian = &magic == b"II";
 
     let reader = BufReader::new(File::open(path).map_err(|e| fail(open_message(&e)))?);
+    // No compressed strip or tag value can be larger than the file itself, and no decoded
+    // buffer (a plane, a tag's values) larger than 2000 times the file (compression ratios stay
+    // far below) or half the memory left; a decoded plane is also checked against memory in
+    // `read_page`, with a clearer message.
+    let file_bytes = usize::try_from(file_len).unwrap_or(usize::MAX);
+    let memory = crate::memory::available_memory().map_or(usize::MAX / 2, |m| {
+        usize::try_from(m / 2).unwrap_or(usize::MAX / 2)
+    });
     let mut limits = Limits::default();
-    limits.decoding_buffer_size = usize::MAX / 2;
-    limits.intermediate_buffer_size = usize::MAX / 2;
-    limits.ifd_value_size = 64 << 20;
+    limits.decoding_buffer_size = file_bytes.saturating_mul(2000).min(memory);
+    limits.intermediate_buffer_size = file_bytes;
+    limits.ifd_value_size = file_bytes.min(64 << 20);
     let mut dec = Decoder::new(reader)
         .map_err(|e| fail(tiff_message(e)))?
         .with_limits(limits);
@@ -133,13 +143,12 @@ pub(crate) fn read_planes(path: &Path, on_plane: &mut PlaneSink) -> Result<Hyper
             .flatten()
             .is_some_and(|t| t & 1 == 1);
         if planes == 0 || !reduced {
-            let page = read_page(&mut dec, &mut raw, little_endian, file_len).map_err(|m| {
-                fail(if planes == 0 {
-                    m
-                } else {
-                    format!("page {}: {m}", planes + 1)
-                })
-            })?;
+            let page =
+                read_page(&mut dec, &mut raw, little_endian, file_len).map_err(|e| match e {
+                    PageError::Bad(m) if planes == 0 => fail(m),
+                    PageError::Bad(m) => fail(format!("page {}: {m}", planes + 1)),
+                    PageError::Memory(e) => e,
+                })?;
             if let Some(f) = &first {
                 if (page.width, page.height, page.kind) != (f.width, f.height, f.kind) {
                     return Err(fail(format!(
@@ -179,16 +188,28 @@ pub(crate) fn read_planes(path: &Path, on_plane: &mut PlaneSink) -> Result<Hyper
     }
     let first = first.expect("at least one page was read");
 
-    // ImageJ writes stacks over 4 GiB with one IFD only; the planes follow each other.
+    // ImageJ writes stacks over 4 GiB with one IFD only; the planes follow each other. A file
+    // with more than one page but fewer than its description claims is inconsistent: the
+    // bytes after its last plane are IFDs and tags, not pixels.
+    if let Some(images) = ij.as_ref().and_then(|d| d.images) {
+        if images > planes && planes > 1 {
+            return Err(fail(format!(
+                "the ImageJ description says {images} images but the file has {planes} pages: \
+                 it is truncated or its description was edited; open it in Fiji and save it again"
+            )));
+        }
+    }
     if let (Some(images), Some(start)) = (ij.as_ref().and_then(|d| d.images), first.contiguous_at) {
         if images > planes {
             let plane_bytes = (first.width * first.height * first.kind.bytes()) as u64;
-            let needed = start + plane_bytes * images as u64;
-            if needed > file_len {
+            let needed = plane_bytes
+                .checked_mul(images as u64)
+                .and_then(|b| b.checked_add(start));
+            if needed.is_none_or(|n| n > file_len) {
                 return Err(fail(format!(
                     "the ImageJ description says {images} images but the file holds only {}: \
                      it is truncated",
-                    ((file_len - start) / plane_bytes).max(planes as u64)
+                    (file_len.saturating_sub(start) / plane_bytes.max(1)).max(planes as u64)
                 )));
             }
             let n = first.width * first.height;
@@ -288,12 +309,31 @@ fn tag_u16<R: Read + Seek>(dec: &mut Decoder<R>, tag: Tag) -> Option<u16> {
     }
 }
 
+/// Why a page cannot be read: the file (a message to prefix with the path and page) or
+/// memory.
+enum PageError {
+    Bad(String),
+    Memory(crate::Error),
+}
+
+impl From<String> for PageError {
+    fn from(m: String) -> Self {
+        PageError::Bad(m)
+    }
+}
+
+impl From<&str> for PageError {
+    fn from(m: &str) -> Self {
+        PageError::Bad(m.into())
+    }
+}
+
 fn read_page<R: Read + Seek>(
     dec: &mut Decoder<R>,
     raw: &mut File,
     little_endian: bool,
     file_len: u64,
-) -> std::result::Result<Page, String> {
+) -> std::result::Result<Page, PageError> {
     let (w, h) = dec.dimensions().map_err(tiff_message)?;
     let (width, height) = (w as usize, h as usize);
     let samples = tag_u16(dec, Tag::SamplesPerPixel).unwrap_or(1);
@@ -307,7 +347,8 @@ fn read_page<R: Read + Seek>(
         return Err(format!(
             "{samples} samples per pixel (e.g. gray + alpha) are not supported; \
              save a single-channel grayscale TIFF"
-        ));
+        )
+        .into());
     }
     let bits = tag_u16(dec, Tag::BitsPerSample).unwrap_or(1);
     let format = tag_u16(dec, Tag::SampleFormat).unwrap_or(1);
@@ -324,11 +365,20 @@ fn read_page<R: Read + Seek>(
         return Err(format!(
             "the header says {width}×{height} pixels, more than the file holds: \
              it is truncated or corrupt"
-        ));
+        )
+        .into());
     }
     if width == 0 || height == 0 {
-        return Err(format!("empty image ({width}×{height} pixels)"));
+        return Err(format!("empty image ({width}×{height} pixels)").into());
     }
+    // The decoded plane, its f32 copy and the caller's copy of it.
+    let n_pixels = (width as u64) * (height as u64);
+    crate::memory::check_fits(
+        n_pixels
+            .checked_mul(8)
+            .and_then(|b| b.checked_add(plane_bytes)),
+    )
+    .map_err(PageError::Memory)?;
 
     let contiguous_at = if compression == 1 && dec.get_chunk_type() == ChunkType::Strip {
         let offsets = dec.get_tag_u64_vec(Tag::StripOffsets).unwrap_or_default();
@@ -367,7 +417,8 @@ fn read_page<R: Read + Seek>(
         return Err(format!(
             "decoded {} pixels, {width}×{height} expected: the file is corrupt",
             pixels.len()
-        ));
+        )
+        .into());
     }
     let mut pixels = pixels;
     pixels.truncate(n);
@@ -458,9 +509,23 @@ fn tiff_message(e: TiffError) -> String {
         TiffError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             "the file ends early: it is truncated or corrupt".into()
         }
+        // A seek to an offset no file can have (EINVAL): a header value is corrupt, e.g. a
+        // BigTIFF signature on a classic TIFF.
+        TiffError::IoError(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            "an offset in the header points outside the file: it is corrupt or not a TIFF".into()
+        }
         TiffError::IoError(e) => format!("read error: {e}"),
-        TiffError::LimitsExceeded => "an image plane is too large to decode".into(),
+        // The limits are the file's size (see `read_planes`).
+        TiffError::LimitsExceeded => {
+            "the header declares more data than the file holds (or than memory allows): it is \
+             truncated or corrupt"
+                .into()
+        }
         TiffError::UnsupportedError(e) => format!("unsupported TIFF variant: {e}"),
+        TiffError::FormatError(TiffFormatError::InconsistentSizesEncountered) => {
+            "the image size in the header does not match its strips or tiles: the file is corrupt"
+                .into()
+        }
         TiffError::FormatError(e) => format!("corrupt or unsupported TIFF: {e}"),
         e => format!("cannot decode the TIFF: {e}"),
     }

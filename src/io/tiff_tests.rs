@@ -314,3 +314,99 @@ fn write_errors_leave_no_file() {
     wrong.data.pop();
     assert!(write_tiff(&out, &wrong).is_err());
 }
+
+/// A TIFF whose ImageJ description claims 15 images in 14 pages made the reader invent a
+/// 15th plane from the bytes after the last one (IFDs and tags): refused now, naming both.
+#[test]
+fn description_claiming_more_images_than_pages_is_refused() {
+    let dir = TempDir::new("claims");
+    let p = dir.join("claims.tif");
+    {
+        let mut enc = TiffEncoder::new(File::create(&p).unwrap()).unwrap();
+        for page in 0..14u8 {
+            let mut img = enc.new_image::<colortype::Gray8>(4, 4).unwrap();
+            if page == 0 {
+                img.encoder()
+                    .write_tag(
+                        Tag::ImageDescription,
+                        "ImageJ=1.54f\nimages=15\nslices=15\n",
+                    )
+                    .unwrap();
+            }
+            img.write_data(&[page; 16]).unwrap();
+        }
+    }
+    let m = message(read_tiff(&p));
+    assert!(m.contains("15 images") && m.contains("14 pages"), "{m}");
+}
+
+/// Counts whose product overflows once divided by zero in the description parser (a panic
+/// the reader caught, with its panic text): read as a plain stack now.
+#[test]
+fn description_with_overflowing_counts_reads_as_a_plain_stack() {
+    let dir = TempDir::new("overflow");
+    let p = dir.join("overflow.tif");
+    {
+        let mut enc = TiffEncoder::new(File::create(&p).unwrap()).unwrap();
+        for page in 0..4u8 {
+            let mut img = enc.new_image::<colortype::Gray8>(3, 2).unwrap();
+            if page == 0 {
+                img.encoder()
+                    .write_tag(
+                        Tag::ImageDescription,
+                        "ImageJ=1.54f\nimages=4\nchannels=4294967296\nframes=4294967296\n",
+                    )
+                    .unwrap();
+            }
+            img.write_data(&[page; 6]).unwrap();
+        }
+    }
+    let r = read_tiff(&p).unwrap();
+    assert_eq!((r.channels, r.slices, r.frames), (1, 4, 1));
+    assert_eq!(r.data[6 * 3], 3.0);
+}
+
+/// Header values that ask for more than the file holds (a strip byte count of 2 GiB, a tag
+/// with 2³¹ values, as in the 666-byte file that made the CLI allocate 32 GiB) are refused
+/// before anything that size is allocated.
+#[test]
+fn header_sizes_beyond_the_file_are_refused() {
+    let dir = TempDir::new("sizes");
+    let p = dir.join("sizes.tif");
+    {
+        let mut enc = TiffEncoder::new(File::create(&p).unwrap()).unwrap();
+        let mut img = enc
+            .new_image_with_compression::<colortype::Gray16, _>(
+                8,
+                8,
+                compression::Deflate::default(),
+            )
+            .unwrap();
+        img.resolution(ResolutionUnit::Centimeter, Rational { n: 20000, d: 1 });
+        img.write_data(&[7u16; 64]).unwrap();
+    }
+    let bytes = std::fs::read(&p).unwrap();
+    let ifd = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
+    let entries = u16::from_le_bytes([bytes[ifd], bytes[ifd + 1]]) as usize;
+    let entry = |tag: u16| {
+        (0..entries)
+            .map(|k| ifd + 2 + 12 * k)
+            .find(|&at| u16::from_le_bytes([bytes[at], bytes[at + 1]]) == tag)
+            .expect("tag present")
+    };
+    let patched = |tag: u16, field: usize, value: u32| {
+        let mut b = bytes.clone();
+        let at = entry(tag) + field;
+        b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        std::fs::write(&p, &b).unwrap();
+    };
+    assert!(close(read_tiff(&p).unwrap().voxel.x, 0.5));
+    // StripByteCounts (279) → 2 GiB: the pixels cannot be read.
+    patched(279, 8, 0x7FFF_FFF0);
+    let m = message(read_tiff(&p));
+    assert!(m.contains("sizes.tif") && m.contains("corrupt"), "{m}");
+    // XResolution (282) with 2³¹ values: the calibration is unusable, the pixels are fine.
+    patched(282, 4, 0x8000_0000);
+    let r = read_tiff(&p).unwrap();
+    assert_eq!((r.unit.as_str(), r.data[0]), ("pixel", 7.0));
+}

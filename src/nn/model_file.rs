@@ -6,6 +6,21 @@
 //! first and `model.json` last: a folder with a `model.json` holds a complete model, and an
 //! interrupted save never leaves a corrupt one. Loading checks the name and shape of every
 //! tensor against the architecture in `model.json` and says which one is wrong.
+//!
+//! Bounds on `model.json` (checked before anything is built, so that an edited or corrupt
+//! file gives an error, never an abort):
+//! - U-Net (Noise2Void, CARE): `dims` 2 or 3; `in_channels` and `out_channels` 1–64
+//!   ([`super::unet::MAX_CHANNELS`]); `depth` ≤ 6; `base_filters` 1–1024; `kernel_size` odd,
+//!   ≤ 15; `convs_per_level` 1–8.
+//! - Deep-STORM: `upsampling` 1–16; `filters` 1–1024 each; `bottleneck` 1–4096;
+//!   `kernel_size` odd, ≤ 15; `input_scale` finite and > 0.
+//! - Either network: at most [`MAX_PARAMETERS`] weights, and three copies of them (weights,
+//!   the prediction network's copy, gradients or optimiser state) must fit in the memory
+//!   this process may still use ([`crate::memory::available_memory`]).
+//! - Normalisation: see [`Normalization::validate`] (a finite mean, |mean| ≤ 1e30, a std
+//!   between 1e-6·max(|mean|, 1) and 1e30; percentiles 0 ≤ low < high ≤ 100).
+//! - `model.safetensors`: every tensor's name and shape must be the architecture's, every
+//!   value a finite number.
 
 use super::train::TrainReport;
 use super::{device, new_unet, Normalization, UNet, UNetConfig};
@@ -27,6 +42,24 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Description file name inside a model folder.
 pub const INFO_FILE: &str = "model.json";
+
+/// Most weights a network may have (400 MB of f32; the shipped networks have well under 2
+/// million).
+pub const MAX_PARAMETERS: u128 = 100_000_000;
+
+/// Refuses a network of `count` parameters that is larger than [`MAX_PARAMETERS`] or whose
+/// weights (three copies of each) would not fit in memory; called before it is built.
+pub fn check_parameters(count: u128) -> Result<()> {
+    if count > MAX_PARAMETERS {
+        return Err(Error::InvalidInput(format!(
+            "the network would have {:.0} million weights, more than the {} million Fluorecon \
+             allows: check the architecture (filters, depth, channels, kernel size)",
+            count as f64 / 1e6,
+            MAX_PARAMETERS / 1_000_000
+        )));
+    }
+    crate::memory::check_fits(u64::try_from(count * 4 * 3).ok())
+}
 
 /// Everything about a model except its weights: the content of `model.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,8 +202,21 @@ pub fn read_info(dir: &Path) -> Result<ModelInfo> {
     })?;
     info.architecture
         .validate()
-        .map_err(|e| Error::file(&path, format!("bad architecture: {e}")))?;
+        .map_err(|e| Error::file(&path, format!("bad architecture: {}", first_line(&e))))?;
+    check_parameters(info.architecture.parameter_count()).map_err(|e| match e {
+        Error::InvalidInput(m) => Error::file(&path, format!("bad architecture: {m}")),
+        e => e,
+    })?;
+    info.normalization
+        .validate()
+        .map_err(|e| Error::file(&path, format!("bad normalisation: {e}")))?;
     Ok(info)
+}
+
+/// The message of a candle error without the backtrace it carries when RUST_BACKTRACE is
+/// set.
+pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or("").to_string()
 }
 
 fn model_dir(path: &Path) -> &Path {
@@ -430,6 +476,69 @@ mod tests {
         let e = load_model(&dir).unwrap_err().to_string();
         assert!(e.contains("not a valid Fluorecon model description"), "{e}");
         assert!(load_model(&dir.join("nowhere")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An edited `model.json` (out_channels 1e12, in_channels 1e8, depth 6 with 1024 filters:
+    /// aborts that killed the JVM; mean 1e308: an all-Inf output; std 0, negative or 1e-300:
+    /// silently "repaired") is refused before anything is built, naming the file.
+    #[test]
+    fn edited_descriptions_are_refused_before_building() {
+        let (vars, _) = new_unet(&tiny(), 7).unwrap();
+        let info = ModelInfo::new(
+            "n2v",
+            "tiny",
+            tiny(),
+            Normalization::MeanStd {
+                mean: 20.0,
+                std: 4.0,
+            },
+        );
+        let dir = temp_dir("bounds");
+        save_model(&dir, &vars, &info).unwrap();
+        let json = serde_json::to_value(&info).unwrap();
+        let edits: [(&[(&str, serde_json::Value)], &str); 8] = [
+            (
+                &[("/architecture/out_channels", 1_000_000_000_000u64.into())],
+                "at most 64",
+            ),
+            (
+                &[("/architecture/in_channels", 100_000_000.into())],
+                "at most 64",
+            ),
+            (
+                &[
+                    ("/architecture/depth", 6.into()),
+                    ("/architecture/base_filters", 1024.into()),
+                ],
+                "million weights",
+            ),
+            (&[("/architecture/convs_per_level", 1000.into())], "1–8"),
+            (&[("/normalization/mean", 1e308.into())], "mean"),
+            (&[("/normalization/std", 0.into())], "standard deviation 0"),
+            (
+                &[("/normalization/std", (-3).into())],
+                "standard deviation -3",
+            ),
+            (
+                &[("/normalization/std", 1e-300.into())],
+                "standard deviation",
+            ),
+        ];
+        for (changes, says) in edits {
+            let mut edited = json.clone();
+            for (at, value) in changes {
+                *edited.pointer_mut(at).unwrap() = value.clone();
+            }
+            std::fs::write(dir.join(INFO_FILE), edited.to_string()).unwrap();
+            let e = load_model(&dir).unwrap_err();
+            assert!(matches!(e, Error::File { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(e.contains(INFO_FILE) && e.contains(says), "{says}: {e}");
+            assert!(!e.contains('\n'), "a backtrace in the message: {e}");
+        }
+        assert!(check_parameters(MAX_PARAMETERS + 1).is_err());
+        assert!(check_parameters(1000).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -35,7 +35,47 @@ impl Affine {
     }
 }
 
+/// Largest |mean| and std a `model.json` may give (image units): beyond, the normalised
+/// values of any f32 image overflow or lose every digit.
+pub const MAX_MEAN_STD: f64 = 1e30;
+/// Smallest std a `model.json` may give (image units), relative to max(|mean|, 1): below,
+/// normalised values leave f32's range.
+pub const MIN_RELATIVE_STD: f64 = 1e-6;
+
 impl Normalization {
+    /// Checks the values read from a `model.json` (or computed from training data):
+    /// percentiles with 0 ≤ low < high ≤ 100; a finite mean with |mean| ≤ [`MAX_MEAN_STD`]
+    /// and a std with max(|mean|, 1)·[`MIN_RELATIVE_STD`] ≤ std ≤ [`MAX_MEAN_STD`]. A std
+    /// of 0 (constant training data) is refused, not repaired.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Normalization::Percentile { low, high } => {
+                if !(0.0..=100.0).contains(&low) || !(0.0..=100.0).contains(&high) || low >= high {
+                    return invalid!(
+                        "normalisation percentiles must satisfy 0 ≤ low < high ≤ 100, \
+                         got {low} and {high}"
+                    );
+                }
+            }
+            Normalization::MeanStd { mean, std } => {
+                if !mean.is_finite() || mean.abs() > MAX_MEAN_STD {
+                    return invalid!(
+                        "normalisation mean {mean} is not a usable number (|mean| ≤ {MAX_MEAN_STD:e})"
+                    );
+                }
+                let min_std = mean.abs().max(1.0) * MIN_RELATIVE_STD;
+                if !std.is_finite() || std < min_std || std > MAX_MEAN_STD {
+                    return invalid!(
+                        "normalisation standard deviation {std} is not usable (it must be \
+                         between {min_std:e} and {MAX_MEAN_STD:e} for mean {mean}): the model \
+                         was trained on constant images or its model.json was edited"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The map for `data` (percentiles are computed on `data`).
     pub fn affine(&self, data: &[f32]) -> Result<Affine> {
         let (offset, scale) = match *self {

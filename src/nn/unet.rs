@@ -20,6 +20,9 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 /// Architecture of a [`UNet`], stored in `model.json`.
+/// Most input or output channels of a U-Net (a `model.json` bound).
+pub const MAX_CHANNELS: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UNetConfig {
@@ -67,6 +70,13 @@ impl UNetConfig {
         if self.in_channels == 0 || self.out_channels == 0 {
             candle_core::bail!("a U-Net needs at least one input and one output channel");
         }
+        if self.in_channels > MAX_CHANNELS || self.out_channels > MAX_CHANNELS {
+            candle_core::bail!(
+                "a U-Net takes at most {MAX_CHANNELS} input and output channels, not {} and {}",
+                self.in_channels,
+                self.out_channels
+            );
+        }
         if self.depth > 6 {
             candle_core::bail!("U-Net depth {} is too large (at most 6)", self.depth);
         }
@@ -79,13 +89,39 @@ impl UNetConfig {
                 self.kernel_size
             );
         }
-        if self.convs_per_level == 0 {
-            candle_core::bail!("a U-Net needs at least one convolution per level");
+        if self.convs_per_level == 0 || self.convs_per_level > 8 {
+            candle_core::bail!(
+                "a U-Net needs 1–8 convolutions per level, not {}",
+                self.convs_per_level
+            );
         }
         if self.residual && self.out_channels < self.in_channels {
             candle_core::bail!("a residual U-Net needs at least as many output as input channels");
         }
         Ok(())
+    }
+
+    /// Number of weights and biases (batch-norm statistics included), an upper bound, for
+    /// the size checks made before the network is built. Call after [`UNetConfig::validate`].
+    pub fn parameter_count(&self) -> u128 {
+        let conv = |cin: usize, cout: usize, k: usize| {
+            (k as u128).pow(self.dims as u32) * cin as u128 * cout as u128 + 5 * cout as u128
+        };
+        let block = |cin: usize, cout: usize| {
+            conv(cin, cout, self.kernel_size)
+                + (self.convs_per_level as u128 - 1) * conv(cout, cout, self.kernel_size)
+        };
+        let mut n = 0u128;
+        let mut cin = self.in_channels;
+        for level in 0..self.depth {
+            n += block(cin, self.filters(level));
+            cin = self.filters(level);
+            n += block(
+                self.filters(level + 1) + self.filters(level),
+                self.filters(level),
+            );
+        }
+        n + block(cin, self.filters(self.depth)) + conv(self.filters(0), self.out_channels, 1)
     }
 
     /// Spatial sizes must be multiples of this: 2^depth.

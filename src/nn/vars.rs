@@ -123,6 +123,10 @@ pub fn vars_are_on(vars: &VarMap, device: &Device) -> bool {
 /// A fresh variable map and a network built on it (on [`device()`]), randomly initialised
 /// from `seed`.
 pub fn new_unet(config: &UNetConfig, seed: u64) -> crate::Result<(VarMap, UNet)> {
+    config
+        .validate()
+        .map_err(|e| Error::InvalidInput(super::model_file::first_line(&e)))?;
+    super::model_file::check_parameters(config.parameter_count())?;
     let vars = VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&vars, DType::F32, &device());
     let net = UNet::new(config, vb).map_err(|e| Error::InvalidInput(e.to_string()))?;

@@ -62,7 +62,7 @@ impl SimOptics {
         }
         if !(self.pixel_size_nm > 1.0 && self.pixel_size_nm < 10_000.0) {
             return invalid!(
-                "the pixel size must be given in nm, between 1 and 10000 (got {})",
+                "the pixel size must be given in nm, more than 1 and less than 10000 (got {})",
                 self.pixel_size_nm
             );
         }

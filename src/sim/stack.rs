@@ -42,6 +42,24 @@ pub fn reconstruct(
     }
     check_min_size(&raw.data, "the SIM stack", 32)?;
     check_finite(&raw.data, "the SIM stack")?;
+    if opts.taper_px > ny.min(nx) / 4 {
+        return invalid!(
+            "the edge taper ({} pixels) must be at most a quarter of the frames' smaller side \
+             ({} pixels); 0 turns it off",
+            opts.taper_px,
+            ny.min(nx)
+        );
+    }
+    // Pattern estimation correlates spectra (sums of squares over every pixel, f32): values
+    // beyond ~1e12 overflow there and read as "no stripe pattern".
+    let peak = raw.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if peak > 1e12 {
+        return invalid!(
+            "the raw frames reach {peak:e}, too large for the single-precision Fourier \
+             transforms (they overflow); scale the stack down first (Process › Math › Multiply \
+             in Fiji)"
+        );
+    }
     // Saturated pixels clip the pattern and, as a bright flat patch in every frame, swamp the
     // pattern estimate (modulation near 0, k₀ off by ~0.5 px in a test): an error unless a
     // failed estimate is allowed.

@@ -61,6 +61,23 @@ impl RenderOptions {
     }
 }
 
+/// Largest Gaussian σ drawn, rendered pixels: a localization whose uncertainty is larger (a
+/// failed fit, a corrupt CSV) is drawn with this σ, so that its kernel (8σ + 1 pixels on a
+/// side) stays small. See [`oversized_uncertainties`] for the warning.
+pub const MAX_SIGMA_PX: f64 = 100.0;
+
+/// How many of `locs` [`render`] draws with a σ clamped to [`MAX_SIGMA_PX`] (Gaussian mode),
+/// for the warning the caller gives.
+pub fn oversized_uncertainties(locs: &[Localization], opts: &RenderOptions) -> usize {
+    if opts.mode != RenderMode::Gaussian {
+        return 0;
+    }
+    let max_nm = MAX_SIGMA_PX * opts.pixel_nm();
+    locs.iter()
+        .filter(|l| l.uncertainty_nm.is_finite() && l.uncertainty_nm as f64 > max_nm)
+        .count()
+}
+
 /// The field of view (camera pixels, columns × rows) that holds every localization.
 pub fn field_of_view(locs: &[Localization], camera_pixel_nm: f64) -> (usize, usize) {
     let (mut mx, mut my) = (0.0f32, 0.0f32);
@@ -96,7 +113,8 @@ pub fn render(locs: &[Localization], opts: &RenderOptions) -> Result<Array2<f32>
             opts.magnification * ((i32::MAX as f64) / (w as f64 * h as f64)).sqrt()
         );
     }
-    let mut img = Array2::<f32>::zeros((h, w));
+    let mut img =
+        Array2::from_shape_vec((h, w), crate::memory::try_vec(w * h, 0f32)?).expect("w·h values");
     let pix = opts.pixel_nm();
     match opts.mode {
         RenderMode::Histogram => {
@@ -120,7 +138,7 @@ pub fn render(locs: &[Localization], opts: &RenderOptions) -> Result<Array2<f32>
                 } else {
                     opts.default_sigma_nm
                 };
-                let s = (s_nm / pix).max(1e-3);
+                let s = (s_nm / pix).clamp(1e-3, MAX_SIGMA_PX);
                 let r = (4.0 * s).ceil() as isize;
                 let (x0, y0) = (x.floor() as isize - r, y.floor() as isize - r);
                 weights(x, s, x0, 2 * r + 1, &mut wx);
@@ -215,6 +233,33 @@ mod tests {
             (best as f64 - 0.3829f64.powi(2)).abs() < 1e-3,
             "peak {best}"
         );
+    }
+
+    /// An uncertainty of 1e9 nm once asked for a kernel of 6·10⁸ pixels a side (an abort);
+    /// it is drawn with σ = MAX_SIGMA_PX, still adding exactly 1, and counted for the
+    /// warning.
+    #[test]
+    fn huge_uncertainties_are_clamped_and_counted() {
+        let mut locs = random_locs(3, 200.0);
+        locs[1].uncertainty_nm = 1e9;
+        let opts = RenderOptions::default();
+        assert_eq!(oversized_uncertainties(&locs, &opts), 1);
+        let sum = |img: &Array2<f32>| img.iter().map(|&v| v as f64).sum::<f64>();
+        let all = sum(&render(&locs, &opts).unwrap());
+        // The clamped one spreads as a Gaussian of σ = 100 px around its position (what
+        // falls outside the 512-pixel field is lost); its pixel holds 1/(2π·100²) of it.
+        let (x, y) = (locs[1].x_nm / 12.5, locs[1].y_nm / 12.5);
+        let alone = render(&locs[1..2], &opts).unwrap();
+        assert!((all - sum(&alone) - 2.0).abs() < 1e-3, "{all}");
+        assert!(sum(&alone) > 0.2 && sum(&alone) <= 1.0 + 1e-6);
+        let peak = alone[[y as usize, x as usize]] as f64;
+        let expected = 1.0 / (2.0 * std::f64::consts::PI * 1e4);
+        assert!((peak / expected - 1.0).abs() < 0.01, "peak {peak}");
+        let hist = RenderOptions {
+            mode: RenderMode::Histogram,
+            ..opts
+        };
+        assert_eq!(oversized_uncertainties(&locs, &hist), 0);
     }
 
     #[test]

@@ -127,6 +127,15 @@ pub fn read_csv(r: impl BufRead, what: &str) -> Result<Vec<Localization>> {
                 *o = value(c)? as f32;
             }
         }
+        // Lengths (σ, uncertainty) cannot be negative: such a file was edited or is corrupt.
+        for (v, c) in [(opt[0], optional[0]), (opt[4], optional[4])] {
+            if let (true, Some(c)) = (v < 0.0, c) {
+                return invalid!(
+                    "{what}, line {line_no}: {v} in column \"{}\" is negative (it is a length)",
+                    names[c]
+                );
+            }
+        }
         out.push(Localization {
             frame: frame.round() as u32,
             x_nm: value(x_c)? as f32,

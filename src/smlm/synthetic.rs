@@ -120,7 +120,8 @@ impl SimCamera {
         adu.round().max(0.0) as f32
     }
 
-    fn quantum_efficiency(&self) -> f64 {
+    /// Detected fraction of the photons reaching the pixel (0–1).
+    pub fn quantum_efficiency(&self) -> f64 {
         match *self {
             SimCamera::Emccd {
                 quantum_efficiency, ..
@@ -320,6 +321,8 @@ pub fn simulate_smlm(o: &SmlmSimOptions) -> Result<SmlmSimulation> {
             o.emitters
         );
     }
+    // The stack (f32) and its noise-free copy.
+    crate::synthetic::check_volume((o.frames, o.height, o.width), 2)?;
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let positions = filament_positions(&mut rng, o);
     // Two-state blinking: off→on k_on, on→off k_off = 1/mean_on; on-fraction f.

@@ -9,6 +9,7 @@ mod deepstorm;
 mod denoise;
 mod denoise_classical;
 mod info;
+mod paths;
 mod psf;
 mod sim;
 mod smlm;
@@ -163,6 +164,7 @@ fn run(cli: Cli) -> Result<()> {
             .build_global()
             .map_err(|e| Error::InvalidInput(format!("cannot start {n} threads: {e}")))?;
     }
+    check_paths(&cli.command)?;
     match cli.command {
         Command::Deconvolve(a) => deconv::deconvolve(&a),
         Command::Psf(a) => psf::psf(&a),
@@ -182,6 +184,85 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The files a command reads and writes, checked by [`paths::check_outputs`] before any
+/// work: no output may be an input or another output, or an existing read-only file.
+fn check_paths(command: &Command) -> Result<()> {
+    use std::path::{Path, PathBuf};
+    let model_files = |dir: &Path| -> Vec<PathBuf> {
+        ["model.json", "model.safetensors"]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect()
+    };
+    let (inputs, outputs): (Vec<PathBuf>, Vec<PathBuf>) = match command {
+        Command::Deconvolve(a) => (
+            [Some(a.input.clone()), a.psf.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            vec![a.output.clone()],
+        ),
+        Command::Sim(a) => (
+            [Some(a.input.clone()), a.psf.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
+            [
+                Some(a.output.clone()),
+                a.widefield.clone(),
+                a.wiener_widefield.clone(),
+                a.params.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ),
+        Command::Localize(a) => (vec![a.input.clone()], vec![a.output.clone()]),
+        Command::Render(a) => (vec![a.input.clone()], vec![a.output.clone()]),
+        Command::Deepstorm(deepstorm::DeepStormCommand::Localize(a)) => {
+            let mut inputs = vec![a.input.clone()];
+            if let Some(m) = &a.model {
+                inputs.extend(model_files(m));
+            }
+            (
+                inputs,
+                [Some(a.output.clone()), a.density.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        }
+        Command::N2v(denoise::N2vCommand::Train(a)) => (a.inputs.clone(), model_files(&a.output)),
+        Command::N2v(denoise::N2vCommand::Denoise(a)) => {
+            let mut outputs = vec![a.output.clone()];
+            if let Some(m) = &a.save_model {
+                outputs.extend(model_files(m));
+            }
+            (vec![a.input.clone()], outputs)
+        }
+        Command::N2v(denoise::N2vCommand::Predict(a))
+        | Command::Care(denoise::CareCommand::Predict(a)) => {
+            let mut inputs = vec![a.input.clone()];
+            inputs.extend(model_files(&a.model));
+            (
+                inputs,
+                [Some(a.output.clone()), a.uncertainty.clone()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+            )
+        }
+        Command::Care(denoise::CareCommand::Train(a)) => (
+            a.low.iter().chain(&a.high).cloned().collect(),
+            model_files(&a.output),
+        ),
+        _ => return Ok(()),
+    };
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
+    paths::check_outputs(&inputs, &outputs)
 }
 
 #[cfg(test)]

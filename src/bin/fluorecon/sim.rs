@@ -442,6 +442,8 @@ pub fn simulate_sim_cmd(a: &SimulateSimArgs) -> Result<()> {
         pixel_size_nm: a.pixel_size,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    // The object and every raw frame.
+    synthetic::check_volume((1, a.size, a.size), 4 + (a.angles * a.phases) as u64)?;
     let object = synthetic::phantom((1, a.size, a.size), &mut rng)
         .index_axis(Axis(0), 0)
         .to_owned();

@@ -325,6 +325,15 @@ pub fn render_cmd(a: &RenderArgs) -> Result<()> {
         ..RenderOptions::default()
     };
     check_cancel(&mut bar)?;
+    let wide = fluorecon::smlm::render::oversized_uncertainties(&locs, &opts);
+    if wide > 0 {
+        bar.log(&format!(
+            "warning: {wide} localization(s) have an uncertainty above {:.0} nm; they are drawn \
+             with σ = {:.0} nm (check the CSV's uncertainty column)",
+            fluorecon::smlm::render::MAX_SIGMA_PX * opts.pixel_nm(),
+            fluorecon::smlm::render::MAX_SIGMA_PX * opts.pixel_nm()
+        ));
+    }
     let img = render(&locs, &opts)?;
     let (h, w) = img.dim();
     let um = opts.pixel_nm() / 1000.0;

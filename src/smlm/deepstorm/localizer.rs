@@ -280,9 +280,12 @@ impl DeepStormLocalizer {
         let fit = fit_amplitudes(&photons, self.width, self.height, &positions, sigma_px);
         let f2 = self.opts.camera.excess_noise();
         let px = self.opts.pixel_nm;
+        // A peak for which the amplitude fit finds no photons has no uncertainty (it would be
+        // NaN in the CSV, which no reader takes): the raw frame does not support it.
         positions
             .iter()
             .zip(&fit.photons)
+            .filter(|(_, &n)| n.is_finite() && n > 0.0)
             .map(|(&(x, y), &n)| Localization {
                 frame,
                 x_nm: (x * px) as f32,

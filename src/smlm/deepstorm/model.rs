@@ -13,6 +13,9 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Largest normalised frame value the network is given (normalised frames are a few units).
+const MAX_NORMALISED: f32 = 1e6;
+
 /// `method` of a Deep-STORM model folder.
 pub const METHOD: &str = "deepstorm";
 
@@ -117,8 +120,24 @@ impl DeepStormModel {
             .validate()
             .map_err(|e| bad(format!("bad architecture: {e}")))?;
         if !(info.input_scale.is_finite() && info.input_scale > 0.0) {
-            return Err(bad(format!("bad input scale {}", info.input_scale)));
+            return Err(bad(format!(
+                "bad input scale {} (photons per network input unit: a finite number > 0)",
+                info.input_scale
+            )));
         }
+        if !(info.threshold.is_finite() && info.threshold > 0.0) {
+            return Err(bad(format!(
+                "bad detection threshold {} (a fraction of one molecule's peak: a finite number \
+                 > 0)",
+                info.threshold
+            )));
+        }
+        crate::nn::model_file::check_parameters(info.architecture.parameter_count()).map_err(
+            |e| match e {
+                Error::InvalidInput(m) => bad(format!("bad architecture: {m}")),
+                e => e,
+            },
+        )?;
         let (vars, net) = new_net(&info.architecture, 0)?;
         load(&vars)?;
         Ok(DeepStormModel { info, vars, net })
@@ -144,12 +163,50 @@ impl DeepStormModel {
         let up = self.info.architecture.upsampling;
         let m = self.info.architecture.frame_multiple();
         let (pw, ph) = (w.div_ceil(m) * m, h.div_ceil(m) * m);
+        // Memory of one frame on the fine grid, an upper bound: at the top level the widest
+        // convolution's input, its im2col matrix (k² values per input channel) and the
+        // convolution, batch-norm and ReLU outputs; a quarter of the same one level down
+        // (f32). A batch that does not fit is split; a single frame that does not fit is
+        // refused.
+        let arch = &self.info.architecture;
+        let k2 = (arch.kernel_size * arch.kernel_size) as u64;
+        let [f0, f1, f2] = arch.filters.map(|f| f as u64);
+        let per_pixel = k2 * f1 + f1 + 4 * f0 + (k2 * f2 + f2 + 4 * f1) / 4 + 8;
+        let per_frame = (pw * up) as u64 * (ph * up) as u64 * per_pixel * 4;
+        if n > 1 && crate::memory::check_fits(per_frame.checked_mul(n as u64)).is_err() {
+            let half = n / 2;
+            let mut maps = self.predict_maps(&frames[..half * plane], w, h, camera)?;
+            maps.extend(self.predict_maps(&frames[half * plane..], w, h, camera)?);
+            return Ok(maps);
+        }
+        crate::memory::check_fits(Some(per_frame))?;
         // Normalised frames, zero-padded at the right and bottom (the background is 0 after
         // normalisation).
         let mut input = vec![0.0f32; n * pw * ph];
         let mut norm = vec![0.0f32; plane];
         for (k, f) in frames.chunks(plane).enumerate() {
+            let top = f.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if camera.to_photons(top).is_nan() || camera.to_photons(top) <= 0.0 {
+                return invalid!(
+                    "every pixel of a frame is at or below the camera offset ({} ADU; the \
+                     brightest is {top}): these are not raw camera counts, or the offset is wrong",
+                    camera.offset_adu
+                );
+            }
             normalise_frame(f, camera, self.info.input_scale, &mut norm);
+            // The network saw frames of a few units after normalisation; values far beyond
+            // (frames scaled by mistake, a wrong camera setting) give maps that mean nothing.
+            let reach = norm.iter().fold(0f32, |m, v| m.max(v.abs()));
+            if reach.is_nan() || reach > MAX_NORMALISED {
+                return invalid!(
+                    "frame values ({} to {} ADU) are far outside what this model was trained on \
+                     ({:.0} photons per unit): check the camera settings (offset, gain) and that \
+                     the stack holds raw camera counts",
+                    f.iter().copied().fold(f32::INFINITY, f32::min),
+                    f.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+                    self.info.input_scale
+                );
+            }
             for y in 0..h {
                 let dst = k * pw * ph + y * pw;
                 input[dst..dst + w].copy_from_slice(&norm[y * w..(y + 1) * w]);
@@ -161,6 +218,12 @@ impl DeepStormModel {
             .forward_t(&x, false)?
             .flatten_all()?
             .to_vec1::<f32>()?;
+        if !maps.iter().all(|v| v.is_finite()) {
+            return invalid!(
+                "the network gave values that are not numbers on these frames: the model file \
+                 or the frames are not what Deep-STORM expects"
+            );
+        }
         let (fw, fh, pfw, pfh) = (w * up, h * up, pw * up, ph * up);
         let mut out = Vec::with_capacity(n * fw * fh);
         for map in maps.chunks(pfw * pfh) {

@@ -43,10 +43,38 @@ impl DeepStormConfig {
         if self.filters.contains(&0) || self.bottleneck == 0 {
             return invalid!("every level needs at least one filter");
         }
-        if self.kernel_size % 2 == 0 {
-            return invalid!("kernel size must be odd, not {}", self.kernel_size);
+        if self.filters.iter().any(|&f| f > 1024) || self.bottleneck > 4096 {
+            return invalid!(
+                "at most 1024 filters per level and 4096 in the bottleneck, not {:?} and {}",
+                self.filters,
+                self.bottleneck
+            );
+        }
+        if self.kernel_size % 2 == 0 || self.kernel_size > 15 {
+            return invalid!(
+                "kernel size must be odd and at most 15, not {}",
+                self.kernel_size
+            );
         }
         Ok(())
+    }
+
+    /// Number of weights and biases (batch-norm statistics included), an upper bound, for
+    /// the size checks made before the network is built. Call after
+    /// [`DeepStormConfig::validate`].
+    pub fn parameter_count(&self) -> u128 {
+        let k2 = (self.kernel_size as u128).pow(2);
+        let conv = |cin: usize, cout: usize| k2 * cin as u128 * cout as u128 + 5 * cout as u128;
+        let [a, b, c] = self.filters;
+        let m = self.bottleneck;
+        conv(1, a)
+            + conv(a, b)
+            + conv(b, c)
+            + 2 * conv(c, m)
+            + conv(b, a)
+            + conv(c, b)
+            + a as u128
+            + 1
     }
 
     /// Camera pixels frames are padded to a multiple of, so that the fine grid is a multiple
@@ -134,6 +162,7 @@ impl ModuleT for DeepStormNet {
 /// A fresh, randomly initialised network and its variables.
 pub fn new_net(config: &DeepStormConfig, seed: u64) -> Result<(VarMap, DeepStormNet)> {
     config.validate()?;
+    crate::nn::model_file::check_parameters(config.parameter_count())?;
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, DType::F32, &device());
     let net = DeepStormNet::new(config, vb).map_err(|e| Error::InvalidInput(e.to_string()))?;

@@ -268,3 +268,57 @@ fn bad_input_is_refused_with_a_message() {
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w[0].contains("160 nm"), "{w:?}");
 }
+
+/// An edited `model.json` (bottleneck 1e9, kernel 100001: an abort that took Fiji down) is
+/// refused before the network is built; frames far outside the model's range (×1e30, all
+/// below the camera offset) are refused instead of giving NaN uncertainties.
+#[test]
+fn edited_model_files_and_absurd_frames_are_refused() {
+    let settings = TrainingSettings::default();
+    let model = DeepStormModel::untrained("t", &tiny(), &settings).unwrap();
+    let dir = std::env::temp_dir().join(format!("fluorecon-ds-bounds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    model.save(&dir).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    let edits: [(&str, serde_json::Value, &str); 6] = [
+        (
+            "/architecture/bottleneck",
+            1_000_000_000u64.into(),
+            "4096 in the bottleneck",
+        ),
+        ("/architecture/kernel_size", 100_001.into(), "at most 15"),
+        ("/architecture/upsampling", 64.into(), "1–16"),
+        ("/architecture/filters/2", 1024.into(), "million weights"),
+        ("/input_scale", 0.into(), "input scale"),
+        ("/threshold", (-1).into(), "threshold"),
+    ];
+    for (at, value, says) in edits {
+        let mut edited = json.clone();
+        *edited.pointer_mut(at).unwrap() = value;
+        if at.ends_with("filters/2") {
+            *edited.pointer_mut("/architecture/bottleneck").unwrap() = 4096.into();
+            *edited.pointer_mut("/architecture/kernel_size").unwrap() = 15.into();
+        }
+        std::fs::write(dir.join("model.json"), edited.to_string()).unwrap();
+        let e = DeepStormModel::load(&dir).unwrap_err().to_string();
+        assert!(e.contains("model.json") && e.contains(says), "{at}: {e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let cam = settings.camera.analysis_camera();
+    let frames: Vec<f32> = (0..16 * 16).map(|i| 120.0 + (i % 7) as f32).collect();
+    assert!(model.predict_maps(&frames, 16, 16, &cam).is_ok());
+    let huge: Vec<f32> = frames.iter().map(|v| v * 1e30).collect();
+    let e = model
+        .predict_maps(&huge, 16, 16, &cam)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("far outside"), "{e}");
+    let negative: Vec<f32> = frames.iter().map(|v| -v).collect();
+    let e = model
+        .predict_maps(&negative, 16, 16, &cam)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("below the camera offset"), "{e}");
+}

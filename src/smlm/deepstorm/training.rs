@@ -87,6 +87,12 @@ impl TrainingSettings {
         if !positive(self.pixel_nm) || !positive(self.psf_sigma_nm) {
             return invalid!("pixel size and PSF σ must be positive numbers of nm");
         }
+        let qe = self.camera.quantum_efficiency();
+        if !(qe > 0.0 && qe <= 1.0) {
+            return invalid!(
+                "the camera's quantum efficiency must be more than 0 and at most 1, not {qe}"
+            );
+        }
         if !(positive(self.photons[0]) && self.photons[1] >= self.photons[0]) {
             return invalid!("the photon range must be positive and increasing");
         }

@@ -139,7 +139,7 @@ public class DeconvolvePlugIn extends FluoreconCommand {
         psfChoices[psfImages.size() + 1] = MODEL_GAUSSIAN;
         double[] calibrated = Units.voxelSizeNm(imp.getCalibration());
 
-        GenericDialog gd = new GenericDialog("Deconvolve (Richardson-Lucy)");
+        GenericDialog gd = new FluoreconDialog("Deconvolve (Richardson-Lucy)");
         gd.addChoice("PSF", psfChoices,
                 Dialogs.indexOf(psfChoices, s.psfChoice) >= 0 ? s.psfChoice : MODEL_BORN_WOLF);
         s.optics.addFields(gd);

@@ -32,7 +32,7 @@ public class DeepStormPlugIn extends FluoreconCommand {
     void execute() throws FluoreconException {
         ImagePlus imp = Localizations.currentFrames("Deep-STORM");
         boolean macro = calledWithOptions();
-        GenericDialog gd = new GenericDialog("Deep-STORM");
+        GenericDialog gd = new FluoreconDialog("Deep-STORM");
         gd.addStringField("Model", macro ? "" : Prefs.get(OWN + "model", ""), 30);
         gd.addMessage("(empty: the bundled model, EMCCD, 100 nm pixels, PSF sigma 120 nm)");
         Localizations.addCameraFields(gd, imp, macro);
@@ -53,6 +53,7 @@ public class DeepStormPlugIn extends FluoreconCommand {
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the Deep-STORM dialog is not a number.");
         }
+        Localizations.checkCsvPath(csv);
         if (!macro) {
             Prefs.set(OWN + "model", model);
             Prefs.set(OWN + "threshold", threshold);

@@ -14,7 +14,7 @@ public class DenoiseN2vPlugIn extends FluoreconCommand {
         ImagePlus imp = Denoising.currentImage("denoise");
         boolean macro = calledWithOptions();
         Denoising.Training t = Denoising.Training.remembered(3, macro);
-        GenericDialog gd = new GenericDialog("Denoise (Noise2Void)");
+        GenericDialog gd = new FluoreconDialog("Denoise (Noise2Void)");
         gd.addMessage("Trains a Noise2Void network on this image, then denoises it.");
         t.addFields(gd, true);
         gd.showDialog();

@@ -48,7 +48,7 @@ public class GeneratePsfPlugIn extends FluoreconCommand {
             }
         }
 
-        GenericDialog gd = new GenericDialog("Generate PSF");
+        GenericDialog gd = new FluoreconDialog("Generate PSF");
         gd.addChoice("Model", PsfModel.labels(), model.label);
         optics.addFields(gd);
         gd.addNumericField("Pixel_size", pixelSizeNm, 1, 6, "nm");

@@ -36,6 +36,73 @@ final class Localizations {
     }
 
     /** @return the options of {@link NativeSmlm#correctDrift}: blocks of {@code framesPerBlock} frames */
+    /**
+     * Refuses a Save_CSV path that is the file of an open image (a typo'd macro once replaced the
+     * image's own .tif on disk) or an existing read-only file.
+     *
+     * @throws FluoreconException naming the image or the file
+     */
+    static void checkCsvPath(String csv) throws FluoreconException {
+        if (csv.isEmpty()) {
+            return;
+        }
+        java.util.Map<java.io.File, String> open = new java.util.LinkedHashMap<java.io.File, String>();
+        int[] ids = ij.WindowManager.getIDList();
+        for (int id : ids == null ? new int[0] : ids) {
+            ImagePlus imp = ij.WindowManager.getImage(id);
+            ij.io.FileInfo info = imp == null ? null : imp.getOriginalFileInfo();
+            if (info != null && info.fileName != null && info.directory != null && !info.directory.isEmpty()) {
+                open.put(new java.io.File(info.directory, info.fileName), imp.getTitle());
+            }
+        }
+        String problem = csvPathProblem(new java.io.File(csv), open);
+        if (problem != null) {
+            throw new FluoreconException(problem);
+        }
+    }
+
+    /** @return why {@code csv} must not be written ({@code open}: file → title of each open image), or null */
+    static String csvPathProblem(java.io.File csv, java.util.Map<java.io.File, String> open) {
+        for (java.util.Map.Entry<java.io.File, String> image : open.entrySet()) {
+            if (sameFile(csv, image.getKey())) {
+                return "Save_CSV names " + csv.getPath() + ", the file of the open image '" + image.getValue()
+                        + "': the CSV would replace the image on disk. Choose another file name.";
+            }
+        }
+        if (csv.isDirectory()) {
+            return "Save_CSV names the folder " + csv.getPath() + "; give a file name (…/localizations.csv).";
+        }
+        if (csv.exists() && readOnly(csv)) {
+            return "Save_CSV names " + csv.getPath() + ", which is read-only; Fluorecon does not replace a "
+                    + "write-protected file. Choose another name or make it writable.";
+        }
+        return null;
+    }
+
+    /** Read-only by its permission bits (root may write anyway; what counts is what the owner meant). */
+    private static boolean readOnly(java.io.File f) {
+        try {
+            java.util.Set<java.nio.file.attribute.PosixFilePermission> p = java.nio.file.Files
+                    .getPosixFilePermissions(f.toPath());
+            return !p.contains(java.nio.file.attribute.PosixFilePermission.OWNER_WRITE)
+                    && !p.contains(java.nio.file.attribute.PosixFilePermission.GROUP_WRITE)
+                    && !p.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_WRITE);
+        } catch (UnsupportedOperationException | java.io.IOException e) {
+            return !f.canWrite();
+        }
+    }
+
+    private static boolean sameFile(java.io.File a, java.io.File b) {
+        try {
+            if (a.exists() && b.exists()) {
+                return java.nio.file.Files.isSameFile(a.toPath(), b.toPath());
+            }
+            return a.getCanonicalFile().equals(b.getCanonicalFile());
+        } catch (java.io.IOException e) {
+            return a.getAbsoluteFile().equals(b.getAbsoluteFile());
+        }
+    }
+
     static String driftOptions(double framesPerBlock) {
         return new NativeOptions().put("frames_per_block", (int) framesPerBlock).toString();
     }

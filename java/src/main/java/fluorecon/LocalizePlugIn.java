@@ -32,7 +32,7 @@ public class LocalizePlugIn extends FluoreconCommand {
     void execute() throws FluoreconException {
         ImagePlus imp = Localizations.currentFrames("localize");
         boolean macro = calledWithOptions();
-        GenericDialog gd = new GenericDialog("Localize Molecules");
+        GenericDialog gd = new FluoreconDialog("Localize Molecules");
         Localizations.addCameraFields(gd, imp, macro);
         gd.addNumericField("Threshold", remembered("threshold", 1.5, macro), 2, 8, "x std(Wave.F1)");
         gd.addChoice("Fitter", FITTERS, macro ? FITTERS[0] : Prefs.get(PREFIX + "fitter", FITTERS[0]));
@@ -60,6 +60,7 @@ public class LocalizePlugIn extends FluoreconCommand {
         if (gd.invalidNumber()) {
             throw new FluoreconException("A field of the Localize Molecules dialog is not a number.");
         }
+        Localizations.checkCsvPath(csv);
         checkPositiveNm(sigmaNm, "The PSF sigma");
         boolean mle = !fitter.equalsIgnoreCase(FITTERS[1]);
         if (!macro) {

@@ -394,8 +394,17 @@ final class NativeLoader {
 
     /** @return null when loaded, else why not (for a sentence "…, but &lt;why&gt;") */
     private static String tryLoad(File file) {
+        if (file.isDirectory()) {
+            return "it is a folder; name the library file itself (…/" + FILE_NAME + ")";
+        }
         if (!file.isFile()) {
             return "no such file exists";
+        }
+        // A truncated or foreign file must never reach System.load: the dynamic loader maps it,
+        // and touching a page past its end kills the JVM with SIGBUS, which cannot be caught.
+        String damaged = elfProblem(file);
+        if (damaged != null) {
+            return damaged;
         }
         try {
             System.load(file.getAbsolutePath());
@@ -404,6 +413,58 @@ final class NativeLoader {
             return "it could not be loaded (" + e.getMessage() + ")";
         } catch (SecurityException e) {
             return "loading it was not permitted (" + e.getMessage() + ")";
+        }
+    }
+
+    /**
+     * Checks that {@code file} is a whole 64-bit little-endian x86-64 ELF shared library: its
+     * header, and every program segment and the section table inside the file. Reads only the
+     * headers.
+     *
+     * @return null when it is, else why not (for a sentence "…, but &lt;why&gt;")
+     */
+    static String elfProblem(File file) {
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file, "r")) {
+            long length = f.length();
+            byte[] h = new byte[64];
+            if (length < h.length) {
+                return "it is not a library (" + length + " bytes): the file is truncated or damaged; "
+                        + "reinstall the plugin";
+            }
+            f.readFully(h);
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(h).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            if (h[0] != 0x7f || h[1] != 'E' || h[2] != 'L' || h[3] != 'F') {
+                return "it is not a Linux library (no ELF header)";
+            }
+            if (h[4] != 2 || h[5] != 1 || b.getShort(18) != 62) {
+                return "it is not a 64-bit Linux x86-64 library";
+            }
+            long phoff = b.getLong(32);
+            long shoff = b.getLong(40);
+            int phentsize = b.getShort(54) & 0xffff;
+            int phnum = b.getShort(56) & 0xffff;
+            int shentsize = b.getShort(58) & 0xffff;
+            int shnum = b.getShort(60) & 0xffff;
+            String truncated = "the file is truncated (" + length
+                    + " bytes; an interrupted copy or download?); reinstall the plugin or copy the library again";
+            if (phoff < 0 || phentsize < 56 || phoff + (long) phnum * phentsize > length
+                    || shoff < 0 || shoff + (long) shnum * shentsize > length) {
+                return truncated;
+            }
+            byte[] ph = new byte[phentsize];
+            for (int i = 0; i < phnum; i++) {
+                f.seek(phoff + (long) i * phentsize);
+                f.readFully(ph);
+                java.nio.ByteBuffer p = java.nio.ByteBuffer.wrap(ph).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                long offset = p.getLong(8);
+                long size = p.getLong(32);
+                if (offset < 0 || size < 0 || offset + size > length) {
+                    return truncated;
+                }
+            }
+            return null;
+        } catch (IOException e) {
+            return "it could not be read (" + e.getMessage() + ")";
         }
     }
 
@@ -417,7 +478,15 @@ final class NativeLoader {
                             : PLATFORM.label) + "; the release jar of `make release` carries every platform's)"));
         }
         try {
-            File dir = Files.createTempDirectory("fluorecon-").toFile();
+            File dir;
+            try {
+                dir = Files.createTempDirectory("fluorecon-").toFile();
+            } catch (IOException e) {
+                String tmp = System.getProperty("java.io.tmpdir");
+                throw new IOException("the library cannot be copied into the temporary folder " + tmp + " ("
+                        + e + "): make that folder writable, free space on its disk, or start Fiji with "
+                        + "-Djava.io.tmpdir=<a writable folder>");
+            }
             dir.deleteOnExit();
             File file = new File(dir, fileName);
             file.deleteOnExit(); // runs before the folder's: deleteOnExit works in reverse order

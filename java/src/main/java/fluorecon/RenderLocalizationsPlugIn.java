@@ -28,7 +28,7 @@ public class RenderLocalizationsPlugIn extends FluoreconCommand {
     @Override
     void execute() throws FluoreconException {
         boolean macro = calledWithOptions();
-        GenericDialog gd = new GenericDialog("Render Localizations");
+        GenericDialog gd = new FluoreconDialog("Render Localizations");
         gd.addStringField("Csv", macro ? "" : Prefs.get(PREFIX + "csv", ""), 30);
         gd.addMessage("(empty: the \"" + Localizations.TABLE + "\" table)");
         gd.addNumericField("Pixel_size", get("pixel_size", 100, macro), 2, 8, "nm (camera pixel)");

@@ -22,7 +22,7 @@ public class RestorePlugIn extends FluoreconCommand {
     void execute() throws FluoreconException {
         ImagePlus imp = Denoising.currentImage("restore");
         boolean macro = calledWithOptions();
-        GenericDialog gd = new GenericDialog("Restore with model");
+        GenericDialog gd = new FluoreconDialog("Restore with model");
         gd.addDirectoryField("Model_folder", macro ? "" : Prefs.get(KEY, ""));
         gd.addCheckbox("Uncertainty image (probabilistic CARE)", false);
         gd.addNumericField("Tile_size", 0, 0, 6, "pixels (0 = automatic)");

@@ -324,7 +324,7 @@ public class SimReconstructPlugIn extends FluoreconCommand {
             otfChoices[i + 1] = others.get(i).getTitle();
         }
 
-        GenericDialog gd = new GenericDialog("SIM Reconstruction");
+        GenericDialog gd = new FluoreconDialog("SIM Reconstruction");
         gd.addNumericField("NA", s.na, 2, 6, "numerical aperture");
         gd.addNumericField("Wavelength", s.wavelengthNm, 0, 6, "nm (emission)");
         if (calibrated == null) {

@@ -21,7 +21,7 @@ public class TrainCarePlugIn extends FluoreconCommand {
         }
         boolean macro = calledWithOptions();
         Denoising.Training t = Denoising.Training.remembered(5, macro);
-        GenericDialog gd = new GenericDialog("Train CARE");
+        GenericDialog gd = new FluoreconDialog("Train CARE");
         gd.addChoice("Low_quality", titles, titles[0]);
         gd.addChoice("High_quality", titles, titles[1]);
         gd.addDirectoryField("Model_folder", "");

@@ -15,7 +15,7 @@ public class TrainN2vPlugIn extends FluoreconCommand {
         Denoising.checkSingleVolume(imp);
         boolean macro = calledWithOptions();
         Denoising.Training t = Denoising.Training.remembered(3, macro);
-        GenericDialog gd = new GenericDialog("Train Noise2Void");
+        GenericDialog gd = new FluoreconDialog("Train Noise2Void");
         gd.addDirectoryField("Model_folder", "");
         t.addFields(gd, true);
         gd.showDialog();

@@ -190,8 +190,9 @@ public class NativeLoaderDeviceTest {
             String loaded = NativeLoader.loadFirst(null, null, d, reasons);
             assertTrue(loaded, loaded.endsWith(NativeLoader.RESOURCE));
             assertEquals(reasons.toString(), 1, reasons.size());
+            // A file that is not a library is recognised before System.load (issue 16).
             assertTrue(reasons.get(0), reasons.get(0).startsWith("CUDA runtime library " + fake.getPath()
-                    + ": it could not be loaded ("));
+                    + ": it is not a library ("));
             assertTrue(reasons.get(0), reasons.get(0).endsWith("; using the CPU library"));
         } finally {
             fake.delete();
@@ -219,7 +220,7 @@ public class NativeLoaderDeviceTest {
             assertEquals(reasons.subList(0, 2), gpuReasons); // the CPU library's places are not logged
             assertEquals("an earlier reason", reasons.get(0));
             assertTrue(reasons.get(1), reasons.get(1).startsWith("the CUDA library " + cuda.getPath()
-                    + " could not be used: it could not be loaded ("));
+                    + " could not be used: it is not a library ("));
             assertEquals(new File(lib, NativeLoader.FILE_NAME).getPath() + ": no such file exists", reasons.get(2));
         } finally {
             cuda.delete();

@@ -101,6 +101,58 @@ public class NativeLoaderTest {
         assertTrue("left behind: " + added, added.isEmpty());
     }
 
+    /**
+     * A truncated libfluorecon.so in Fiji.app/lib/linux64 once crashed the JVM (SIGBUS while
+     * loading): it is now recognised before System.load, and the jar's copy is loaded instead.
+     */
+    @Test
+    public void truncatedInstalledLibraryFallsBackToTheJarsCopy() throws Exception {
+        String path = System.getProperty(NativeLoader.PROPERTY);
+        assumeTrue("no native library at " + path, path != null && new File(path).isFile());
+        byte[] whole = java.nio.file.Files.readAllBytes(new File(path).toPath());
+        assertNull(NativeLoader.elfProblem(new File(path)));
+        File imagej = java.nio.file.Files.createTempDirectory("fluorecon-test-imagej").toFile();
+        File lib = new File(new File(imagej, "lib"), "linux64");
+        assertTrue(lib.mkdirs());
+        File installed = new File(lib, NativeLoader.FILE_NAME);
+        try {
+            for (int keep : new int[] { whole.length / 2, whole.length - 1, 4096, 100, 10 }) {
+                java.nio.file.Files.write(installed.toPath(), Arrays.copyOf(whole, keep));
+                String problem = NativeLoader.elfProblem(installed);
+                assertTrue(keep + ": " + problem, problem != null
+                        && (problem.contains("truncated") || problem.contains("not a library")));
+            }
+            java.nio.file.Files.write(installed.toPath(), ("#!/bin/sh\n# a script saved under the library's name, longer than an ELF header\n"
+                    + "echo not a library\n").getBytes("UTF-8"));
+            assertTrue(NativeLoader.elfProblem(installed).contains("no ELF header"));
+            java.nio.file.Files.write(installed.toPath(), Arrays.copyOf(whole, whole.length / 2));
+            assumeTrue("no library among the resources",
+                    NativeLoader.class.getResource(NativeLoader.RESOURCE) != null);
+            List<String> reasons = new ArrayList<String>();
+            String loaded = NativeLoader.loadFirst(null, imagej.getPath(), cpu(), reasons);
+            assertTrue(loaded, loaded.endsWith(NativeLoader.RESOURCE));
+            assertEquals(1, reasons.size());
+            assertTrue(reasons.get(0), reasons.get(0).startsWith(installed.getPath() + ": the file is truncated"));
+        } finally {
+            installed.delete();
+            lib.delete();
+            lib.getParentFile().delete();
+            imagej.delete();
+        }
+    }
+
+    /** -Dfluorecon.library naming a folder says so (it once said "no such file"). */
+    @Test
+    public void folderNamedAsLibraryIsReportedAsAFolder() {
+        String tmp = System.getProperty("java.io.tmpdir");
+        try {
+            NativeLoader.loadFirst(tmp, null, cpu(), new ArrayList<String>());
+            fail("a folder was loaded");
+        } catch (FluoreconException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("it is a folder"));
+        }
+    }
+
     static NativeLoader.Decision cpu() {
         return NativeLoader.decide("cpu", false, Collections.<File>emptyList(), Collections.<File>emptyList(),
                 f -> false);
