@@ -402,7 +402,7 @@ final class NativeLoader {
         }
         // A truncated or foreign file must never reach System.load: the dynamic loader maps it,
         // and touching a page past its end kills the JVM with SIGBUS, which cannot be caught.
-        String damaged = elfProblem(file);
+        String damaged = libraryProblem(file);
         if (damaged != null) {
             return damaged;
         }
@@ -417,13 +417,46 @@ final class NativeLoader {
     }
 
     /**
-     * Checks that {@code file} is a whole 64-bit little-endian x86-64 ELF shared library: its
-     * header, and every program segment and the section table inside the file. Reads only the
-     * headers.
+     * Checks, before {@link System#load}, that {@code file} can be this platform's library: on
+     * Linux a whole ELF library of this machine ({@link #elfProblem(File, int)}); on Windows a PE
+     * file ("MZ"), on macOS a 64-bit Mach-O file, of a plausible size.
+     *
+     * @return null when it can, else why not (for a sentence "…, but &lt;why&gt;")
+     */
+    static String libraryProblem(File file) {
+        String folder = PLATFORM == null ? "linux_64" : PLATFORM.folder;
+        if (folder.startsWith("linux")) {
+            return elfProblem(file, folder.equals("linux_arm64") ? 183 : 62);
+        }
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file, "r")) {
+            byte[] h = new byte[4];
+            if (f.length() < 4096) {
+                return "it is not a library (" + f.length() + " bytes): the file is truncated or damaged; "
+                        + "reinstall the plugin";
+            }
+            f.readFully(h);
+            boolean windows = folder.startsWith("windows");
+            boolean ok = windows ? h[0] == 'M' && h[1] == 'Z'
+                    : (h[0] & 0xff) == 0xcf && (h[1] & 0xff) == 0xfa && (h[2] & 0xff) == 0xed && (h[3] & 0xff) == 0xfe;
+            return ok ? null : "it is not a " + (windows ? "Windows DLL" : "macOS library") + " (wrong header)";
+        } catch (IOException e) {
+            return "it could not be read (" + e.getMessage() + ")";
+        }
+    }
+
+    /** {@link #elfProblem(File, int)} for an x86-64 library. */
+    static String elfProblem(File file) {
+        return elfProblem(file, 62);
+    }
+
+    /**
+     * Checks that {@code file} is a whole 64-bit little-endian ELF shared library for the ELF
+     * machine {@code machine} (62 x86-64, 183 AArch64): its header, and every program segment and
+     * the section table inside the file. Reads only the headers.
      *
      * @return null when it is, else why not (for a sentence "…, but &lt;why&gt;")
      */
-    static String elfProblem(File file) {
+    static String elfProblem(File file, int machine) {
         try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file, "r")) {
             long length = f.length();
             byte[] h = new byte[64];
@@ -436,8 +469,8 @@ final class NativeLoader {
             if (h[0] != 0x7f || h[1] != 'E' || h[2] != 'L' || h[3] != 'F') {
                 return "it is not a Linux library (no ELF header)";
             }
-            if (h[4] != 2 || h[5] != 1 || b.getShort(18) != 62) {
-                return "it is not a 64-bit Linux x86-64 library";
+            if (h[4] != 2 || h[5] != 1 || b.getShort(18) != machine) {
+                return "it is not a 64-bit Linux " + (machine == 183 ? "arm64" : "x86-64") + " library";
             }
             long phoff = b.getLong(32);
             long shoff = b.getLong(40);

@@ -111,6 +111,9 @@ public class NativeLoaderTest {
         assumeTrue("no native library at " + path, path != null && new File(path).isFile());
         byte[] whole = java.nio.file.Files.readAllBytes(new File(path).toPath());
         assertNull(NativeLoader.elfProblem(new File(path)));
+        assertNull(NativeLoader.libraryProblem(new File(path)));
+        // The same check on Linux arm64 refuses an x86-64 library, naming the architecture.
+        assertEquals("it is not a 64-bit Linux arm64 library", NativeLoader.elfProblem(new File(path), 183));
         File imagej = java.nio.file.Files.createTempDirectory("fluorecon-test-imagej").toFile();
         File lib = new File(new File(imagej, "lib"), "linux64");
         assertTrue(lib.mkdirs());
