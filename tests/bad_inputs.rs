@@ -6,32 +6,17 @@
 
 use fluorecon::io::tiff::{write_tiff, Hyperstack};
 use fluorecon::VoxelSize;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 use common::TempDir;
 
 /// Runs the CLI with `args`, under an address-space limit of `limit` bytes when given.
 fn run(args: &[&str], limit: Option<u64>) -> Output {
-    let cli =
-        std::env::var_os("FLUORECON_CLI").unwrap_or_else(|| env!("CARGO_BIN_EXE_fluorecon").into());
-    let mut cmd = Command::new(cli);
+    let mut cmd = common::cli();
     cmd.args(args);
     if let Some(bytes) = limit {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: bytes,
-                    rlim_max: bytes,
-                };
-                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        common::limit_address_space(&mut cmd, bytes);
     }
     cmd.output().expect("the fluorecon binary runs")
 }

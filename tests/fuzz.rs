@@ -13,6 +13,8 @@
 //! local run: `FLUORECON_FUZZ_SCALE=100 cargo test --release --test fuzz` (or `make fuzz`);
 //! `FLUORECON_FUZZ_SEED` changes the seed.
 
+mod common;
+
 use fluorecon::io::tiff::{read_tiff, write_tiff, Hyperstack};
 use fluorecon::nn::model_file::{load_weights_from_bytes, WEIGHTS_FILE};
 use fluorecon::nn::{load_model, new_unet, save_model, ModelInfo, Normalization, UNetConfig};
@@ -49,7 +51,7 @@ fn fuzz_readers_never_panic_or_abort() {
         cmd.args(["--exact", "fuzz_child", "--ignored", "--nocapture"])
             .env("FLUORECON_FUZZ_CHILD", kind)
             .env("FLUORECON_FUZZ_N", (n * scale).to_string());
-        limit_address_space(&mut cmd, 3 << 30);
+        common::limit_address_space(&mut cmd, 3 << 30);
         let out = cmd.output().expect("the test binary runs again");
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -58,24 +60,6 @@ fn fuzz_readers_never_panic_or_abort() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-/// The child's address-space limit (RLIMIT_AS), so that an unchecked size aborts here.
-fn limit_address_space(cmd: &mut Command, bytes: u64) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let lim = libc::rlimit {
-                rlim_cur: bytes,
-                rlim_max: bytes,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 /// The input being read, for the panic hook: (what, bytes).

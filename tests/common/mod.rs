@@ -32,12 +32,34 @@ impl Drop for TempDir {
 /// (scripts/gpu-tests.sh runs the tests as prebuilt binaries on another machine, where
 /// cargo's path does not exist).
 pub fn fluorecon(args: &[&str]) -> Output {
-    let cli =
-        std::env::var_os("FLUORECON_CLI").unwrap_or_else(|| env!("CARGO_BIN_EXE_fluorecon").into());
-    Command::new(cli)
-        .args(args)
-        .output()
-        .expect("the fluorecon binary runs")
+    let mut cmd = cli();
+    cmd.args(args).output().expect("the fluorecon binary runs")
+}
+
+/// A command for the `fluorecon` binary of [`fluorecon`], without arguments.
+pub fn cli() -> Command {
+    Command::new(
+        std::env::var_os("FLUORECON_CLI").unwrap_or_else(|| env!("CARGO_BIN_EXE_fluorecon").into()),
+    )
+}
+
+/// Limits the child's address space (RLIMIT_AS) to `bytes`, so that an unchecked size aborts
+/// there instead of being absorbed by this machine's memory.
+pub fn limit_address_space(cmd: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Runs `fluorecon`, which must succeed; returns what it wrote to stderr.
